@@ -1,0 +1,38 @@
+//! # strikemq-codec
+//!
+//! A sans-io Kafka wire codec for brokers. It owns what sits between a byte stream and a request
+//! handler, and nothing else:
+//!
+//! - [`frame`]: cutting length-prefixed frames out of a read buffer, with a maximum size;
+//! - [`request`]: decoding the request header and body, dispatching on (api key, version);
+//! - [`versions`]: the one table of served APIs and versions that ApiVersions advertises;
+//! - [`response`]: encoding a response frame;
+//! - [`batch`]: a zero-copy, CRC32C-checked view of magic-v2 record batches and, off the hot path,
+//!   decoding of their records (with gzip, snappy, lz4 and zstd).
+//!
+//! The message structs of every API come from the [`kafka_protocol`] crate, re-exported here.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use strikemq_codec::frame::cut_frame;
+//! use strikemq_codec::request::{decode_request, RequestBody};
+//! use strikemq_codec::kafka_protocol::messages::RequestKind;
+//!
+//! // ApiVersions v0 with correlation id 1 and client id "me", as a client puts it on the wire.
+//! let wire = [0, 0, 0, 12, 0, 18, 0, 0, 0, 0, 0, 1, 0, 2, b'm', b'e'];
+//! let mut buf = BytesMut::from(&wire[..]);
+//! let frame = cut_frame(&mut buf, 1 << 20).unwrap().expect("a whole frame");
+//! let request = decode_request(frame).unwrap();
+//! assert_eq!(request.correlation_id, 1);
+//! assert!(matches!(request.body, RequestBody::Kafka(RequestKind::ApiVersions(_))));
+//! ```
+
+pub mod batch;
+pub mod error;
+pub mod frame;
+pub mod request;
+pub mod response;
+pub mod versions;
+
+pub use error::{BatchError, DecodeError, FrameError};
+pub use kafka_protocol;
