@@ -1,1 +1,40 @@
-//! placeholder
+//! # strikemq-storage
+//!
+//! Append-only partition logs for Kafka record batches, on disk:
+//!
+//! - [`PartitionLog`]: segments of record batches stored exactly as produced (only the base offset is
+//!   assigned, the client's CRC32C stays intact), an offset index and a time index per segment,
+//!   zero-copy reads of memory-mapped segments, and recovery that cuts a torn tail after a crash.
+//!   Appends to one partition serialise on that partition's lock; readers never take it.
+//! - [`Store`]: the topics of a data directory, their ids and configs, created and deleted
+//!   atomically.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use strikemq_codec::batch::{BatchBuilder, NewRecord};
+//! use strikemq_storage::{LogConfig, PartitionLog};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let log = PartitionLog::open(dir.path().join("orders-0"), LogConfig::default()).unwrap();
+//! let batch = BatchBuilder::new()
+//!     .record(NewRecord { timestamp: 1_700_000_000_000, value: Some(Bytes::from("hello")), ..Default::default() })
+//!     .build();
+//! let appended = log.append(&batch).unwrap();
+//! assert_eq!(appended.base_offset, 0);
+//! let read = log.read(0, 1 << 20).unwrap();
+//! assert_eq!(read.high_watermark, 1);
+//! assert_eq!(read.records.len(), batch.len());
+//! ```
+
+mod error;
+mod partition;
+mod segment;
+mod store;
+
+pub use error::StorageError;
+pub use partition::{AppendInfo, LogConfig, PartitionLog, ReadResult};
+pub use store::{validate_topic_name, Store, StoreConfig, Topic, MAX_TOPIC_NAME_LEN};
+pub use uuid::Uuid;
+
+#[cfg(test)]
+mod testutil;

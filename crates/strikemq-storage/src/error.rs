@@ -1,0 +1,76 @@
+//! Storage errors.
+
+use std::path::PathBuf;
+
+use strikemq_codec::BatchError;
+
+/// What can go wrong in the storage layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// A file operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A record batch handed to `append` failed validation; nothing was written.
+    #[error("invalid record batch: {0}")]
+    InvalidBatch(#[from] BatchError),
+    /// An append with no batch in it.
+    #[error("no record batch to append")]
+    EmptyAppend,
+    /// The topic does not exist.
+    #[error("unknown topic {0}")]
+    UnknownTopic(String),
+    /// The topic exists already.
+    #[error("topic {0} already exists")]
+    TopicExists(String),
+    /// The topic name breaks Kafka's rules.
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidTopicName {
+        /// The name.
+        name: String,
+        /// Which rule.
+        reason: &'static str,
+    },
+    /// A partition count below one.
+    #[error("invalid partition count {0}")]
+    InvalidPartitions(i32),
+    /// The offset is outside `[log start, log end]`.
+    #[error("offset {offset} is out of range [{log_start}, {log_end}]")]
+    OffsetOutOfRange {
+        /// Requested.
+        offset: i64,
+        /// First offset kept.
+        log_start: i64,
+        /// Next offset to be written.
+        log_end: i64,
+    },
+    /// A metadata file that does not parse.
+    #[error("corrupt metadata {path}: {reason}")]
+    CorruptMetadata {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+pub(crate) trait IoContext<T> {
+    fn ctx(self, op: &'static str, path: &std::path::Path) -> Result<T, StorageError>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn ctx(self, op: &'static str, path: &std::path::Path) -> Result<T, StorageError> {
+        self.map_err(|source| StorageError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,578 @@
+//! One log segment: a `.log` file of record batches plus its offset and time indexes.
+//!
+//! ```text
+//! <base>.log        record batches back to back, byte for byte as produced (base offset assigned).
+//!                   The active segment is pre-sized to its capacity (sparse) so that one read-only
+//!                   mapping covers everything it will hold; bytes past the published size are zero
+//!                   or a torn tail, and recovery cuts them off.
+//! <base>.index      8-byte entries, about one per INDEX_INTERVAL bytes of log:
+//!                     0  4  relative offset  u32 BE  (batch base offset - segment base offset)
+//!                     4  4  position         u32 BE  (byte position of that batch in .log)
+//! <base>.timeindex  12-byte entries, added when the segment's max timestamp grows:
+//!                     0  8  max timestamp    i64 BE  (largest timestamp up to and including the batch)
+//!                     8  4  relative offset  u32 BE  (base offset of that batch, relative)
+//! ```
+//! `<base>` is the segment's base offset as 20 decimal digits, as in Kafka.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+use strikemq_codec::batch::{batch_size, RecordBatch, LAST_OFFSET_DELTA_OFFSET};
+
+use crate::error::{IoContext, StorageError};
+
+/// Bytes of log between two offset index entries.
+pub(crate) const INDEX_INTERVAL: u64 = 4096;
+const INDEX_ENTRY: usize = 8;
+const TIME_ENTRY: usize = 12;
+const REL_OFFSET_AT: usize = 0;
+const POSITION_AT: usize = 4;
+const TIME_AT: usize = 0;
+const TIME_REL_OFFSET_AT: usize = 8;
+
+/// Offset index entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IndexEntry {
+    pub(crate) rel_offset: u32,
+    pub(crate) position: u32,
+}
+
+/// Time index entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimeEntry {
+    pub(crate) max_timestamp: i64,
+    pub(crate) rel_offset: u32,
+}
+
+pub(crate) fn file_stem(base_offset: i64) -> String {
+    format!("{base_offset:020}")
+}
+
+mod map {
+    //! The one place that reads memory-mapped segment bytes.
+    #![allow(unsafe_code)]
+
+    use memmap2::Mmap;
+    use std::fs::File;
+
+    /// A read-only mapping of a log file that is only read below a published size.
+    #[derive(Debug)]
+    pub(crate) struct LogMap {
+        map: Option<Mmap>,
+    }
+
+    impl LogMap {
+        pub(crate) fn new(file: &File, len: u64) -> std::io::Result<Self> {
+            if len == 0 {
+                return Ok(LogMap { map: None });
+            }
+            // SAFETY: the file is ours alone (one broker per data dir) and stays at least `len`
+            // bytes long while mapped: closed segments are never shrunk, the active one is only
+            // grown. Bytes are read through `prefix()` only, below the size published after they
+            // were written, and are never modified afterwards.
+            let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(file)? };
+            Ok(LogMap { map: Some(map) })
+        }
+
+        /// The first `len` bytes. Callers pass a published size, so every byte is written and
+        /// immutable.
+        pub(crate) fn prefix(&self, len: usize) -> &[u8] {
+            match &self.map {
+                Some(m) => {
+                    let len = len.min(m.len());
+                    // SAFETY: `len` is within the mapping, and bytes below a published size are
+                    // never written again, so a shared slice of them is sound even while the
+                    // appender writes further on in the same file.
+                    unsafe { std::slice::from_raw_parts(m.as_ptr(), len) }
+                }
+                None => &[],
+            }
+        }
+    }
+}
+
+/// A segment of a partition log.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) base_offset: i64,
+    log_path: PathBuf,
+    index_path: PathBuf,
+    time_path: PathBuf,
+    file: File,
+    map: map::LogMap,
+    capacity: u64,
+    /// Bytes published to readers.
+    size: AtomicU64,
+    /// The offset after the last published batch.
+    next_offset: AtomicI64,
+    max_timestamp: AtomicI64,
+    index: RwLock<Vec<IndexEntry>>,
+    time_index: RwLock<Vec<TimeEntry>>,
+}
+
+/// Appender-side state of the active segment, guarded by the partition's append lock.
+#[derive(Debug)]
+pub(crate) struct SegmentWriter {
+    index_file: File,
+    time_file: File,
+    bytes_since_index: u64,
+}
+
+impl Segment {
+    /// Creates an empty segment with room for `capacity` bytes.
+    pub(crate) fn create(
+        dir: &Path,
+        base_offset: i64,
+        capacity: u64,
+    ) -> Result<(Arc<Segment>, SegmentWriter), StorageError> {
+        let (log_path, index_path, time_path) = paths(dir, base_offset);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)
+            .ctx("create", &log_path)?;
+        file.set_len(capacity).ctx("size", &log_path)?;
+        let map = map::LogMap::new(&file, capacity).ctx("map", &log_path)?;
+        let index_file = create_truncated(&index_path)?;
+        let time_file = create_truncated(&time_path)?;
+        let seg = Segment {
+            base_offset,
+            log_path,
+            index_path,
+            time_path,
+            file,
+            map,
+            capacity,
+            size: AtomicU64::new(0),
+            next_offset: AtomicI64::new(base_offset),
+            max_timestamp: AtomicI64::new(-1),
+            index: RwLock::new(Vec::new()),
+            time_index: RwLock::new(Vec::new()),
+        };
+        Ok((
+            Arc::new(seg),
+            SegmentWriter {
+                index_file,
+                time_file,
+                bytes_since_index: 0,
+            },
+        ))
+    }
+
+    /// Opens a closed segment, trusting its size; indexes are rebuilt if they look damaged.
+    pub(crate) fn open_closed(dir: &Path, base_offset: i64) -> Result<Arc<Segment>, StorageError> {
+        let (log_path, index_path, time_path) = paths(dir, base_offset);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&log_path)
+            .ctx("open", &log_path)?;
+        let len = file.metadata().ctx("stat", &log_path)?.len();
+        let map = map::LogMap::new(&file, len).ctx("map", &log_path)?;
+        let index = read_index(&index_path)?;
+        let time_index = read_time_index(&time_path)?;
+        let seg = Segment {
+            base_offset,
+            log_path,
+            index_path,
+            time_path,
+            file,
+            map,
+            capacity: len,
+            size: AtomicU64::new(len),
+            next_offset: AtomicI64::new(base_offset),
+            max_timestamp: AtomicI64::new(-1),
+            index: RwLock::new(index),
+            time_index: RwLock::new(time_index),
+        };
+        seg.index.write().retain(|e| u64::from(e.position) < len);
+        // The last batch gives the next offset and the scan checks the index points at batches.
+        let (next, max_ts, valid) = seg.scan_tail();
+        if valid != len {
+            tracing::warn!(path = %seg.log_path.display(), valid, len, "closed segment has a torn tail; it will be ignored past the last whole batch");
+            seg.size.store(valid, Ordering::Release);
+        }
+        seg.next_offset.store(next, Ordering::Release);
+        seg.max_timestamp.store(max_ts, Ordering::Release);
+        Ok(Arc::new(seg))
+    }
+
+    /// Opens the last segment after a stop: validates every batch (length, CRC, increasing
+    /// offsets), truncates at the first bad one, rebuilds both indexes and re-sizes the file to
+    /// `capacity` for further appends.
+    pub(crate) fn recover_active(
+        dir: &Path,
+        base_offset: i64,
+        capacity: u64,
+    ) -> Result<(Arc<Segment>, SegmentWriter), StorageError> {
+        let (log_path, index_path, time_path) = paths(dir, base_offset);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&log_path)
+            .ctx("open", &log_path)?;
+        let len = file.metadata().ctx("stat", &log_path)?.len();
+        let mut index = Vec::new();
+        let mut time_index = Vec::new();
+        let mut pos: u64 = 0;
+        let mut next = base_offset;
+        let mut max_ts = -1i64;
+        let mut since_index = INDEX_INTERVAL; // index the first batch
+        {
+            let probe = map::LogMap::new(&file, len).ctx("map", &log_path)?;
+            let bytes = probe.prefix(len as usize);
+            while (pos as usize) < bytes.len() {
+                let Ok(batch) = RecordBatch::parse(&bytes[pos as usize..]) else {
+                    break;
+                };
+                if batch.base_offset() < next {
+                    break;
+                }
+                let rel = (batch.base_offset() - base_offset) as u32;
+                if since_index >= INDEX_INTERVAL {
+                    index.push(IndexEntry {
+                        rel_offset: rel,
+                        position: pos as u32,
+                    });
+                    since_index = 0;
+                }
+                if batch.max_timestamp() > max_ts {
+                    max_ts = batch.max_timestamp();
+                    time_index.push(TimeEntry {
+                        max_timestamp: max_ts,
+                        rel_offset: rel,
+                    });
+                }
+                since_index += batch.size() as u64;
+                next = batch.last_offset() + 1;
+                pos += batch.size() as u64;
+            }
+        }
+        if pos < len {
+            let nonzero = {
+                let probe = map::LogMap::new(&file, len).ctx("map", &log_path)?;
+                probe.prefix(len as usize)[pos as usize..]
+                    .iter()
+                    .any(|&b| b != 0)
+            };
+            if nonzero {
+                tracing::warn!(path = %log_path.display(), valid = pos, len, "truncating torn tail of segment");
+            }
+        }
+        let capacity = capacity.max(pos);
+        // Cut the tail, then grow back (sparse, zero-filled) to the capacity for appends.
+        file.set_len(pos).ctx("truncate", &log_path)?;
+        file.set_len(capacity).ctx("size", &log_path)?;
+        let map = map::LogMap::new(&file, capacity).ctx("map", &log_path)?;
+        let mut index_file = create_truncated(&index_path)?;
+        let mut time_file = create_truncated(&time_path)?;
+        write_entries(&mut index_file, &index_path, &index, encode_index)?;
+        write_entries(&mut time_file, &time_path, &time_index, encode_time)?;
+        let seg = Segment {
+            base_offset,
+            log_path,
+            index_path,
+            time_path,
+            file,
+            map,
+            capacity,
+            size: AtomicU64::new(pos),
+            next_offset: AtomicI64::new(next),
+            max_timestamp: AtomicI64::new(max_ts),
+            index: RwLock::new(index),
+            time_index: RwLock::new(time_index),
+        };
+        Ok((
+            Arc::new(seg),
+            SegmentWriter {
+                index_file,
+                time_file,
+                bytes_since_index: since_index,
+            },
+        ))
+    }
+
+    /// Walks the batches from the last index entry to find the next offset and max timestamp of a
+    /// closed segment; returns the byte length of whole batches too.
+    fn scan_tail(&self) -> (i64, i64, u64) {
+        let bytes = self.published();
+        let start = self
+            .index
+            .read()
+            .last()
+            .map(|e| e.position as usize)
+            .filter(|&p| p < bytes.len())
+            .unwrap_or(0);
+        let mut pos = start;
+        let mut next = self.base_offset;
+        let mut max_ts = self
+            .time_index
+            .read()
+            .last()
+            .map(|t| t.max_timestamp)
+            .unwrap_or(-1);
+        while pos < bytes.len() {
+            let Ok(batch) = RecordBatch::parse_unchecked(&bytes[pos..]) else {
+                break;
+            };
+            next = batch.last_offset() + 1;
+            max_ts = max_ts.max(batch.max_timestamp());
+            pos += batch.size();
+        }
+        (next, max_ts, pos as u64)
+    }
+
+    pub(crate) fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+    pub(crate) fn next_offset(&self) -> i64 {
+        self.next_offset.load(Ordering::Acquire)
+    }
+    pub(crate) fn max_timestamp(&self) -> i64 {
+        self.max_timestamp.load(Ordering::Acquire)
+    }
+    pub(crate) fn remaining(&self) -> u64 {
+        self.capacity.saturating_sub(self.size())
+    }
+
+    /// Every published byte.
+    pub(crate) fn published(&self) -> &[u8] {
+        self.map.prefix(self.size() as usize)
+    }
+
+    /// Appends `batches` (already validated, offsets assigned) at the end of the segment and
+    /// publishes them. `batch_index` holds, per batch, its offset relative to the segment base, its
+    /// position within `batches` and its max timestamp. Only the partition's appender calls this,
+    /// with its lock held.
+    pub(crate) fn append(
+        &self,
+        writer: &mut SegmentWriter,
+        batches: &[u8],
+        batch_index: &[(u32, u32, i64)],
+        next_offset: i64,
+    ) -> Result<(), StorageError> {
+        let pos = self.size();
+        self.file
+            .write_all_at(batches, pos)
+            .ctx("write", &self.log_path)?;
+        // Index entries: (relative offset, position within `batches`, max timestamp) per batch.
+        let mut new_index = Vec::new();
+        let mut new_time = Vec::new();
+        let mut max_ts = self.max_timestamp();
+        let mut prev_pos = 0u32;
+        for &(rel, at, ts) in batch_index {
+            writer.bytes_since_index += u64::from(at - prev_pos);
+            prev_pos = at;
+            if writer.bytes_since_index >= INDEX_INTERVAL || (pos == 0 && at == 0) {
+                new_index.push(IndexEntry {
+                    rel_offset: rel,
+                    position: (pos + u64::from(at)) as u32,
+                });
+                writer.bytes_since_index = 0;
+            }
+            if ts > max_ts {
+                max_ts = ts;
+                new_time.push(TimeEntry {
+                    max_timestamp: ts,
+                    rel_offset: rel,
+                });
+            }
+        }
+        writer.bytes_since_index += batches.len() as u64 - u64::from(prev_pos);
+        if !new_index.is_empty() {
+            write_entries(
+                &mut writer.index_file,
+                &self.index_path,
+                &new_index,
+                encode_index,
+            )?;
+            self.index.write().extend_from_slice(&new_index);
+        }
+        if !new_time.is_empty() {
+            write_entries(&mut writer.time_file, &self.time_path, &new_time, encode_time)?;
+            self.time_index.write().extend_from_slice(&new_time);
+        }
+        self.max_timestamp.store(max_ts, Ordering::Release);
+        self.next_offset.store(next_offset, Ordering::Release);
+        self.size
+            .store(pos + batches.len() as u64, Ordering::Release);
+        Ok(())
+    }
+
+    /// Byte position of the batch containing `offset`, or of the first batch after it; `None`
+    /// when the segment holds nothing at or after `offset`.
+    pub(crate) fn position_of(&self, offset: i64) -> Option<usize> {
+        let bytes = self.published();
+        let rel = offset.saturating_sub(self.base_offset).clamp(0, u32::MAX as i64) as u32;
+        let start = {
+            let index = self.index.read();
+            let i = index.partition_point(|e| e.rel_offset <= rel);
+            if i == 0 {
+                0
+            } else {
+                index[i - 1].position as usize
+            }
+        };
+        let mut pos = start;
+        while pos + LAST_OFFSET_DELTA_OFFSET + 4 <= bytes.len() {
+            let b = &bytes[pos..];
+            let size = batch_size(b).ok()?;
+            let base = i64::from_be_bytes(b[0..8].try_into().ok()?);
+            let delta = i32::from_be_bytes(
+                b[LAST_OFFSET_DELTA_OFFSET..LAST_OFFSET_DELTA_OFFSET + 4]
+                    .try_into()
+                    .ok()?,
+            );
+            if base + i64::from(delta) >= offset {
+                return Some(pos);
+            }
+            pos += size;
+        }
+        None
+    }
+
+    /// Byte position from which to scan for the first record with a timestamp at or after `ts`.
+    pub(crate) fn position_for_timestamp(&self, ts: i64) -> usize {
+        let rel = {
+            let t = self.time_index.read();
+            let i = t.partition_point(|e| e.max_timestamp < ts);
+            if i == 0 {
+                return 0;
+            }
+            t[i - 1].rel_offset
+        };
+        self.position_of(self.base_offset + i64::from(rel))
+            .unwrap_or(0)
+    }
+
+    /// Flushes the log and its indexes to disk.
+    pub(crate) fn sync(&self) -> Result<(), StorageError> {
+        self.file.sync_data().ctx("sync", &self.log_path)
+    }
+
+    /// Trims the file to the bytes written, for a segment that will take no more appends.
+    pub(crate) fn seal(&self) -> Result<(), StorageError> {
+        // The mapping may be longer than the file afterwards; nothing is read past `size`.
+        self.file.set_len(self.size()).ctx("truncate", &self.log_path)
+    }
+
+    pub(crate) fn paths(&self) -> [&Path; 3] {
+        [&self.log_path, &self.index_path, &self.time_path]
+    }
+}
+
+/// A zero-copy slice of a segment that keeps the segment alive.
+#[derive(Debug)]
+pub(crate) struct SegmentSlice {
+    pub(crate) segment: Arc<Segment>,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+impl AsRef<[u8]> for SegmentSlice {
+    fn as_ref(&self) -> &[u8] {
+        &self.segment.published()[self.start..self.end]
+    }
+}
+
+impl SegmentSlice {
+    pub(crate) fn into_bytes(self) -> Bytes {
+        if self.start == self.end {
+            return Bytes::new();
+        }
+        Bytes::from_owner(self)
+    }
+}
+
+fn paths(dir: &Path, base_offset: i64) -> (PathBuf, PathBuf, PathBuf) {
+    let stem = file_stem(base_offset);
+    (
+        dir.join(format!("{stem}.log")),
+        dir.join(format!("{stem}.index")),
+        dir.join(format!("{stem}.timeindex")),
+    )
+}
+
+fn create_truncated(path: &Path) -> Result<File, StorageError> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .ctx("create", path)
+}
+
+fn encode_index(e: &IndexEntry, out: &mut Vec<u8>) {
+    out.extend_from_slice(&e.rel_offset.to_be_bytes());
+    out.extend_from_slice(&e.position.to_be_bytes());
+}
+
+fn encode_time(e: &TimeEntry, out: &mut Vec<u8>) {
+    out.extend_from_slice(&e.max_timestamp.to_be_bytes());
+    out.extend_from_slice(&e.rel_offset.to_be_bytes());
+}
+
+fn write_entries<T>(
+    file: &mut File,
+    path: &Path,
+    entries: &[T],
+    encode: fn(&T, &mut Vec<u8>),
+) -> Result<(), StorageError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut buf = Vec::with_capacity(entries.len() * TIME_ENTRY);
+    for e in entries {
+        encode(e, &mut buf);
+    }
+    file.write_all(&buf).ctx("write", path)
+}
+
+fn read_file_or_empty(path: &Path) -> Result<Vec<u8>, StorageError> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).ctx("read", path),
+    }
+}
+
+fn read_index(path: &Path) -> Result<Vec<IndexEntry>, StorageError> {
+    let raw = read_file_or_empty(path)?;
+    let mut out: Vec<IndexEntry> = raw
+        .chunks_exact(INDEX_ENTRY)
+        .map(|c| IndexEntry {
+            rel_offset: u32::from_be_bytes(c[REL_OFFSET_AT..REL_OFFSET_AT + 4].try_into().unwrap_or_default()),
+            position: u32::from_be_bytes(c[POSITION_AT..POSITION_AT + 4].try_into().unwrap_or_default()),
+        })
+        .collect();
+    // An index that is not increasing is damaged: drop it, lookups then scan from the start.
+    if out.windows(2).any(|w| w[0].rel_offset >= w[1].rel_offset || w[0].position >= w[1].position) {
+        tracing::warn!(path = %path.display(), "offset index is damaged; ignoring it");
+        out.clear();
+    }
+    Ok(out)
+}
+
+fn read_time_index(path: &Path) -> Result<Vec<TimeEntry>, StorageError> {
+    let raw = read_file_or_empty(path)?;
+    let mut out: Vec<TimeEntry> = raw
+        .chunks_exact(TIME_ENTRY)
+        .map(|c| TimeEntry {
+            max_timestamp: i64::from_be_bytes(c[TIME_AT..TIME_AT + 8].try_into().unwrap_or_default()),
+            rel_offset: u32::from_be_bytes(c[TIME_REL_OFFSET_AT..TIME_REL_OFFSET_AT + 4].try_into().unwrap_or_default()),
+        })
+        .collect();
+    if out.windows(2).any(|w| w[0].max_timestamp >= w[1].max_timestamp) {
+        tracing::warn!(path = %path.display(), "time index is damaged; ignoring it");
+        out.clear();
+    }
+    Ok(out)
+}

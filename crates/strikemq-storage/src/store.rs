@@ -1,0 +1,353 @@
+//! The topics of a data directory.
+//!
+//! ```text
+//! <data-dir>/
+//!   meta/cluster_id              the cluster id, one line
+//!   meta/topics/<topic>.json     {"name", "id", "partitions", "configs"}, written atomically
+//!   <topic>-<partition>/         one PartitionLog per partition (see the segment module)
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{IoContext, StorageError};
+use crate::partition::{LogConfig, PartitionLog};
+
+/// Kafka's limit on topic name length.
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
+/// Checks a topic name the way Kafka does: 1 to 249 characters of `[a-zA-Z0-9._-]`, and not `.` or
+/// `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), StorageError> {
+    let fail = |reason| {
+        Err(StorageError::InvalidTopicName {
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return fail("it is empty");
+    }
+    if name == "." || name == ".." {
+        return fail("'.' and '..' are not allowed");
+    }
+    if name.len() > MAX_TOPIC_NAME_LEN {
+        return fail("it is longer than 249 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return fail("only ASCII letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+/// A topic: its id, configs and partition logs.
+#[derive(Debug)]
+pub struct Topic {
+    name: String,
+    id: Uuid,
+    configs: BTreeMap<String, String>,
+    partitions: Vec<Arc<PartitionLog>>,
+}
+
+impl Topic {
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The topic id (KIP-516).
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+    /// Configs set when the topic was created.
+    pub fn configs(&self) -> &BTreeMap<String, String> {
+        &self.configs
+    }
+    /// Number of partitions.
+    pub fn partition_count(&self) -> usize {
+        self.partitions.len()
+    }
+    /// A partition's log.
+    pub fn partition(&self, index: i32) -> Option<&Arc<PartitionLog>> {
+        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+    }
+    /// All partition logs, by index.
+    pub fn partitions(&self) -> &[Arc<PartitionLog>] {
+        &self.partitions
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TopicMeta {
+    name: String,
+    id: Uuid,
+    partitions: u32,
+    #[serde(default)]
+    configs: BTreeMap<String, String>,
+}
+
+/// Settings of a store.
+#[derive(Debug, Clone, Default)]
+pub struct StoreConfig {
+    /// Applied to every partition log.
+    pub log: LogConfig,
+}
+
+/// All topics of a data directory.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    config: StoreConfig,
+    cluster_id: String,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+}
+
+impl Store {
+    /// Opens (or creates) the data directory and every topic in it.
+    pub fn open(dir: impl Into<PathBuf>, config: StoreConfig) -> Result<Store, StorageError> {
+        let dir = dir.into();
+        let topics_dir = dir.join("meta").join("topics");
+        std::fs::create_dir_all(&topics_dir).ctx("create dir", &topics_dir)?;
+        let cluster_path = dir.join("meta").join("cluster_id");
+        let cluster_id = match std::fs::read_to_string(&cluster_path) {
+            Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
+            Ok(_) => new_cluster_id(&cluster_path)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => new_cluster_id(&cluster_path)?,
+            Err(e) => return Err(e).ctx("read", &cluster_path),
+        };
+        let mut topics = HashMap::new();
+        for entry in std::fs::read_dir(&topics_dir).ctx("list", &topics_dir)? {
+            let path = entry.ctx("list", &topics_dir)?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let raw = std::fs::read(&path).ctx("read", &path)?;
+            let meta: TopicMeta =
+                serde_json::from_slice(&raw).map_err(|e| StorageError::CorruptMetadata {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            validate_topic_name(&meta.name)?;
+            let topic = open_topic(&dir, &config, meta)?;
+            topics.insert(topic.name.clone(), Arc::new(topic));
+        }
+        Ok(Store {
+            dir,
+            config,
+            cluster_id,
+            topics: RwLock::new(topics),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The cluster id, generated on first start and kept.
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    /// A topic by name.
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().get(name).cloned()
+    }
+
+    /// A topic by id.
+    pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.topics.read().values().find(|t| t.id == id).cloned()
+    }
+
+    /// Every topic, sorted by name.
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        let mut all: Vec<_> = self.topics.read().values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Creates a topic with `partitions` empty partitions. Returns the existing topic's error if
+    /// the name is taken.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, StorageError> {
+        validate_topic_name(name)?;
+        if partitions < 1 {
+            return Err(StorageError::InvalidPartitions(partitions));
+        }
+        let mut topics = self.topics.write();
+        if topics.contains_key(name) {
+            return Err(StorageError::TopicExists(name.to_owned()));
+        }
+        let meta = TopicMeta {
+            name: name.to_owned(),
+            id: Uuid::new_v4(),
+            partitions: partitions as u32,
+            configs,
+        };
+        // Partition directories first: a crash before the metadata is written leaves only empty
+        // directories, never a topic without its logs.
+        let topic = open_topic(&self.dir, &self.config, meta)?;
+        let meta_path = self.meta_path(name);
+        let meta = TopicMeta {
+            name: topic.name.clone(),
+            id: topic.id,
+            partitions: topic.partitions.len() as u32,
+            configs: topic.configs.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&meta).map_err(|e| StorageError::CorruptMetadata {
+            path: meta_path.clone(),
+            reason: e.to_string(),
+        })?;
+        write_atomically(&meta_path, &json)?;
+        let topic = Arc::new(topic);
+        topics.insert(name.to_owned(), topic.clone());
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// Deletes a topic and its data. Readers holding slices of its logs keep them valid.
+    pub fn delete_topic(&self, name: &str) -> Result<Arc<Topic>, StorageError> {
+        let topic = self
+            .topics
+            .write()
+            .remove(name)
+            .ok_or_else(|| StorageError::UnknownTopic(name.to_owned()))?;
+        let meta_path = self.meta_path(name);
+        std::fs::remove_file(&meta_path).ctx("remove", &meta_path)?;
+        for p in &topic.partitions {
+            std::fs::remove_dir_all(p.dir()).ctx("remove", p.dir())?;
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic)
+    }
+
+    /// Flushes and trims every active segment (clean shutdown).
+    pub fn close(&self) -> Result<(), StorageError> {
+        for topic in self.topics.read().values() {
+            for p in &topic.partitions {
+                p.close()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn meta_path(&self, name: &str) -> PathBuf {
+        self.dir
+            .join("meta")
+            .join("topics")
+            .join(format!("{name}.json"))
+    }
+}
+
+fn open_topic(dir: &Path, config: &StoreConfig, meta: TopicMeta) -> Result<Topic, StorageError> {
+    let partitions = (0..meta.partitions)
+        .map(|p| {
+            PartitionLog::open(dir.join(format!("{}-{p}", meta.name)), config.log.clone())
+                .map(Arc::new)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Topic {
+        name: meta.name,
+        id: meta.id,
+        configs: meta.configs,
+        partitions,
+    })
+}
+
+fn new_cluster_id(path: &Path) -> Result<String, StorageError> {
+    // Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters).
+    const ALPHABET: &[u8; 64] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = Uuid::new_v4().into_bytes();
+    let mut bits = u128::from_be_bytes(bytes);
+    let mut id = String::with_capacity(22);
+    for _ in 0..22 {
+        id.push(ALPHABET[(bits & 63) as usize] as char);
+        bits >>= 6;
+    }
+    write_atomically(path, id.as_bytes())?;
+    Ok(id)
+}
+
+/// Writes a small file so that a crash leaves either the old or the new content: temp file, fsync,
+/// rename, fsync of the directory.
+pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> Result<(), StorageError> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp).ctx("create", &tmp)?;
+        f.write_all(data).ctx("write", &tmp)?;
+        f.sync_all().ctx("sync", &tmp)?;
+    }
+    std::fs::rename(&tmp, path).ctx("rename", path)?;
+    if let Some(parent) = path.parent() {
+        if let Ok(d) = std::fs::File::open(parent) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{batch, values};
+
+    #[test]
+    fn topic_names_follow_kafka() {
+        assert!(validate_topic_name("orders.v1_x-2").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", "ü", &"x".repeat(250)] {
+            assert!(validate_topic_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
+    }
+
+    #[test]
+    fn topics_survive_a_restart_and_deletion_removes_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, cluster) = {
+            let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+            let t = store.create_topic("orders", 3, BTreeMap::new()).unwrap();
+            t.partition(2).unwrap().append(&batch("v", 2, 5)).unwrap();
+            assert!(matches!(
+                store.create_topic("orders", 1, BTreeMap::new()),
+                Err(StorageError::TopicExists(_))
+            ));
+            assert!(matches!(
+                store.create_topic("bad name", 1, BTreeMap::new()),
+                Err(StorageError::InvalidTopicName { .. })
+            ));
+            assert!(matches!(
+                store.create_topic("zero", 0, BTreeMap::new()),
+                Err(StorageError::InvalidPartitions(0))
+            ));
+            store.create_topic("gone", 1, BTreeMap::new()).unwrap();
+            store.delete_topic("gone").unwrap();
+            assert!(!dir.path().join("gone-0").exists());
+            store.close().unwrap();
+            (t.id(), store.cluster_id().to_owned())
+        };
+        let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+        assert_eq!(store.cluster_id(), cluster);
+        assert_eq!(cluster.len(), 22);
+        assert_eq!(store.topics().len(), 1);
+        let t = store.topic("orders").unwrap();
+        assert_eq!(t.id(), id);
+        assert_eq!(store.topic_by_id(id).unwrap().name(), "orders");
+        assert_eq!(t.partition_count(), 3);
+        let read = t.partition(2).unwrap().read(0, 1 << 20).unwrap();
+        assert_eq!(values(&read.records), vec![(0, "v-0".into()), (1, "v-1".into())]);
+        assert!(store.topic("gone").is_none());
+    }
+}
