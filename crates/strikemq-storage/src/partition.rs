@@ -463,7 +463,10 @@ mod tests {
         }
         let log = PartitionLog::open(&path, small()).unwrap();
         assert_eq!(log.log_end_offset(), 30);
-        assert_eq!(values(&log.read(29, 1 << 20).unwrap().records), vec![(29, "m29-0".into())]);
+        assert_eq!(
+            values(&log.read(29, 1 << 20).unwrap().records),
+            vec![(29, "m29-0".into())]
+        );
         assert_eq!(log.append(&batch("x", 1, 99)).unwrap().base_offset, 30);
     }
 
@@ -492,6 +495,9 @@ mod tests {
         assert_eq!(log.append(&big).unwrap().base_offset, 0);
         assert_eq!(log.append(&batch("s", 1, 1)).unwrap().base_offset, 1);
         assert_eq!(values(&log.read(0, 10).unwrap().records).len(), 1);
-        assert_eq!(values(&log.read(1, 10).unwrap().records), vec![(1, "s-0".into())]);
+        assert_eq!(
+            values(&log.read(1, 10).unwrap().records),
+            vec![(1, "s-0".into())]
+        );
     }
 }

@@ -397,7 +397,12 @@ impl Segment {
             self.index.write().extend_from_slice(&new_index);
         }
         if !new_time.is_empty() {
-            write_entries(&mut writer.time_file, &self.time_path, &new_time, encode_time)?;
+            write_entries(
+                &mut writer.time_file,
+                &self.time_path,
+                &new_time,
+                encode_time,
+            )?;
             self.time_index.write().extend_from_slice(&new_time);
         }
         self.max_timestamp.store(max_ts, Ordering::Release);
@@ -411,7 +416,9 @@ impl Segment {
     /// when the segment holds nothing at or after `offset`.
     pub(crate) fn position_of(&self, offset: i64) -> Option<usize> {
         let bytes = self.published();
-        let rel = offset.saturating_sub(self.base_offset).clamp(0, u32::MAX as i64) as u32;
+        let rel = offset
+            .saturating_sub(self.base_offset)
+            .clamp(0, u32::MAX as i64) as u32;
         let start = {
             let index = self.index.read();
             let i = index.partition_point(|e| e.rel_offset <= rel);
@@ -461,7 +468,9 @@ impl Segment {
     /// Trims the file to the bytes written, for a segment that will take no more appends.
     pub(crate) fn seal(&self) -> Result<(), StorageError> {
         // The mapping may be longer than the file afterwards; nothing is read past `size`.
-        self.file.set_len(self.size()).ctx("truncate", &self.log_path)
+        self.file
+            .set_len(self.size())
+            .ctx("truncate", &self.log_path)
     }
 
     pub(crate) fn paths(&self) -> [&Path; 3] {
@@ -549,12 +558,23 @@ fn read_index(path: &Path) -> Result<Vec<IndexEntry>, StorageError> {
     let mut out: Vec<IndexEntry> = raw
         .chunks_exact(INDEX_ENTRY)
         .map(|c| IndexEntry {
-            rel_offset: u32::from_be_bytes(c[REL_OFFSET_AT..REL_OFFSET_AT + 4].try_into().unwrap_or_default()),
-            position: u32::from_be_bytes(c[POSITION_AT..POSITION_AT + 4].try_into().unwrap_or_default()),
+            rel_offset: u32::from_be_bytes(
+                c[REL_OFFSET_AT..REL_OFFSET_AT + 4]
+                    .try_into()
+                    .unwrap_or_default(),
+            ),
+            position: u32::from_be_bytes(
+                c[POSITION_AT..POSITION_AT + 4]
+                    .try_into()
+                    .unwrap_or_default(),
+            ),
         })
         .collect();
     // An index that is not increasing is damaged: drop it, lookups then scan from the start.
-    if out.windows(2).any(|w| w[0].rel_offset >= w[1].rel_offset || w[0].position >= w[1].position) {
+    if out
+        .windows(2)
+        .any(|w| w[0].rel_offset >= w[1].rel_offset || w[0].position >= w[1].position)
+    {
         tracing::warn!(path = %path.display(), "offset index is damaged; ignoring it");
         out.clear();
     }
@@ -566,11 +586,20 @@ fn read_time_index(path: &Path) -> Result<Vec<TimeEntry>, StorageError> {
     let mut out: Vec<TimeEntry> = raw
         .chunks_exact(TIME_ENTRY)
         .map(|c| TimeEntry {
-            max_timestamp: i64::from_be_bytes(c[TIME_AT..TIME_AT + 8].try_into().unwrap_or_default()),
-            rel_offset: u32::from_be_bytes(c[TIME_REL_OFFSET_AT..TIME_REL_OFFSET_AT + 4].try_into().unwrap_or_default()),
+            max_timestamp: i64::from_be_bytes(
+                c[TIME_AT..TIME_AT + 8].try_into().unwrap_or_default(),
+            ),
+            rel_offset: u32::from_be_bytes(
+                c[TIME_REL_OFFSET_AT..TIME_REL_OFFSET_AT + 4]
+                    .try_into()
+                    .unwrap_or_default(),
+            ),
         })
         .collect();
-    if out.windows(2).any(|w| w[0].max_timestamp >= w[1].max_timestamp) {
+    if out
+        .windows(2)
+        .any(|w| w[0].max_timestamp >= w[1].max_timestamp)
+    {
         tracing::warn!(path = %path.display(), "time index is damaged; ignoring it");
         out.clear();
     }

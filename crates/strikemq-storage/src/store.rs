@@ -77,7 +77,9 @@ impl Topic {
     }
     /// A partition's log.
     pub fn partition(&self, index: i32) -> Option<&Arc<PartitionLog>> {
-        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
     }
     /// All partition logs, by index.
     pub fn partitions(&self) -> &[Arc<PartitionLog>] {
@@ -268,8 +270,7 @@ fn open_topic(dir: &Path, config: &StoreConfig, meta: TopicMeta) -> Result<Topic
 
 fn new_cluster_id(path: &Path) -> Result<String, StorageError> {
     // Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters).
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = Uuid::new_v4().into_bytes();
     let mut bits = u128::from_be_bytes(bytes);
     let mut id = String::with_capacity(22);
@@ -347,7 +348,10 @@ mod tests {
         assert_eq!(store.topic_by_id(id).unwrap().name(), "orders");
         assert_eq!(t.partition_count(), 3);
         let read = t.partition(2).unwrap().read(0, 1 << 20).unwrap();
-        assert_eq!(values(&read.records), vec![(0, "v-0".into()), (1, "v-1".into())]);
+        assert_eq!(
+            values(&read.records),
+            vec![(0, "v-0".into()), (1, "v-1".into())]
+        );
         assert!(store.topic("gone").is_none());
     }
 }

@@ -1,0 +1,167 @@
+//! Fetch: read from the logs, or park until `min_bytes` arrived or `max_wait_ms` passed.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use strikemq_codec::kafka_protocol::messages::fetch_response::{
+    FetchableTopicResponse, PartitionData,
+};
+use strikemq_codec::kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ResponseKind};
+use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::response::{Response, ResponseBody};
+use strikemq_storage::StorageError;
+
+use crate::errors::{code, storage_error};
+use crate::{Broker, Outcome};
+
+/// Fetch v13 names topics by id (KIP-516).
+const TOPIC_ID_VERSION: i16 = 13;
+
+/// A Fetch waiting for data.
+#[derive(Debug)]
+pub struct ParkedFetch {
+    request: FetchRequest,
+    version: i16,
+    correlation_id: i32,
+    deadline: Instant,
+}
+
+impl ParkedFetch {
+    pub(crate) fn new(
+        request: FetchRequest,
+        version: i16,
+        correlation_id: i32,
+        now: Instant,
+    ) -> Self {
+        let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
+        ParkedFetch {
+            request,
+            version,
+            correlation_id,
+            deadline: now + wait,
+        }
+    }
+
+    /// When the fetch must be answered, data or not.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The correlation id of the parked request.
+    pub fn correlation_id(&self) -> i32 {
+        self.correlation_id
+    }
+
+    pub(crate) fn expire(&mut self) {
+        self.deadline = Instant::now() - Duration::from_millis(1);
+    }
+}
+
+pub(crate) fn run(broker: &Broker, parked: ParkedFetch, now: Instant) -> Outcome {
+    let (response, bytes, errors) = build(broker, &parked.request, parked.version);
+    let req = &parked.request;
+    let done = now >= parked.deadline
+        || req.max_wait_ms <= 0
+        || bytes >= req.min_bytes.max(0) as usize
+        || errors
+        || req.topics.iter().all(|t| t.partitions.is_empty());
+    if !done {
+        return Outcome::Park(parked);
+    }
+    Outcome::Respond(Response {
+        api_key: ApiKey::Fetch,
+        api_version: parked.version,
+        correlation_id: parked.correlation_id,
+        body: ResponseBody::Kafka(ResponseKind::Fetch(response)),
+    })
+}
+
+/// The response, the record bytes in it and whether any partition has an error.
+fn build(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, usize, bool) {
+    let store = broker.store();
+    let mut remaining = if req.max_bytes <= 0 {
+        usize::MAX
+    } else {
+        req.max_bytes as usize
+    };
+    let mut total = 0usize;
+    let mut any_error = false;
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for ft in &req.topics {
+        let (topic, unknown) = if version >= TOPIC_ID_VERSION {
+            (
+                store.topic_by_id(ft.topic_id),
+                ResponseError::UnknownTopicId,
+            )
+        } else {
+            (
+                store.topic(ft.topic.0.as_str()),
+                ResponseError::UnknownTopicOrPartition,
+            )
+        };
+        let partitions = ft
+            .partitions
+            .iter()
+            .map(|fp| {
+                let data = PartitionData::default()
+                    .with_partition_index(fp.partition)
+                    .with_records(Some(Bytes::new()));
+                let Some(log) = topic.as_ref().and_then(|t| t.partition(fp.partition)) else {
+                    any_error = true;
+                    let e = if topic.is_none() {
+                        unknown
+                    } else {
+                        ResponseError::UnknownTopicOrPartition
+                    };
+                    return data
+                        .with_error_code(code(e))
+                        .with_high_watermark(-1)
+                        .with_last_stable_offset(-1)
+                        .with_log_start_offset(-1);
+                };
+                // KIP-74: the first partition with data may exceed the limits by one batch.
+                let limit = if total == 0 {
+                    (fp.partition_max_bytes.max(0) as usize).min(remaining)
+                } else if remaining == 0 {
+                    return data
+                        .with_high_watermark(log.log_end_offset())
+                        .with_last_stable_offset(log.log_end_offset())
+                        .with_log_start_offset(log.log_start_offset());
+                } else {
+                    (fp.partition_max_bytes.max(0) as usize).min(remaining)
+                };
+                match log.read(fp.fetch_offset, limit) {
+                    Ok(read) => {
+                        total += read.records.len();
+                        remaining = remaining.saturating_sub(read.records.len());
+                        data.with_high_watermark(read.high_watermark)
+                            .with_last_stable_offset(read.high_watermark)
+                            .with_log_start_offset(read.log_start_offset)
+                            .with_records(Some(read.records))
+                    }
+                    Err(e) => {
+                        any_error = true;
+                        if !matches!(e, StorageError::OffsetOutOfRange { .. }) {
+                            tracing::error!(partition = fp.partition, error = %e, "fetch failed");
+                        }
+                        data.with_error_code(code(storage_error(&e)))
+                            .with_high_watermark(log.log_end_offset())
+                            .with_last_stable_offset(log.log_end_offset())
+                            .with_log_start_offset(log.log_start_offset())
+                    }
+                }
+            })
+            .collect();
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(ft.topic.clone())
+                .with_topic_id(ft.topic_id)
+                .with_partitions(partitions),
+        );
+    }
+    (
+        FetchResponse::default().with_responses(topics),
+        total,
+        any_error,
+    )
+}

@@ -1,0 +1,108 @@
+//! Metadata: brokers, cluster id, controller and topic layouts; auto-creates topics when allowed.
+
+use std::collections::BTreeMap;
+
+use strikemq_codec::kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use strikemq_codec::kafka_protocol::messages::{
+    BrokerId, MetadataRequest, MetadataResponse, TopicName,
+};
+use strikemq_codec::kafka_protocol::protocol::StrBytes;
+use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_storage::{StorageError, Topic};
+
+use crate::errors::{code, storage_error};
+use crate::Broker;
+
+pub(crate) fn handle(broker: &Broker, req: &MetadataRequest, version: i16) -> MetadataResponse {
+    let cfg = broker.config();
+    let store = broker.store();
+    let brokers = vec![MetadataResponseBroker::default()
+        .with_node_id(BrokerId(cfg.node_id))
+        .with_host(StrBytes::from_string(cfg.advertised_host.clone()))
+        .with_port(cfg.advertised_port)];
+    // v0: an empty list means every topic; v1+: null means every topic, empty means none.
+    let all = match &req.topics {
+        None => true,
+        Some(t) => version == 0 && t.is_empty(),
+    };
+    // Before v4 the request had no flag and auto-creation was always allowed.
+    let may_create = cfg.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    let topics = if all {
+        store
+            .topics()
+            .iter()
+            .map(|t| describe(broker, t, version))
+            .collect()
+    } else {
+        req.topics
+            .iter()
+            .flatten()
+            .map(|wanted| match &wanted.name {
+                Some(name) => by_name(broker, name.0.as_str(), may_create, version),
+                None => match store.topic_by_id(wanted.topic_id) {
+                    Some(t) => describe(broker, &t, version),
+                    None => MetadataResponseTopic::default()
+                        .with_topic_id(wanted.topic_id)
+                        .with_error_code(code(ResponseError::UnknownTopicId)),
+                },
+            })
+            .collect()
+    };
+    MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_cluster_id(Some(StrBytes::from_string(store.cluster_id().to_owned())))
+        .with_controller_id(BrokerId(cfg.node_id))
+        .with_topics(topics)
+}
+
+fn by_name(broker: &Broker, name: &str, may_create: bool, version: i16) -> MetadataResponseTopic {
+    let store = broker.store();
+    let failed = |e: ResponseError| {
+        MetadataResponseTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_string(name.to_owned()))))
+            .with_error_code(code(e))
+    };
+    if let Some(t) = store.topic(name) {
+        return describe(broker, &t, version);
+    }
+    if let Err(e) = strikemq_storage::validate_topic_name(name) {
+        return failed(storage_error(&e));
+    }
+    if !may_create {
+        return failed(ResponseError::UnknownTopicOrPartition);
+    }
+    match store.create_topic(name, broker.config().default_partitions, BTreeMap::new()) {
+        Ok(t) => describe(broker, &t, version),
+        // Another connection created it between our look-up and create.
+        Err(StorageError::TopicExists(_)) => match store.topic(name) {
+            Some(t) => describe(broker, &t, version),
+            None => failed(ResponseError::UnknownTopicOrPartition),
+        },
+        Err(e) => {
+            tracing::warn!(topic = name, error = %e, "auto-creating topic failed");
+            failed(storage_error(&e))
+        }
+    }
+}
+
+pub(crate) fn describe(broker: &Broker, topic: &Topic, _version: i16) -> MetadataResponseTopic {
+    let node = BrokerId(broker.config().node_id);
+    let partitions = (0..topic.partition_count() as i32)
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p)
+                .with_leader_id(node)
+                .with_leader_epoch(0)
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(
+            topic.name().to_owned(),
+        ))))
+        .with_topic_id(topic.id())
+        .with_partitions(partitions)
+}

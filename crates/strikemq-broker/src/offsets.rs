@@ -1,0 +1,81 @@
+//! ListOffsets: earliest, latest, max timestamp, or the first offset at a timestamp.
+
+use strikemq_codec::kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use strikemq_codec::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_storage::PartitionLog;
+
+use crate::errors::{code, storage_error};
+use crate::Broker;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+/// ListOffsets v4 added the leader epoch to the response.
+const LEADER_EPOCH_VERSION: i16 = 4;
+
+pub(crate) fn handle(
+    broker: &Broker,
+    req: &ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| {
+            let topic = broker.store().topic(t.name.0.as_str());
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let resp = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index);
+                    let Some(log) = topic.as_ref().and_then(|t| t.partition(p.partition_index))
+                    else {
+                        return resp
+                            .with_error_code(code(ResponseError::UnknownTopicOrPartition))
+                            .with_timestamp(-1)
+                            .with_offset(-1);
+                    };
+                    match lookup(log, p.timestamp) {
+                        Ok(Some((offset, timestamp))) => {
+                            let resp = resp.with_offset(offset).with_timestamp(timestamp);
+                            if version >= LEADER_EPOCH_VERSION {
+                                resp.with_leader_epoch(0)
+                            } else {
+                                resp
+                            }
+                        }
+                        Ok(None) => resp.with_offset(-1).with_timestamp(-1),
+                        Err(e) => resp
+                            .with_error_code(code(e))
+                            .with_offset(-1)
+                            .with_timestamp(-1),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// (offset, timestamp) for a ListOffsets query; Kafka reports timestamp -1 for earliest/latest.
+fn lookup(log: &PartitionLog, timestamp: i64) -> Result<Option<(i64, i64)>, ResponseError> {
+    match timestamp {
+        LATEST => Ok(Some((log.log_end_offset(), -1))),
+        EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+        MAX_TIMESTAMP => log.max_timestamp().map_err(|e| storage_error(&e)),
+        // No tiered storage: nothing has been uploaded.
+        LATEST_TIERED => Ok(None),
+        ts if ts >= 0 => log.offset_for_timestamp(ts).map_err(|e| storage_error(&e)),
+        _ => Err(ResponseError::InvalidRequest),
+    }
+}

@@ -1,0 +1,129 @@
+//! Produce: validate each partition's batch and append it.
+
+use strikemq_codec::batch::{self, RecordBatch};
+use strikemq_codec::kafka_protocol::messages::produce_response::{
+    PartitionProduceResponse, TopicProduceResponse,
+};
+use strikemq_codec::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_storage::Topic;
+
+use crate::errors::{batch_error, code, storage_error};
+use crate::Broker;
+
+/// Produce v13 names topics by id (KIP-516).
+const TOPIC_ID_VERSION: i16 = 13;
+
+/// `None` when acks=0: the client expects no response.
+pub(crate) fn handle(
+    broker: &Broker,
+    req: ProduceRequest,
+    version: i16,
+) -> Option<ProduceResponse> {
+    let acks_ok = matches!(req.acks, -1..=1);
+    let mut appended = false;
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    for topic_data in req.topic_data {
+        let topic = if version >= TOPIC_ID_VERSION {
+            broker.store().topic_by_id(topic_data.topic_id)
+        } else {
+            broker.store().topic(topic_data.name.0.as_str())
+        };
+        let unknown = if version >= TOPIC_ID_VERSION {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
+        let partitions = topic_data
+            .partition_data
+            .into_iter()
+            .map(|p| {
+                let result = if !acks_ok {
+                    Err(ResponseError::InvalidRequiredAcks)
+                } else {
+                    match &topic {
+                        None => Err(unknown),
+                        Some(t) => append(broker, t, p.index, p.records.as_deref().unwrap_or(&[])),
+                    }
+                };
+                let resp = PartitionProduceResponse::default().with_index(p.index);
+                match result {
+                    Ok((base_offset, log_start)) => {
+                        appended = true;
+                        let resp = resp
+                            .with_base_offset(base_offset)
+                            .with_log_append_time_ms(-1);
+                        if version >= 5 {
+                            resp.with_log_start_offset(log_start)
+                        } else {
+                            resp
+                        }
+                    }
+                    Err(e) => {
+                        let resp = resp
+                            .with_error_code(code(e))
+                            .with_base_offset(-1)
+                            .with_log_append_time_ms(-1);
+                        if version >= 5 {
+                            resp.with_log_start_offset(-1)
+                        } else {
+                            resp
+                        }
+                    }
+                }
+            })
+            .collect();
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic_data.name)
+                .with_topic_id(topic_data.topic_id)
+                .with_partition_responses(partitions),
+        );
+    }
+    if appended {
+        broker.appended();
+    }
+    if req.acks == 0 {
+        return None;
+    }
+    Some(ProduceResponse::default().with_responses(responses))
+}
+
+/// Appends one partition's records; returns (base offset, log start offset).
+fn append(
+    broker: &Broker,
+    topic: &Topic,
+    partition: i32,
+    records: &[u8],
+) -> Result<(i64, i64), ResponseError> {
+    let log = topic
+        .partition(partition)
+        .ok_or(ResponseError::UnknownTopicOrPartition)?;
+    // Produce v3+ carries exactly one magic-v2 batch per partition (Kafka's
+    // ProduceRequest.validateRecords); anything else is INVALID_RECORD.
+    let mut batches = batch::batches(records);
+    let first = match batches.next() {
+        None => return Err(ResponseError::InvalidRecord),
+        Some(Err(e)) => return Err(batch_error(&e)),
+        Some(Ok(b)) => b,
+    };
+    if batches.next().is_some() {
+        return Err(ResponseError::InvalidRecord);
+    }
+    check_size(broker, &first)?;
+    let info = log.append(records).map_err(|e| {
+        let err = storage_error(&e);
+        if err == ResponseError::KafkaStorageError {
+            tracing::error!(topic = topic.name(), partition, error = %e, "append failed");
+        }
+        err
+    })?;
+    Ok((info.base_offset, info.log_start_offset))
+}
+
+fn check_size(broker: &Broker, batch: &RecordBatch<'_>) -> Result<(), ResponseError> {
+    if batch.size() > broker.config().max_message_bytes {
+        return Err(ResponseError::MessageTooLarge);
+    }
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! InitProducerId: hands out producer ids that are never reused, also across restarts.
+//!
+//! `meta/producer_ids` holds one decimal number: the first id of the next block to hand out. The
+//! broker reserves blocks of [`BLOCK`] ids by rewriting that file before giving out any id of the
+//! block, so a crash can skip ids but never repeat one.
+
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use strikemq_codec::kafka_protocol::messages::{
+    InitProducerIdRequest, InitProducerIdResponse, ProducerId,
+};
+use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_storage::StorageError;
+
+use crate::errors::code;
+
+const BLOCK: i64 = 1000;
+
+#[derive(Debug)]
+pub(crate) struct ProducerIds {
+    path: PathBuf,
+    /// (next id to give, end of the reserved block)
+    state: Mutex<(i64, i64)>,
+}
+
+impl ProducerIds {
+    pub(crate) fn open(data_dir: &Path) -> Result<ProducerIds, StorageError> {
+        let path = data_dir.join("meta").join("producer_ids");
+        let next = match std::fs::read_to_string(&path) {
+            Ok(s) => s.trim().parse::<i64>().unwrap_or(0).max(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(source) => {
+                return Err(StorageError::Io {
+                    op: "read",
+                    path,
+                    source,
+                })
+            }
+        };
+        Ok(ProducerIds {
+            path,
+            state: Mutex::new((next, next)),
+        })
+    }
+
+    fn allocate(&self) -> Result<i64, StorageError> {
+        let mut st = self.state.lock();
+        if st.0 >= st.1 {
+            let end = st.0 + BLOCK;
+            write_number(&self.path, end)?;
+            st.1 = end;
+        }
+        let id = st.0;
+        st.0 += 1;
+        Ok(id)
+    }
+
+    pub(crate) fn handle(&self, req: &InitProducerIdRequest) -> InitProducerIdResponse {
+        // KIP-360: a producer that already has an id asks for an epoch bump after an error.
+        if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
+            return InitProducerIdResponse::default()
+                .with_producer_id(req.producer_id)
+                .with_producer_epoch(req.producer_epoch + 1);
+        }
+        match self.allocate() {
+            Ok(id) => InitProducerIdResponse::default()
+                .with_producer_id(ProducerId(id))
+                .with_producer_epoch(0),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot reserve producer ids");
+                InitProducerIdResponse::default()
+                    .with_error_code(code(ResponseError::KafkaStorageError))
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1)
+            }
+        }
+    }
+}
+
+fn write_number(path: &Path, n: i64) -> Result<(), StorageError> {
+    let tmp = path.with_extension("tmp");
+    let io = |op, source| StorageError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::write(&tmp, n.to_string()).map_err(|e| io("write", e))?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("sync", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io("rename", e))
+}

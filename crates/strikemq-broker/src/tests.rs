@@ -1,0 +1,503 @@
+//! Request-level tests of the broker, with requests encoded as clients encode them.
+
+use std::time::{Duration, Instant};
+
+use strikemq_codec::kafka_protocol::messages::create_topics_request::CreatableTopic;
+use strikemq_codec::kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use strikemq_codec::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use strikemq_codec::kafka_protocol::messages::list_offsets_request::{
+    ListOffsetsPartition, ListOffsetsTopic,
+};
+use strikemq_codec::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use strikemq_codec::kafka_protocol::messages::produce_request::{
+    PartitionProduceData, TopicProduceData,
+};
+use strikemq_codec::kafka_protocol::messages::*;
+use strikemq_codec::kafka_protocol::protocol::StrBytes;
+use strikemq_codec::kafka_protocol::ResponseError;
+
+use crate::testutil::*;
+use crate::Outcome;
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_owned()))
+}
+
+fn produce_req(topic: &str, partition: i32, records: bytes::Bytes, acks: i16) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
+}
+
+fn fetch_req(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    min_bytes: i32,
+    wait_ms: i32,
+) -> FetchRequest {
+    FetchRequest::default()
+        .with_max_wait_ms(wait_ms)
+        .with_min_bytes(min_bytes)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1 << 20)])])
+}
+
+fn produce_code(t: &TestBroker, topic: &str, records: bytes::Bytes, acks: i16) -> (i16, i64) {
+    let ResponseKind::Produce(r) = response(call(
+        &t.broker,
+        ApiKey::Produce,
+        9,
+        &produce_req(topic, 0, records, acks),
+    )) else {
+        panic!()
+    };
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+fn create(t: &TestBroker, topic: &str, partitions: i32) {
+    t.broker
+        .store()
+        .create_topic(topic, partitions, Default::default())
+        .unwrap();
+}
+
+#[test]
+fn api_versions_advertises_the_table() {
+    let t = broker();
+    for v in 0..=4 {
+        let ResponseKind::ApiVersions(r) = response(call(
+            &t.broker,
+            ApiKey::ApiVersions,
+            v,
+            &ApiVersionsRequest::default(),
+        )) else {
+            panic!()
+        };
+        assert_eq!(r.error_code, 0);
+        let produce = r.api_keys.iter().find(|k| k.api_key == 0).unwrap();
+        assert_eq!(produce.min_version, 0);
+        assert!(r
+            .api_keys
+            .iter()
+            .all(|k| k.api_key != ApiKey::JoinGroup as i16));
+    }
+}
+
+#[test]
+fn newer_api_versions_gets_v0_unsupported_version() {
+    let t = broker();
+    let frame = bytes::Bytes::from_static(&[0, 18, 0, 42, 0, 0, 0, 3, 0, 0]);
+    let req = strikemq_codec::request::decode_request(frame).unwrap();
+    let Outcome::Respond(r) = t.broker.handle(req, Instant::now()) else {
+        panic!()
+    };
+    assert_eq!(r.api_version, 0);
+    let strikemq_codec::response::ResponseBody::Kafka(ResponseKind::ApiVersions(body)) = r.body
+    else {
+        panic!()
+    };
+    assert_eq!(body.error_code, ResponseError::UnsupportedVersion.code());
+    assert!(!body.api_keys.is_empty());
+}
+
+#[test]
+fn metadata_auto_creates_and_reports_errors() {
+    let t = broker();
+    let req = MetadataRequest::default()
+        .with_allow_auto_topic_creation(true)
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(name("fresh"))),
+            MetadataRequestTopic::default().with_name(Some(name("bad name"))),
+        ]));
+    let ResponseKind::Metadata(r) = response(call(&t.broker, ApiKey::Metadata, 12, &req)) else {
+        panic!()
+    };
+    assert_eq!(r.brokers.len(), 1);
+    assert_eq!(r.brokers[0].port, 9092);
+    assert_eq!(r.topics[0].error_code, 0);
+    assert_eq!(r.topics[0].partitions.len(), 1);
+    assert!(!r.topics[0].topic_id.is_nil());
+    assert_eq!(
+        r.topics[1].error_code,
+        ResponseError::InvalidTopicException.code()
+    );
+    // Not allowed to create: unknown.
+    let req = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(name("nope")))
+        ]));
+    let ResponseKind::Metadata(r) = response(call(&t.broker, ApiKey::Metadata, 12, &req)) else {
+        panic!()
+    };
+    assert_eq!(
+        r.topics[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    // Null topics: all of them.
+    let req = MetadataRequest::default().with_topics(None);
+    let ResponseKind::Metadata(r) = response(call(&t.broker, ApiKey::Metadata, 9, &req)) else {
+        panic!()
+    };
+    assert_eq!(r.topics.len(), 1);
+}
+
+#[test]
+fn produce_then_fetch_record_by_record() {
+    let t = broker();
+    create(&t, "t", 1);
+    assert_eq!(produce_code(&t, "t", batch(&["a", "b"], 10), 1), (0, 0));
+    assert_eq!(produce_code(&t, "t", batch(&["c"], 20), -1), (0, 2));
+    let ResponseKind::Fetch(r) = response(call(
+        &t.broker,
+        ApiKey::Fetch,
+        12,
+        &fetch_req("t", 0, 1, 1, 0),
+    )) else {
+        panic!()
+    };
+    let p = &r.responses[0].partitions[0];
+    assert_eq!(
+        (p.error_code, p.high_watermark, p.log_start_offset),
+        (0, 3, 0)
+    );
+    let mut values = Vec::new();
+    for b in strikemq_codec::batch::batches(p.records.as_ref().unwrap()) {
+        for rec in strikemq_codec::batch::decode_records(&b.unwrap()).unwrap() {
+            values.push((rec.offset, rec.value.unwrap()));
+        }
+    }
+    assert_eq!(
+        values,
+        vec![(0, "a".into()), (1, "b".into()), (2, "c".into())]
+    );
+}
+
+#[test]
+fn produce_errors_per_partition() {
+    let t = broker();
+    create(&t, "t", 1);
+    let unknown = produce_code(&t, "missing", batch(&["a"], 0), 1);
+    assert_eq!(unknown, (ResponseError::UnknownTopicOrPartition.code(), -1));
+    let mut corrupt = batch(&["a"], 0).to_vec();
+    let n = corrupt.len();
+    corrupt[n - 1] ^= 1;
+    assert_eq!(
+        produce_code(&t, "t", corrupt.into(), 1).0,
+        ResponseError::CorruptMessage.code()
+    );
+    let mut two = batch(&["a"], 0).to_vec();
+    two.extend_from_slice(&batch(&["b"], 0));
+    assert_eq!(
+        produce_code(&t, "t", two.into(), 1).0,
+        ResponseError::InvalidRecord.code()
+    );
+    let big = "x".repeat(2 << 20);
+    assert_eq!(
+        produce_code(&t, "t", batch(&[&big], 0), 1).0,
+        ResponseError::MessageTooLarge.code()
+    );
+    assert_eq!(
+        produce_code(&t, "t", batch(&["a"], 0), 2).0,
+        ResponseError::InvalidRequiredAcks.code()
+    );
+    // Nothing of the above was written.
+    assert_eq!(
+        t.broker
+            .store()
+            .topic("t")
+            .unwrap()
+            .partition(0)
+            .unwrap()
+            .log_end_offset(),
+        0
+    );
+    let outcome = call(
+        &t.broker,
+        ApiKey::Produce,
+        9,
+        &produce_req("t", 0, batch(&["z"], 0), 0),
+    );
+    assert!(matches!(outcome, Outcome::NoResponse));
+    assert_eq!(
+        t.broker
+            .store()
+            .topic("t")
+            .unwrap()
+            .partition(0)
+            .unwrap()
+            .log_end_offset(),
+        1
+    );
+}
+
+#[test]
+fn legacy_produce_gets_unsupported_version() {
+    let t = broker();
+    let mut raw = vec![0, 0, 0, 2, 0, 0, 0, 9, 0xff, 0xff];
+    raw.extend_from_slice(&1i16.to_be_bytes());
+    raw.extend_from_slice(&1000i32.to_be_bytes());
+    raw.extend_from_slice(&0i32.to_be_bytes());
+    let req = strikemq_codec::request::decode_request(raw.into()).unwrap();
+    let Outcome::Respond(r) = t.broker.handle(req, Instant::now()) else {
+        panic!()
+    };
+    assert_eq!(r.correlation_id, 9);
+    assert!(matches!(
+        r.body,
+        strikemq_codec::response::ResponseBody::Raw(_)
+    ));
+}
+
+#[test]
+fn fetch_parks_until_data_or_deadline() {
+    let t = broker();
+    create(&t, "t", 1);
+    let now = Instant::now();
+    let outcome = call_at(
+        &t.broker,
+        ApiKey::Fetch,
+        12,
+        &fetch_req("t", 0, 0, 1, 500),
+        now,
+    );
+    let Outcome::Park(parked) = outcome else {
+        panic!("expected park")
+    };
+    assert_eq!(parked.deadline(), now + Duration::from_millis(500));
+    // Still nothing: parks again.
+    let Outcome::Park(parked) = t.broker.resume(parked, now + Duration::from_millis(10)) else {
+        panic!()
+    };
+    produce_code(&t, "t", batch(&["late"], 0), 1);
+    let ResponseKind::Fetch(r) = response(t.broker.resume(parked, now + Duration::from_millis(20)))
+    else {
+        panic!()
+    };
+    assert!(!r.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .unwrap()
+        .is_empty());
+    // Deadline passes without data: an empty answer.
+    let outcome = call_at(
+        &t.broker,
+        ApiKey::Fetch,
+        12,
+        &fetch_req("t", 0, 1, 1, 100),
+        now,
+    );
+    let Outcome::Park(parked) = outcome else {
+        panic!()
+    };
+    let ResponseKind::Fetch(r) =
+        response(t.broker.resume(parked, now + Duration::from_millis(100)))
+    else {
+        panic!()
+    };
+    assert!(r.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn fetch_errors() {
+    let t = broker();
+    create(&t, "t", 1);
+    let ResponseKind::Fetch(r) = response(call(
+        &t.broker,
+        ApiKey::Fetch,
+        12,
+        &fetch_req("t", 0, 5, 1, 500),
+    )) else {
+        panic!()
+    };
+    assert_eq!(
+        r.responses[0].partitions[0].error_code,
+        ResponseError::OffsetOutOfRange.code()
+    );
+    let ResponseKind::Fetch(r) = response(call(
+        &t.broker,
+        ApiKey::Fetch,
+        12,
+        &fetch_req("t", 3, 0, 1, 500),
+    )) else {
+        panic!()
+    };
+    assert_eq!(
+        r.responses[0].partitions[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+}
+
+#[test]
+fn fetch_by_topic_id_at_v13() {
+    let t = broker();
+    create(&t, "t", 1);
+    produce_code(&t, "t", batch(&["a"], 0), 1);
+    let id = t.broker.store().topic("t").unwrap().id();
+    let mut req = fetch_req("", 0, 0, 1, 0);
+    req.topics[0].topic_id = id;
+    let ResponseKind::Fetch(r) = response(call(&t.broker, ApiKey::Fetch, 16, &req)) else {
+        panic!()
+    };
+    assert_eq!(r.responses[0].topic_id, id);
+    assert_eq!(r.responses[0].partitions[0].high_watermark, 1);
+    req.topics[0].topic_id = strikemq_storage::Uuid::from_u128(7);
+    let ResponseKind::Fetch(r) = response(call(&t.broker, ApiKey::Fetch, 16, &req)) else {
+        panic!()
+    };
+    assert_eq!(
+        r.responses[0].partitions[0].error_code,
+        ResponseError::UnknownTopicId.code()
+    );
+}
+
+#[test]
+fn list_offsets_by_kind_and_timestamp() {
+    let t = broker();
+    create(&t, "t", 1);
+    produce_code(&t, "t", batch(&["a", "b", "c"], 1000), 1);
+    produce_code(&t, "t", batch(&["d", "e"], 2000), 1);
+    let ask = |ts: i64| {
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(name("t"))
+                .with_partitions(vec![
+                    ListOffsetsPartition::default().with_timestamp(ts)
+                ])]);
+        let ResponseKind::ListOffsets(r) = response(call(&t.broker, ApiKey::ListOffsets, 7, &req))
+        else {
+            panic!()
+        };
+        let p = &r.topics[0].partitions[0];
+        (p.error_code, p.offset, p.timestamp)
+    };
+    assert_eq!(ask(-2), (0, 0, -1));
+    assert_eq!(ask(-1), (0, 5, -1));
+    assert_eq!(ask(-3), (0, 4, 2001));
+    assert_eq!(ask(1001), (0, 1, 1001));
+    assert_eq!(ask(1500), (0, 3, 2000));
+    assert_eq!(ask(9999), (0, -1, -1));
+}
+
+#[test]
+fn create_and_delete_topics() {
+    let t = broker();
+    let topic = |n: &str, p: i32, rf: i16| {
+        CreatableTopic::default()
+            .with_name(name(n))
+            .with_num_partitions(p)
+            .with_replication_factor(rf)
+    };
+    let req = CreateTopicsRequest::default().with_topics(vec![
+        topic("a", 3, 1),
+        topic("b", -1, -1),
+        topic("c", 1, 3),
+        topic("d", 0, 1),
+        topic("bad/name", 1, 1),
+    ]);
+    let ResponseKind::CreateTopics(r) = response(call(&t.broker, ApiKey::CreateTopics, 7, &req))
+    else {
+        panic!()
+    };
+    let codes: Vec<i16> = r.topics.iter().map(|t| t.error_code).collect();
+    assert_eq!(
+        codes,
+        vec![
+            0,
+            0,
+            ResponseError::InvalidReplicationFactor.code(),
+            ResponseError::InvalidPartitions.code(),
+            ResponseError::InvalidTopicException.code()
+        ]
+    );
+    assert_eq!(r.topics[0].num_partitions, 3);
+    assert_eq!(t.broker.store().topic("a").unwrap().partition_count(), 3);
+    assert_eq!(t.broker.store().topic("b").unwrap().partition_count(), 1);
+    // Again: exists. Validate-only: nothing created.
+    let req = CreateTopicsRequest::default().with_topics(vec![topic("a", 1, 1)]);
+    let ResponseKind::CreateTopics(r) = response(call(&t.broker, ApiKey::CreateTopics, 4, &req))
+    else {
+        panic!()
+    };
+    assert_eq!(
+        r.topics[0].error_code,
+        ResponseError::TopicAlreadyExists.code()
+    );
+    let req = CreateTopicsRequest::default()
+        .with_validate_only(true)
+        .with_topics(vec![topic("v", 2, 1)]);
+    let ResponseKind::CreateTopics(r) = response(call(&t.broker, ApiKey::CreateTopics, 5, &req))
+    else {
+        panic!()
+    };
+    assert_eq!(r.topics[0].error_code, 0);
+    assert!(t.broker.store().topic("v").is_none());
+
+    // Delete by name (v4) and by id (v6); unknown ones get errors.
+    let req = DeleteTopicsRequest::default().with_topic_names(vec![name("a"), name("zz")]);
+    let ResponseKind::DeleteTopics(r) = response(call(&t.broker, ApiKey::DeleteTopics, 4, &req))
+    else {
+        panic!()
+    };
+    assert_eq!(r.responses[0].error_code, 0);
+    assert_eq!(
+        r.responses[1].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    let id = t.broker.store().topic("b").unwrap().id();
+    let req = DeleteTopicsRequest::default()
+        .with_topics(vec![DeleteTopicState::default().with_topic_id(id)]);
+    let ResponseKind::DeleteTopics(r) = response(call(&t.broker, ApiKey::DeleteTopics, 6, &req))
+    else {
+        panic!()
+    };
+    assert_eq!(r.responses[0].error_code, 0);
+    assert_eq!(r.responses[0].name.as_ref().unwrap().0.as_str(), "b");
+    assert!(t.broker.store().topics().is_empty());
+}
+
+#[test]
+fn producer_ids_are_unique_and_epochs_bump() {
+    let t = broker();
+    let init = |req: InitProducerIdRequest| {
+        let ResponseKind::InitProducerId(r) =
+            response(call(&t.broker, ApiKey::InitProducerId, 4, &req))
+        else {
+            panic!()
+        };
+        (r.error_code, r.producer_id.0, r.producer_epoch)
+    };
+    let fresh = || {
+        InitProducerIdRequest::default()
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1)
+            .with_transaction_timeout_ms(60000)
+    };
+    let a = init(fresh());
+    let b = init(fresh());
+    assert_eq!(a.0, 0);
+    assert_ne!(a.1, b.1);
+    let bumped = init(
+        fresh()
+            .with_producer_id(ProducerId(a.1))
+            .with_producer_epoch(0),
+    );
+    assert_eq!(bumped, (0, a.1, 1));
+}

@@ -1,0 +1,73 @@
+//! Helpers for the broker's unit tests.
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use strikemq_codec::kafka_protocol::messages::{ApiKey, RequestHeader, ResponseKind};
+use strikemq_codec::kafka_protocol::protocol::{Encodable, StrBytes};
+use strikemq_codec::request::decode_request;
+use strikemq_codec::response::ResponseBody;
+use strikemq_storage::{Store, StoreConfig};
+
+use crate::{Broker, BrokerConfig, Outcome};
+
+pub(crate) struct TestBroker {
+    pub(crate) broker: Broker,
+    _dir: tempfile::TempDir,
+}
+
+pub(crate) fn broker() -> TestBroker {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    TestBroker {
+        broker: Broker::new(BrokerConfig::default(), store).unwrap(),
+        _dir: dir,
+    }
+}
+
+/// Encodes `body` as a request frame the way a client would, and decodes it as the reactor does.
+pub(crate) fn call(b: &Broker, key: ApiKey, version: i16, body: &impl Encodable) -> Outcome {
+    call_at(b, key, version, body, Instant::now())
+}
+
+pub(crate) fn call_at(
+    b: &Broker,
+    key: ApiKey,
+    version: i16,
+    body: &impl Encodable,
+    now: Instant,
+) -> Outcome {
+    let mut buf = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(1)
+        .with_client_id(Some(StrBytes::from_static_str("unit")))
+        .encode(&mut buf, key.request_header_version(version))
+        .unwrap();
+    body.encode(&mut buf, version).unwrap();
+    b.handle(decode_request(buf.freeze()).unwrap(), now)
+}
+
+pub(crate) fn response(outcome: Outcome) -> ResponseKind {
+    match outcome {
+        Outcome::Respond(r) => match r.body {
+            ResponseBody::Kafka(k) => k,
+            other => panic!("unexpected raw body {other:?}"),
+        },
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+pub(crate) fn batch(values: &[&str], ts0: i64) -> Bytes {
+    let mut b = strikemq_codec::batch::BatchBuilder::new();
+    for (i, v) in values.iter().enumerate() {
+        b = b.record(strikemq_codec::batch::NewRecord {
+            timestamp: ts0 + i as i64,
+            key: None,
+            value: Some(Bytes::from(v.to_string())),
+            headers: vec![],
+        });
+    }
+    b.build()
+}

@@ -1,0 +1,215 @@
+//! CreateTopics and DeleteTopics.
+
+use std::collections::{BTreeMap, HashMap};
+
+use strikemq_codec::kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use strikemq_codec::kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use strikemq_codec::kafka_protocol::messages::{
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+};
+use strikemq_codec::kafka_protocol::protocol::StrBytes;
+use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_storage::validate_topic_name;
+
+use crate::errors::{code, storage_error};
+use crate::Broker;
+
+/// CreateTopics v5 returns the partition count, replication factor and configs.
+const DETAILS_VERSION: i16 = 5;
+/// DeleteTopics v6 names topics by name or id.
+const DELETE_BY_ID_VERSION: i16 = 6;
+
+struct Refused(ResponseError, String);
+
+pub(crate) fn create(
+    broker: &Broker,
+    req: &CreateTopicsRequest,
+    version: i16,
+) -> CreateTopicsResponse {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for t in &req.topics {
+        *seen.entry(t.name.0.as_str()).or_default() += 1;
+    }
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.0.as_str();
+            let result = CreatableTopicResult::default().with_name(t.name.clone());
+            let outcome = if seen.get(name).copied().unwrap_or(0) > 1 {
+                Err(Refused(
+                    ResponseError::InvalidRequest,
+                    format!("Create topics request from client contains multiple entries for topic {name}"),
+                ))
+            } else {
+                create_one(broker, t, req.validate_only)
+            };
+            match outcome {
+                Ok((partitions, id)) => {
+                    let result = result.with_topic_id(id.unwrap_or_default());
+                    if version >= DETAILS_VERSION {
+                        result
+                            .with_num_partitions(partitions)
+                            .with_replication_factor(1)
+                            .with_configs(Some(Vec::new()))
+                    } else {
+                        result
+                    }
+                }
+                Err(Refused(e, message)) => {
+                    let result = result
+                        .with_error_code(code(e))
+                        .with_error_message(Some(StrBytes::from_string(message)));
+                    if version >= DETAILS_VERSION {
+                        result.with_num_partitions(-1).with_replication_factor(-1)
+                    } else {
+                        result
+                    }
+                }
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}
+
+fn create_one(
+    broker: &Broker,
+    t: &strikemq_codec::kafka_protocol::messages::create_topics_request::CreatableTopic,
+    validate_only: bool,
+) -> Result<(i32, Option<strikemq_storage::Uuid>), Refused> {
+    let name = t.name.0.as_str();
+    validate_topic_name(name).map_err(|e| Refused(storage_error(&e), e.to_string()))?;
+    if broker.store().topic(name).is_some() {
+        return Err(Refused(
+            ResponseError::TopicAlreadyExists,
+            format!("Topic '{name}' already exists."),
+        ));
+    }
+    let partitions = if t.assignments.is_empty() {
+        let partitions = match t.num_partitions {
+            -1 => broker.config().default_partitions,
+            n if n >= 1 => n,
+            n => {
+                return Err(Refused(
+                    ResponseError::InvalidPartitions,
+                    format!("Number of partitions was set to an invalid non-positive value ({n})."),
+                ))
+            }
+        };
+        match t.replication_factor {
+            -1 | 1 => {}
+            n if n < 1 => {
+                return Err(Refused(
+                    ResponseError::InvalidReplicationFactor,
+                    format!("Replication factor must be larger than 0, or -1 to use the default value (was {n})."),
+                ))
+            }
+            n => {
+                return Err(Refused(
+                    ResponseError::InvalidReplicationFactor,
+                    format!("Unable to replicate the partition {n} time(s): The target replication factor of {n} cannot be reached because only 1 broker(s) are registered."),
+                ))
+            }
+        }
+        partitions
+    } else {
+        if t.num_partitions != -1 || t.replication_factor != -1 {
+            return Err(Refused(
+                ResponseError::InvalidRequest,
+                "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".to_owned(),
+            ));
+        }
+        let node = broker.config().node_id;
+        for (i, a) in t.assignments.iter().enumerate() {
+            if a.partition_index != i as i32 {
+                return Err(Refused(
+                    ResponseError::InvalidReplicaAssignment,
+                    "Partitions should be 0-based and consecutive.".to_owned(),
+                ));
+            }
+            if a.broker_ids.len() != 1 || a.broker_ids[0].0 != node {
+                return Err(Refused(
+                    ResponseError::InvalidReplicaAssignment,
+                    format!(
+                        "Replica assignment for partition {i} names brokers other than {node}."
+                    ),
+                ));
+            }
+        }
+        t.assignments.len() as i32
+    };
+    let configs: BTreeMap<String, String> = t
+        .configs
+        .iter()
+        .filter_map(|c| {
+            c.value
+                .as_ref()
+                .map(|v| (c.name.as_str().to_owned(), v.as_str().to_owned()))
+        })
+        .collect();
+    if validate_only {
+        return Ok((partitions, None));
+    }
+    let topic = broker
+        .store()
+        .create_topic(name, partitions, configs)
+        .map_err(|e| Refused(storage_error(&e), e.to_string()))?;
+    Ok((partitions, Some(topic.id())))
+}
+
+pub(crate) fn delete(
+    broker: &Broker,
+    req: &DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
+    let store = broker.store();
+    // (name, topic id) pairs as the client named them.
+    let wanted: Vec<(Option<TopicName>, strikemq_storage::Uuid)> =
+        if version >= DELETE_BY_ID_VERSION {
+            req.topics
+                .iter()
+                .map(|t| (t.name.clone(), t.topic_id))
+                .collect()
+        } else {
+            req.topic_names
+                .iter()
+                .map(|n| (Some(n.clone()), strikemq_storage::Uuid::nil()))
+                .collect()
+        };
+    let responses = wanted
+        .into_iter()
+        .map(|(name, id)| {
+            let topic = match &name {
+                Some(n) => store.topic(n.0.as_str()),
+                None => store.topic_by_id(id),
+            };
+            let result = DeletableTopicResult::default();
+            let Some(topic) = topic else {
+                let e = if name.is_none() {
+                    ResponseError::UnknownTopicId
+                } else {
+                    ResponseError::UnknownTopicOrPartition
+                };
+                return result
+                    .with_name(name)
+                    .with_topic_id(id)
+                    .with_error_code(code(e))
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "This server does not host this topic-partition.",
+                    )));
+            };
+            let result = result
+                .with_name(Some(TopicName(StrBytes::from_string(
+                    topic.name().to_owned(),
+                ))))
+                .with_topic_id(topic.id());
+            match store.delete_topic(topic.name()) {
+                Ok(_) => result,
+                Err(e) => result
+                    .with_error_code(code(storage_error(&e)))
+                    .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+            }
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
+}
