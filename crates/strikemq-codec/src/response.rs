@@ -22,6 +22,8 @@ pub struct Response {
 /// A response body.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
+// Built and moved once per request; boxing the common variant would cost an allocation each time.
+#[allow(clippy::large_enum_variant)]
 pub enum ResponseBody {
     /// A kafka-protocol message struct.
     Kafka(ResponseKind),

@@ -1,1 +1,275 @@
-//! placeholder
+//! # strikemq-reactor
+//!
+//! Sockets and nothing else. One acceptor thread hands accepted connections round-robin to N worker
+//! threads; each worker runs its own event loop (mio: epoll on Linux, kqueue on macOS), cuts frames
+//! out of each connection's read buffer and passes them, one at a time and in order, to a
+//! [`Service`]. The service answers by appending response bytes, or parks the request (a long-poll
+//! Fetch); a connection with a parked request reads nothing more until it is resumed, so responses
+//! leave in request order, as Kafka clients require.
+//!
+//! A worker sleeps in `poll` with no timeout unless a parked request has a deadline: an idle broker
+//! uses no CPU. The service wakes the workers that hold parked requests through [`Wakeup`] when new
+//! data may satisfy them.
+//!
+//! The reactor knows frames (a 4-byte length prefix and a maximum size), not Kafka: the service
+//! decodes and encodes. Backends (mio today, io_uring behind the `io-uring` feature later) present
+//! the same [`Reactor`] surface.
+
+mod connection;
+mod worker;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+/// What a [`Service`] did with a frame.
+#[derive(Debug)]
+pub enum Step<P> {
+    /// Done; any response bytes were appended to the output buffer.
+    Done,
+    /// Hold the request; call [`Service::resume`] when woken or at [`Service::deadline`].
+    Park(P),
+    /// Close the connection, for the reason given (logged).
+    Close(String),
+}
+
+/// The request handler the reactor drives. Implementations are shared by all workers.
+pub trait Service: Send + Sync + 'static {
+    /// A parked request.
+    type Parked: Send + 'static;
+    /// Handles one frame (without its length prefix), appending any response frame to `out`.
+    fn call(&self, frame: Bytes, now: Instant, out: &mut BytesMut) -> Step<Self::Parked>;
+    /// Re-runs a parked request after a wake-up or at its deadline.
+    fn resume(&self, parked: Self::Parked, now: Instant, out: &mut BytesMut) -> Step<Self::Parked>;
+    /// When a parked request must be resumed at the latest.
+    fn deadline(parked: &Self::Parked) -> Instant;
+    /// Receives the handle that wakes workers holding parked requests; the service calls it when
+    /// something they wait for may have happened (new data appended).
+    fn set_wakeup(&self, wakeup: Wakeup);
+}
+
+/// Settings of the reactor.
+#[derive(Debug, Clone)]
+pub struct ReactorConfig {
+    /// Number of worker threads (at least 1).
+    pub io_threads: usize,
+    /// Frames larger than this close the connection.
+    pub max_frame_bytes: usize,
+}
+
+impl Default for ReactorConfig {
+    fn default() -> Self {
+        ReactorConfig {
+            io_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_frame_bytes: strikemq_codec::frame::DEFAULT_MAX_FRAME,
+        }
+    }
+}
+
+/// The I/O backend in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// mio: epoll on Linux, kqueue on BSD and macOS.
+    Mio,
+}
+
+impl Backend {
+    /// A human name, as the banner prints it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Backend::Mio if cfg!(any(target_os = "linux", target_os = "android")) => "epoll (mio)",
+            Backend::Mio => "kqueue (mio)",
+        }
+    }
+}
+
+/// Wakes the workers that hold parked requests. Cheap to clone and call from any thread.
+#[derive(Clone, Debug)]
+pub struct Wakeup {
+    shared: Arc<Shared>,
+}
+
+impl Wakeup {
+    /// Wakes every worker that currently holds a parked request (once until it has run).
+    pub fn wake(&self) {
+        for w in &self.shared.workers {
+            if w.has_parked.load(Ordering::Acquire) && !w.wake_pending.swap(true, Ordering::AcqRel)
+            {
+                let _ = w.waker.wake();
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct WorkerSlot {
+    waker: Waker,
+    has_parked: AtomicBool,
+    wake_pending: AtomicBool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    workers: Vec<WorkerSlot>,
+    shutdown: AtomicBool,
+}
+
+const ACCEPTOR_WAKE: Token = Token(0);
+const LISTENER: Token = Token(1);
+
+/// A running reactor.
+#[derive(Debug)]
+pub struct Reactor {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor_waker: Arc<Waker>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Reactor {
+    /// Starts the acceptor and workers on an already bound listener.
+    pub fn start<S: Service>(
+        listener: StdListener,
+        config: ReactorConfig,
+        service: Arc<S>,
+    ) -> io::Result<Reactor> {
+        listener.set_nonblocking(true)?;
+        let local_addr = listener.local_addr()?;
+        let n = config.io_threads.max(1);
+        let mut polls = Vec::with_capacity(n);
+        let mut slots = Vec::with_capacity(n);
+        let mut senders = Vec::with_capacity(n);
+        let mut receivers = Vec::with_capacity(n);
+        for _ in 0..n {
+            let poll = Poll::new()?;
+            let waker = Waker::new(poll.registry(), worker::WAKE)?;
+            slots.push(WorkerSlot {
+                waker,
+                has_parked: AtomicBool::new(false),
+                wake_pending: AtomicBool::new(false),
+            });
+            polls.push(poll);
+            let (tx, rx) = crossbeam_channel::unbounded();
+            senders.push(tx);
+            receivers.push(rx);
+        }
+        let shared = Arc::new(Shared {
+            workers: slots,
+            shutdown: AtomicBool::new(false),
+        });
+        service.set_wakeup(Wakeup {
+            shared: shared.clone(),
+        });
+        let mut threads = Vec::with_capacity(n + 1);
+        for (i, (poll, rx)) in polls.into_iter().zip(receivers).enumerate() {
+            let w = worker::Worker::new(i, poll, rx, shared.clone(), service.clone(), &config);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("strikemq-io-{i}"))
+                    .spawn(move || w.run())?,
+            );
+        }
+        let mut listener = TcpListener::from_std(listener);
+        let acceptor_poll = Poll::new()?;
+        acceptor_poll
+            .registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let acceptor_waker = Arc::new(Waker::new(acceptor_poll.registry(), ACCEPTOR_WAKE)?);
+        let acc_shared = shared.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("strikemq-accept".into())
+                .spawn(move || accept_loop(acceptor_poll, listener, senders, acc_shared))?,
+        );
+        Ok(Reactor {
+            local_addr,
+            shared,
+            acceptor_waker,
+            threads,
+        })
+    }
+
+    /// The address the listener is bound to (the real port when started on port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The backend serving connections.
+    pub fn backend(&self) -> Backend {
+        Backend::Mio
+    }
+
+    /// Stops accepting, closes every connection and joins the threads. Parked requests are
+    /// dropped unanswered, as when a Kafka broker stops.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        let _ = self.acceptor_waker.wake();
+        for w in &self.shared.workers {
+            let _ = w.waker.wake();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn accept_loop(
+    mut poll: Poll,
+    listener: TcpListener,
+    senders: Vec<crossbeam_channel::Sender<mio::net::TcpStream>>,
+    shared: Arc<Shared>,
+) {
+    let mut events = Events::with_capacity(64);
+    let mut next = 0usize;
+    loop {
+        if let Err(e) = poll.poll(&mut events, None) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            tracing::error!(error = %e, "acceptor poll failed");
+            return;
+        }
+        if shared.shutdown.load(Ordering::Acquire) {
+            return;
+        }
+        loop {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(%peer, error = %e, "set_nodelay failed");
+                    }
+                    let i = next % senders.len();
+                    next = next.wrapping_add(1);
+                    if senders[i].send(stream).is_ok() {
+                        let _ = shared.workers[i].waker.wake();
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: log and wait for the next readiness event.
+                    tracing::warn!(error = %e, "accept failed");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Command line, environment and config file, merged with precedence flags > env > file > defaults.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Parser;
+use serde::Deserialize;
+use strikemq::Config;
+
+/// A Kafka-compatible broker for local development and CI.
+#[derive(Debug, Parser)]
+#[command(name = "strikemq", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// Kafka protocol port (0 picks a free port).
+    #[arg(long, env = "STRIKEMQ_PORT")]
+    port: Option<u16>,
+    /// Port reserved for the REST API.
+    #[arg(long, env = "STRIKEMQ_HTTP_PORT")]
+    http_port: Option<u16>,
+    /// Address to listen on.
+    #[arg(long, env = "STRIKEMQ_BIND")]
+    bind: Option<IpAddr>,
+    /// Host name clients are told to connect to [default: 127.0.0.1 when binding all interfaces].
+    #[arg(long, env = "STRIKEMQ_ADVERTISED_HOST")]
+    advertised_host: Option<String>,
+    /// Data directory [default: strikemq-data in the system temp dir].
+    #[arg(long, env = "STRIKEMQ_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Event-loop worker threads [default: number of cores].
+    #[arg(long, env = "STRIKEMQ_IO_THREADS")]
+    io_threads: Option<usize>,
+    /// Partitions of auto-created topics [default: 1].
+    #[arg(long, env = "STRIKEMQ_DEFAULT_PARTITIONS")]
+    default_partitions: Option<i32>,
+    /// Do not create topics when clients ask for unknown ones.
+    #[arg(long, env = "STRIKEMQ_NO_AUTO_CREATE_TOPICS", num_args = 0..=1, default_missing_value = "true")]
+    no_auto_create_topics: Option<bool>,
+    /// Segment size in bytes before a new segment is started [default: 1073741824].
+    #[arg(long, env = "STRIKEMQ_SEGMENT_BYTES")]
+    segment_bytes: Option<u64>,
+    /// Largest request accepted, in bytes [default: 104857600].
+    #[arg(long, env = "STRIKEMQ_MAX_REQUEST_BYTES")]
+    max_request_bytes: Option<usize>,
+    /// Largest record batch accepted, in bytes [default: 1048588].
+    #[arg(long, env = "STRIKEMQ_MESSAGE_MAX_BYTES")]
+    message_max_bytes: Option<usize>,
+    /// TOML config file with the same keys (snake_case).
+    #[arg(long, env = "STRIKEMQ_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// The config file: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    port: Option<u16>,
+    http_port: Option<u16>,
+    bind: Option<IpAddr>,
+    advertised_host: Option<String>,
+    data_dir: Option<PathBuf>,
+    io_threads: Option<usize>,
+    default_partitions: Option<i32>,
+    auto_create_topics: Option<bool>,
+    segment_bytes: Option<u64>,
+    max_request_bytes: Option<usize>,
+    message_max_bytes: Option<usize>,
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+impl Cli {
+    pub(crate) fn into_config(self) -> anyhow::Result<Config> {
+        let file = match &self.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let d = Config::default();
+        let config = Config {
+            bind: self.bind.or(file.bind).unwrap_or(d.bind),
+            port: self.port.or(file.port).unwrap_or(d.port),
+            http_port: self.http_port.or(file.http_port).unwrap_or(d.http_port),
+            advertised_host: self.advertised_host.or(file.advertised_host),
+            data_dir: self.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
+            io_threads: self.io_threads.or(file.io_threads).unwrap_or(d.io_threads),
+            default_partitions: self
+                .default_partitions
+                .or(file.default_partitions)
+                .unwrap_or(d.default_partitions),
+            auto_create_topics: self
+                .no_auto_create_topics
+                .map(|no| !no)
+                .or(file.auto_create_topics)
+                .unwrap_or(d.auto_create_topics),
+            segment_bytes: self
+                .segment_bytes
+                .or(file.segment_bytes)
+                .unwrap_or(d.segment_bytes),
+            max_request_bytes: self
+                .max_request_bytes
+                .or(file.max_request_bytes)
+                .unwrap_or(d.max_request_bytes),
+            message_max_bytes: self
+                .message_max_bytes
+                .or(file.message_max_bytes)
+                .unwrap_or(d.message_max_bytes),
+        };
+        config.validate().map_err(anyhow::Error::msg)?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            "port = 1111\nio_threads = 3\nauto_create_topics = false\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from([
+            "strikemq",
+            "--port",
+            "2222",
+            "--config",
+            file.to_str().unwrap(),
+        ])
+        .unwrap();
+        let c = cli.into_config().unwrap();
+        assert_eq!(c.port, 2222);
+        assert_eq!(c.io_threads, 3);
+        assert!(!c.auto_create_topics);
+        assert_eq!(c.default_partitions, 1);
+    }
+
+    #[test]
+    fn no_auto_create_flag() {
+        let c = Cli::try_parse_from(["strikemq", "--no-auto-create-topics"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert!(!c.auto_create_topics);
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, "prot = 1\n").unwrap();
+        let cli = Cli::try_parse_from(["strikemq", "--config", file.to_str().unwrap()]).unwrap();
+        assert!(cli.into_config().is_err());
+        let cli = Cli::try_parse_from(["strikemq", "--io-threads", "0"]).unwrap();
+        assert!(cli.into_config().is_err());
+    }
+}

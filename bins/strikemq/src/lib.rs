@@ -1,0 +1,286 @@
+//! # strikemq
+//!
+//! A Kafka-compatible broker for local development and tests. This crate composes the layers
+//! (codec, storage, broker, reactor) into a running broker; the `strikemq` binary is a thin CLI
+//! over it. Tests and Rust programs can start a real broker in-process on a free port:
+//!
+//! ```
+//! let dir = tempfile::tempdir().unwrap();
+//! let running = strikemq::Broker::builder()
+//!     .port(0) // any free port
+//!     .data_dir(dir.path())
+//!     .start()
+//!     .unwrap();
+//! let addr = running.kafka_addr();
+//! assert_ne!(addr.port(), 0);
+//! running.shutdown().unwrap();
+//! ```
+
+mod service;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use strikemq_broker::BrokerConfig;
+use strikemq_reactor::{Reactor, ReactorConfig};
+use strikemq_storage::{LogConfig, Store, StoreConfig};
+
+/// Every setting of a broker, with Kafka-like defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: IpAddr,
+    /// Kafka port; 0 picks a free one.
+    pub port: u16,
+    /// Port reserved for the REST API.
+    pub http_port: u16,
+    /// Host name given to clients in Metadata; `None`: 127.0.0.1 when binding every interface,
+    /// else the bind address.
+    pub advertised_host: Option<String>,
+    /// Where topics are stored.
+    pub data_dir: PathBuf,
+    /// Event-loop worker threads.
+    pub io_threads: usize,
+    /// Partitions of auto-created topics.
+    pub default_partitions: i32,
+    /// Create unknown topics when clients ask for their metadata.
+    pub auto_create_topics: bool,
+    /// Segment size before rolling.
+    pub segment_bytes: u64,
+    /// Largest request frame accepted (Kafka's `socket.request.max.bytes`).
+    pub max_request_bytes: usize,
+    /// Largest record batch accepted (Kafka's `message.max.bytes`).
+    pub message_max_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 9092,
+            http_port: 8080,
+            advertised_host: None,
+            data_dir: std::env::temp_dir().join("strikemq-data"),
+            io_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            default_partitions: 1,
+            auto_create_topics: true,
+            segment_bytes: 1024 * 1024 * 1024,
+            max_request_bytes: 100 * 1024 * 1024,
+            message_max_bytes: 1_048_588,
+        }
+    }
+}
+
+impl Config {
+    /// Checks values that would make the broker misbehave.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.io_threads == 0 {
+            return Err("io_threads must be at least 1".into());
+        }
+        if self.default_partitions < 1 {
+            return Err("default_partitions must be at least 1".into());
+        }
+        if self.segment_bytes < 1024 {
+            return Err("segment_bytes must be at least 1024".into());
+        }
+        if self.max_request_bytes < 1024 || self.max_request_bytes > i32::MAX as usize {
+            return Err("max_request_bytes must be between 1024 and 2147483647".into());
+        }
+        if self.message_max_bytes == 0 {
+            return Err("message_max_bytes must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The host clients are told to connect to.
+    pub fn advertised_host(&self) -> String {
+        match &self.advertised_host {
+            Some(h) => h.clone(),
+            None if self.bind.is_unspecified() => "127.0.0.1".to_owned(),
+            None => self.bind.to_string(),
+        }
+    }
+}
+
+/// Entry point for starting a broker.
+#[derive(Debug)]
+pub struct Broker;
+
+impl Broker {
+    /// A builder with default settings.
+    pub fn builder() -> BrokerBuilder {
+        BrokerBuilder {
+            config: Config::default(),
+        }
+    }
+}
+
+/// Collects settings, then starts a broker.
+#[derive(Debug, Clone)]
+pub struct BrokerBuilder {
+    config: Config,
+}
+
+impl BrokerBuilder {
+    /// Starts from a complete configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+    /// Kafka port (0: any free port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.config.port = port;
+        self
+    }
+    /// Listen address.
+    pub fn bind(mut self, bind: IpAddr) -> Self {
+        self.config.bind = bind;
+        self
+    }
+    /// Data directory.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.data_dir = dir.into();
+        self
+    }
+    /// Worker threads.
+    pub fn io_threads(mut self, n: usize) -> Self {
+        self.config.io_threads = n;
+        self
+    }
+    /// Whether Metadata auto-creates topics.
+    pub fn auto_create_topics(mut self, on: bool) -> Self {
+        self.config.auto_create_topics = on;
+        self
+    }
+    /// Partitions of auto-created topics.
+    pub fn default_partitions(mut self, n: i32) -> Self {
+        self.config.default_partitions = n;
+        self
+    }
+    /// Segment size.
+    pub fn segment_bytes(mut self, n: u64) -> Self {
+        self.config.segment_bytes = n;
+        self
+    }
+
+    /// Opens the data directory, binds the port and starts serving.
+    pub fn start(self) -> Result<RunningBroker, StartError> {
+        let config = self.config;
+        config.validate().map_err(StartError::Config)?;
+        let store = Store::open(
+            &config.data_dir,
+            StoreConfig {
+                log: LogConfig {
+                    segment_bytes: config.segment_bytes,
+                },
+            },
+        )
+        .map_err(StartError::Storage)?;
+        let addr = SocketAddr::new(config.bind, config.port);
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let broker_config = BrokerConfig {
+            node_id: 0,
+            advertised_host: config.advertised_host(),
+            advertised_port: i32::from(local.port()),
+            auto_create_topics: config.auto_create_topics,
+            default_partitions: config.default_partitions,
+            max_message_bytes: config.message_max_bytes,
+        };
+        let broker = Arc::new(
+            strikemq_broker::Broker::new(broker_config, store).map_err(StartError::Storage)?,
+        );
+        let service = Arc::new(service::KafkaService {
+            broker: broker.clone(),
+        });
+        let reactor = Reactor::start(
+            listener,
+            ReactorConfig {
+                io_threads: config.io_threads,
+                max_frame_bytes: config.max_request_bytes,
+            },
+            service,
+        )
+        .map_err(|source| StartError::Bind { addr, source })?;
+        Ok(RunningBroker {
+            config,
+            broker,
+            reactor: Some(reactor),
+        })
+    }
+}
+
+/// Why a broker did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A setting is out of range.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The data directory could not be opened.
+    #[error("cannot open the data directory: {0}")]
+    Storage(strikemq_storage::StorageError),
+    /// The port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address tried.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A broker serving clients. Dropping it shuts it down.
+#[derive(Debug)]
+pub struct RunningBroker {
+    config: Config,
+    broker: Arc<strikemq_broker::Broker>,
+    reactor: Option<Reactor>,
+}
+
+impl RunningBroker {
+    /// Where the Kafka listener is bound.
+    pub fn kafka_addr(&self) -> SocketAddr {
+        self.reactor
+            .as_ref()
+            .map_or_else(|| SocketAddr::new(self.config.bind, 0), Reactor::local_addr)
+    }
+    /// The settings it runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    /// A description of the I/O backend.
+    pub fn backend(&self) -> &'static str {
+        self.reactor
+            .as_ref()
+            .map_or("stopped", |r| r.backend().describe())
+    }
+    /// The request handler, for in-process inspection.
+    pub fn broker(&self) -> &Arc<strikemq_broker::Broker> {
+        &self.broker
+    }
+    /// Stops serving, then flushes and closes every log.
+    pub fn shutdown(mut self) -> Result<(), strikemq_storage::StorageError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), strikemq_storage::StorageError> {
+        if let Some(r) = self.reactor.take() {
+            r.shutdown();
+            return self.broker.store().close();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RunningBroker {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            tracing::error!(error = %e, "closing the logs failed");
+        }
+    }
+}

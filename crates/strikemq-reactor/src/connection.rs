@@ -1,0 +1,102 @@
+//! One client connection: its socket, buffers and at most one parked request.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use mio::net::TcpStream;
+
+/// Stop taking requests off a connection while this many response bytes wait to be written: a
+/// client that does not read its responses cannot make the broker buffer without bound.
+pub(crate) const OUTPUT_HIGH_WATER: usize = 8 * 1024 * 1024;
+const READ_CHUNK: usize = 64 * 1024;
+
+pub(crate) struct Connection<P> {
+    pub(crate) stream: TcpStream,
+    pub(crate) peer: SocketAddr,
+    pub(crate) input: BytesMut,
+    pub(crate) output: BytesMut,
+    pub(crate) parked: Option<P>,
+    /// The peer closed its side; answer what is buffered, then close.
+    pub(crate) read_closed: bool,
+}
+
+pub(crate) enum ReadOutcome {
+    Data,
+    WouldBlock,
+    Closed,
+}
+
+impl<P> Connection<P> {
+    pub(crate) fn new(stream: TcpStream, peer: SocketAddr) -> Self {
+        Connection {
+            stream,
+            peer,
+            input: BytesMut::with_capacity(4096),
+            output: BytesMut::new(),
+            parked: None,
+            read_closed: false,
+        }
+    }
+
+    /// Whether the connection may take another request now.
+    pub(crate) fn accepting(&self) -> bool {
+        self.parked.is_none() && self.output.len() < OUTPUT_HIGH_WATER
+    }
+
+    /// One read into the input buffer, sized for the frame being received.
+    pub(crate) fn read_some(&mut self, max_frame: usize) -> io::Result<ReadOutcome> {
+        let want = match strikemq_codec::frame::peek_frame_len(&self.input, max_frame) {
+            Ok(Some(len)) => (len + strikemq_codec::frame::LENGTH_PREFIX)
+                .saturating_sub(self.input.len())
+                .clamp(1, 4 * READ_CHUNK),
+            _ => READ_CHUNK,
+        };
+        let start = self.input.len();
+        self.input.resize(start + want, 0);
+        let res = loop {
+            match self.stream.read(&mut self.input[start..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        match res {
+            Ok(0) => {
+                self.input.truncate(start);
+                Ok(ReadOutcome::Closed)
+            }
+            Ok(n) => {
+                self.input.truncate(start + n);
+                Ok(ReadOutcome::Data)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.input.truncate(start);
+                Ok(ReadOutcome::WouldBlock)
+            }
+            Err(e) => {
+                self.input.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes as much buffered output as the socket takes.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        while !self.output.is_empty() {
+            match self.stream.write(&self.output) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    let _ = self.output.split_to(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Give back the memory of a large response once it is out.
+        if self.output.capacity() > OUTPUT_HIGH_WATER {
+            self.output = BytesMut::new();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,226 @@
+//! A worker thread: one mio event loop serving many connections.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Receiver;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+use strikemq_codec::frame::cut_frame;
+
+use crate::connection::{Connection, ReadOutcome};
+use crate::{ReactorConfig, Service, Shared, Step};
+
+/// The waker's token; connections use `slab key + 1`.
+pub(crate) const WAKE: Token = Token(0);
+
+pub(crate) struct Worker<S: Service> {
+    id: usize,
+    poll: Poll,
+    incoming: Receiver<TcpStream>,
+    shared: Arc<Shared>,
+    service: Arc<S>,
+    conns: Slab<Connection<S::Parked>>,
+    max_frame: usize,
+}
+
+impl<S: Service> Worker<S> {
+    pub(crate) fn new(
+        id: usize,
+        poll: Poll,
+        incoming: Receiver<TcpStream>,
+        shared: Arc<Shared>,
+        service: Arc<S>,
+        config: &ReactorConfig,
+    ) -> Self {
+        Worker {
+            id,
+            poll,
+            incoming,
+            shared,
+            service,
+            conns: Slab::new(),
+            max_frame: config.max_frame_bytes,
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                tracing::error!(worker = self.id, error = %e, "poll failed");
+                return;
+            }
+            if self.shared.shutdown.load(Ordering::Acquire) {
+                return;
+            }
+            let mut woken = false;
+            for event in events.iter() {
+                if event.token() == WAKE {
+                    woken = true;
+                    continue;
+                }
+                let key = event.token().0 - 1;
+                if self.conns.contains(key) {
+                    self.drive(key);
+                }
+            }
+            if woken {
+                self.accept_new();
+            }
+            self.resume_parked(woken);
+        }
+    }
+
+    fn accept_new(&mut self) {
+        while let Ok(mut stream) = self.incoming.try_recv() {
+            let peer = match stream.peer_addr() {
+                Ok(p) => p,
+                Err(_) => continue,
+            };
+            let entry = self.conns.vacant_entry();
+            let token = Token(entry.key() + 1);
+            if let Err(e) = self.poll.registry().register(
+                &mut stream,
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                tracing::warn!(%peer, error = %e, "cannot register connection");
+                continue;
+            }
+            tracing::debug!(worker = self.id, %peer, "connection accepted");
+            entry.insert(Connection::new(stream, peer));
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.conns
+            .iter()
+            .filter_map(|(_, c)| c.parked.as_ref().map(S::deadline))
+            .min()
+    }
+
+    /// Resumes parked requests: all of them after a wake-up, else those past their deadline.
+    fn resume_parked(&mut self, woken: bool) {
+        let shared = self.shared.clone();
+        let slot = &shared.workers[self.id];
+        if woken {
+            slot.wake_pending.store(false, Ordering::Release);
+        }
+        let now = Instant::now();
+        let due: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.parked
+                    .as_ref()
+                    .is_some_and(|p| woken || S::deadline(p) <= now)
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for key in due {
+            let conn = &mut self.conns[key];
+            let Some(parked) = conn.parked.take() else {
+                continue;
+            };
+            match self.service.resume(parked, now, &mut conn.output) {
+                Step::Done => self.drive(key),
+                Step::Park(p) => conn.parked = Some(p),
+                Step::Close(reason) => {
+                    tracing::info!(peer = %conn.peer, reason, "closing connection");
+                    self.close(key);
+                }
+            }
+        }
+        let any = self.conns.iter().any(|(_, c)| c.parked.is_some());
+        slot.has_parked.store(any, Ordering::Release);
+    }
+
+    /// Moves a connection forward as far as it goes: answer buffered frames, write, read more.
+    fn drive(&mut self, key: usize) {
+        let now = Instant::now();
+        let max_frame = self.max_frame;
+        let conn = &mut self.conns[key];
+        let keep = loop {
+            let mut progressed = false;
+            while conn.accepting() {
+                match cut_frame(&mut conn.input, max_frame) {
+                    Ok(Some(frame)) => {
+                        progressed = true;
+                        // Announce a possible park before the service looks for data, so that an
+                        // append racing with this call still wakes us.
+                        self.shared.workers[self.id]
+                            .has_parked
+                            .store(true, Ordering::Release);
+                        match self.service.call(frame, now, &mut conn.output) {
+                            Step::Done => {}
+                            Step::Park(p) => conn.parked = Some(p),
+                            Step::Close(reason) => {
+                                tracing::info!(peer = %conn.peer, reason, "closing connection");
+                                // Send what is buffered, read nothing more, then close.
+                                conn.read_closed = true;
+                                conn.input.clear();
+                                break;
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::info!(peer = %conn.peer, error = %e, "closing connection");
+                        conn.read_closed = true;
+                        conn.input.clear();
+                        conn.parked = None;
+                        break;
+                    }
+                }
+            }
+            if let Err(e) = conn.flush() {
+                tracing::debug!(peer = %conn.peer, error = %e, "write failed");
+                break false;
+            }
+            if conn.accepting() && !conn.read_closed {
+                match conn.read_some(max_frame) {
+                    Ok(ReadOutcome::Data) => progressed = true,
+                    Ok(ReadOutcome::WouldBlock) => {}
+                    Ok(ReadOutcome::Closed) => {
+                        conn.read_closed = true;
+                        progressed = true;
+                    }
+                    Err(e) => {
+                        tracing::debug!(peer = %conn.peer, error = %e, "read failed");
+                        break false;
+                    }
+                }
+            }
+            if !progressed {
+                // Done for now, unless the peer is gone and nothing is left to answer.
+                let idle = conn.parked.is_none()
+                    && conn.output.is_empty()
+                    && !matches!(
+                        strikemq_codec::frame::peek_frame_len(&conn.input, max_frame),
+                        Ok(Some(len)) if conn.input.len() >= len + 4
+                    );
+                break !(conn.read_closed && idle);
+            }
+        };
+        if !keep {
+            self.close(key);
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        if self.conns.contains(key) {
+            let mut conn = self.conns.remove(key);
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            tracing::debug!(worker = self.id, peer = %conn.peer, "connection closed");
+        }
+    }
+}
