@@ -21,6 +21,7 @@
 //! assert!(matches!(outcome, Outcome::Respond(r) if r.correlation_id == 7));
 //! ```
 
+mod coordinator;
 mod errors;
 mod fetch;
 mod metadata;
@@ -205,6 +206,9 @@ impl Broker {
                     )),
                     RequestKind::DeleteTopics(r) => respond(ResponseKind::DeleteTopics(
                         topics::delete(self, &r, api_version),
+                    )),
+                    RequestKind::FindCoordinator(r) => respond(ResponseKind::FindCoordinator(
+                        coordinator::handle(self, &r, api_version),
                     )),
                     RequestKind::InitProducerId(r) => {
                         respond(ResponseKind::InitProducerId(self.producer_ids.handle(&r)))

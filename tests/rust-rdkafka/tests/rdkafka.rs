@@ -1,0 +1,184 @@
+//! The rdkafka crate (librdkafka) against a real strikemq process, record by record.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, Timestamp, TopicPartitionList};
+
+struct Broker {
+    child: Child,
+    bootstrap: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    fn start() -> Broker {
+        let bin = std::env::var("STRIKEMQ_BIN").unwrap_or_else(|_| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/strikemq").to_owned()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(&bin)
+            .args(["--bind", "127.0.0.1", "--port", "0", "--io-threads", "2", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let mut port = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if let Some(rest) = line.split("accepting Kafka connections on ").nth(1) {
+                port = rest.rsplit(':').next().map(|p| p.trim().to_owned());
+                break;
+            }
+        }
+        let port = port.expect("broker did not report ready");
+        Broker {
+            child,
+            bootstrap: format!("127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+fn config(b: &Broker) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &b.bootstrap);
+    c
+}
+
+fn create_topic(b: &Broker, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = config(b).create().unwrap();
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let fut = admin.create_topics([&topic], &opts);
+    let res = futures_executor::block_on(fut).unwrap();
+    assert!(res[0].is_ok(), "{res:?}");
+}
+
+#[test]
+fn produce_and_consume_record_by_record() {
+    let b = Broker::start();
+    create_topic(&b, "rd", 3);
+    let producer: BaseProducer = config(&b)
+        .set("enable.idempotence", "true")
+        .set("compression.type", "gzip")
+        .create()
+        .unwrap();
+    let ts0 = 1_700_000_000_000i64;
+    let n = 3000;
+    for i in 0..n {
+        let key = format!("k{i}");
+        let value = format!("v{i}");
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "i",
+            value: Some(&i.to_string()),
+        });
+        let mut record = BaseRecord::to("rd")
+            .partition(i % 3)
+            .payload(&value)
+            .timestamp(ts0 + i as i64)
+            .headers(headers);
+        if i % 10 != 0 {
+            record = record.key(&key);
+        }
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    producer.poll(Duration::from_millis(10));
+                    record = r;
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    assert_eq!(producer.in_flight_count(), 0);
+
+    let consumer: BaseConsumer = config(&b).set("group.id", "unused").create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..3 {
+        tpl.add_partition_offset("rd", p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut seen = vec![false; n as usize];
+    let mut count = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count < n && Instant::now() < deadline {
+        let Some(m) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let m = m.unwrap();
+        let value = std::str::from_utf8(m.payload().unwrap()).unwrap();
+        let i: i32 = value[1..].parse().unwrap();
+        assert_eq!(m.partition(), i % 3);
+        assert_eq!(m.offset(), i64::from(i / 3));
+        if i % 10 == 0 {
+            assert!(m.key().is_none());
+        } else {
+            assert_eq!(m.key(), Some(format!("k{i}").as_bytes()));
+        }
+        assert_eq!(m.timestamp(), Timestamp::CreateTime(ts0 + i64::from(i)));
+        let h = m.headers().unwrap().get(0);
+        assert_eq!(h.key, "i");
+        assert_eq!(h.value, Some(i.to_string().as_bytes()));
+        assert!(!seen[i as usize], "record {i} delivered twice");
+        seen[i as usize] = true;
+        count += 1;
+    }
+    assert_eq!(count, n);
+}
+
+#[test]
+fn offsets_by_time_and_watermarks() {
+    let b = Broker::start();
+    create_topic(&b, "times", 1);
+    let producer: BaseProducer = config(&b).create().unwrap();
+    let ts0 = 1_650_000_000_000i64;
+    for i in 0..100 {
+        let v = format!("m{i}");
+        producer
+            .send(BaseRecord::<(), _>::to("times").payload(&v).timestamp(ts0 + 1000 * i))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let consumer: BaseConsumer = config(&b).set("group.id", "unused").create().unwrap();
+    let (low, high) = consumer
+        .fetch_watermarks("times", 0, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!((low, high), (0, 100));
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("times", 0, Offset::Offset(ts0 + 41_500))
+        .unwrap();
+    let found = consumer
+        .offsets_for_times(tpl, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        found.find_partition("times", 0).unwrap().offset(),
+        Offset::Offset(42)
+    );
+}
