@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The whole test suite: Rust unit and integration tests, then real Kafka clients (librdkafka via kcat,
+# confluent-kafka and the rdkafka crate, kafka-python, the Java client, confluent-kafka-go) against
+# the strikemq binary. Installs what it needs: kcat from Debian, Python clients into tests/.venv,
+# Java and Go dependencies through Maven and the Go module proxy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+LOG=$(mktemp -t strikemq-tests.XXXXXX)
+trap 'rm -f "$LOG"' EXIT
+
+step() { printf '\n=== %s ===\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+step "client tools"
+if ! command -v kcat >/dev/null 2>&1; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null
+fi
+kcat -V | head -1
+if [ ! -x tests/.venv/bin/python ]; then
+  python3 -m venv tests/.venv
+fi
+tests/.venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+
+step "build"
+cargo build --workspace --all-targets
+export STRIKEMQ_BIN="$ROOT/target/debug/strikemq"
+
+step "rust: unit, property and wire tests"
+cargo test --workspace 2>&1 | tee -a "$LOG"
+
+step "python: confluent-kafka, kafka-python, kcat"
+tests/.venv/bin/python -m pytest tests/python -q -p no:cacheprovider 2>&1 | tee -a "$LOG"
+
+step "java: org.apache.kafka:kafka-clients"
+(cd tests/java && mvn -B -q test)
+cat tests/java/target/surefire-reports/*.txt | tee -a "$LOG"
+
+step "go: confluent-kafka-go"
+(cd tests/go && go test -count=1 -v ./... 2>&1) | grep -E '^(=== RUN|--- |ok|FAIL|PASS)' | tee -a "$LOG"
+
+step "rust: rdkafka crate"
+(cd tests/rust-rdkafka && cargo test 2>&1) | tee -a "$LOG"
+
+step "summary"
+passed=0
+failed=0
+add() { passed=$((passed + ${1:-0})); failed=$((failed + ${2:-0})); }
+while read -r p f; do add "$p" "$f"; done < <(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' "$LOG")
+while read -r p f; do add "$p" "$f"; done < <(awk '!/^test result/ && / in [0-9.]+s/ && (/ passed/ || / failed/) {
+  p = 0; f = 0
+  for (i = 2; i <= NF; i++) { if ($i ~ /^passed/) p = $(i-1); if ($i ~ /^failed/) f = $(i-1) }
+  print p, f }' "$LOG")
+while read -r r f e; do add $((r - f - e)) $((f + e)); done < <(sed -n 's/^Tests run: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' "$LOG")
+add "$(grep -c '^--- PASS' "$LOG" || true)" "$(grep -c '^--- FAIL' "$LOG" || true)"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
