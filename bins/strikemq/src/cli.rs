@@ -24,6 +24,9 @@ pub(crate) struct Cli {
     /// Host name clients are told to connect to [default: 127.0.0.1 when binding all interfaces].
     #[arg(long, env = "STRIKEMQ_ADVERTISED_HOST")]
     advertised_host: Option<String>,
+    /// Port clients are told to connect to [default: the port bound].
+    #[arg(long, env = "STRIKEMQ_ADVERTISED_PORT")]
+    advertised_port: Option<u16>,
     /// Data directory [default: strikemq-data in the system temp dir].
     #[arg(long, env = "STRIKEMQ_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -58,6 +61,7 @@ struct FileConfig {
     http_port: Option<u16>,
     bind: Option<IpAddr>,
     advertised_host: Option<String>,
+    advertised_port: Option<u16>,
     data_dir: Option<PathBuf>,
     io_threads: Option<usize>,
     default_partitions: Option<i32>,
@@ -85,6 +89,7 @@ impl Cli {
             port: self.port.or(file.port).unwrap_or(d.port),
             http_port: self.http_port.or(file.http_port).unwrap_or(d.http_port),
             advertised_host: self.advertised_host.or(file.advertised_host),
+            advertised_port: self.advertised_port.or(file.advertised_port),
             data_dir: self.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
             io_threads: self.io_threads.or(file.io_threads).unwrap_or(d.io_threads),
             default_partitions: self

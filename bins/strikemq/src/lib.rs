@@ -38,6 +38,9 @@ pub struct Config {
     /// Host name given to clients in Metadata; `None`: 127.0.0.1 when binding every interface,
     /// else the bind address.
     pub advertised_host: Option<String>,
+    /// Port given to clients in Metadata; `None`: the port actually bound. Set it when clients
+    /// reach the broker through a port mapping (Docker, a proxy).
+    pub advertised_port: Option<u16>,
     /// Where topics are stored.
     pub data_dir: PathBuf,
     /// Event-loop worker threads.
@@ -61,6 +64,7 @@ impl Default for Config {
             port: 9092,
             http_port: 8080,
             advertised_host: None,
+            advertised_port: None,
             data_dir: std::env::temp_dir().join("strikemq-data"),
             io_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             default_partitions: 1,
@@ -186,7 +190,7 @@ impl BrokerBuilder {
         let broker_config = BrokerConfig {
             node_id: 0,
             advertised_host: config.advertised_host(),
-            advertised_port: i32::from(local.port()),
+            advertised_port: i32::from(config.advertised_port.unwrap_or(local.port())),
             auto_create_topics: config.auto_create_topics,
             default_partitions: config.default_partitions,
             max_message_bytes: config.message_max_bytes,

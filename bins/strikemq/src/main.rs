@@ -42,7 +42,7 @@ fn run() -> anyhow::Result<()> {
     println!(
         "  kafka       {addr} (advertised as {}:{})",
         c.advertised_host(),
-        addr.port()
+        c.advertised_port.unwrap_or(addr.port())
     );
     println!(
         "  http        {} (reserved; the REST API is not built yet)",

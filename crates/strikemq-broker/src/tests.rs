@@ -541,3 +541,36 @@ fn find_coordinator_points_at_this_broker() {
         ResponseError::InvalidRequest.code()
     );
 }
+
+#[test]
+fn producer_ids_never_repeat_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = {
+        let store = strikemq_storage::Store::open(dir.path(), Default::default()).unwrap();
+        let b = crate::Broker::new(crate::BrokerConfig::default(), store).unwrap();
+        let ResponseKind::InitProducerId(r) = response(call(
+            &b,
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default()
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        )) else {
+            panic!()
+        };
+        r.producer_id.0
+    };
+    let store = strikemq_storage::Store::open(dir.path(), Default::default()).unwrap();
+    let b = crate::Broker::new(crate::BrokerConfig::default(), store).unwrap();
+    let ResponseKind::InitProducerId(r) = response(call(
+        &b,
+        ApiKey::InitProducerId,
+        4,
+        &InitProducerIdRequest::default()
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+    )) else {
+        panic!()
+    };
+    assert!(r.producer_id.0 > first, "{} after {first}", r.producer_id.0);
+}
