@@ -48,6 +48,12 @@ pub(crate) struct Cli {
     /// Largest record batch accepted, in bytes [default: 1048588].
     #[arg(long, env = "STRIKEMQ_MESSAGE_MAX_BYTES")]
     message_max_bytes: Option<usize>,
+    /// How long the first rebalance of an empty group waits for more members, in ms [default: 0].
+    #[arg(long, env = "STRIKEMQ_GROUP_INITIAL_REBALANCE_DELAY_MS")]
+    group_initial_rebalance_delay_ms: Option<u64>,
+    /// How long an empty consumer group keeps its committed offsets, in minutes [default: 10080].
+    #[arg(long, env = "STRIKEMQ_OFFSETS_RETENTION_MINUTES")]
+    offsets_retention_minutes: Option<u64>,
     /// TOML config file with the same keys (snake_case).
     #[arg(long, env = "STRIKEMQ_CONFIG")]
     config: Option<PathBuf>,
@@ -69,6 +75,8 @@ struct FileConfig {
     segment_bytes: Option<u64>,
     max_request_bytes: Option<usize>,
     message_max_bytes: Option<usize>,
+    group_initial_rebalance_delay_ms: Option<u64>,
+    offsets_retention_minutes: Option<u64>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -113,6 +121,14 @@ impl Cli {
                 .message_max_bytes
                 .or(file.message_max_bytes)
                 .unwrap_or(d.message_max_bytes),
+            group_initial_rebalance_delay_ms: self
+                .group_initial_rebalance_delay_ms
+                .or(file.group_initial_rebalance_delay_ms)
+                .unwrap_or(d.group_initial_rebalance_delay_ms),
+            offsets_retention_minutes: self
+                .offsets_retention_minutes
+                .or(file.offsets_retention_minutes)
+                .unwrap_or(d.offsets_retention_minutes),
         };
         config.validate().map_err(anyhow::Error::msg)?;
         Ok(config)

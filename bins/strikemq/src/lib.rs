@@ -16,13 +16,17 @@
 //! running.shutdown().unwrap();
 //! ```
 
+mod group_timer;
 mod service;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use strikemq_broker::BrokerConfig;
+use strikemq_groups::GroupConfig;
 use strikemq_reactor::{Reactor, ReactorConfig};
 use strikemq_storage::{LogConfig, Store, StoreConfig};
 
@@ -55,6 +59,11 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// Largest record batch accepted (Kafka's `message.max.bytes`).
     pub message_max_bytes: usize,
+    /// How long the first rebalance of an empty group waits for more members (Kafka's
+    /// `group.initial.rebalance.delay.ms`; 0 here, as dev setups of Kafka usually set it).
+    pub group_initial_rebalance_delay_ms: u64,
+    /// How long an empty group keeps its committed offsets (`offsets.retention.minutes`).
+    pub offsets_retention_minutes: u64,
 }
 
 impl Default for Config {
@@ -72,6 +81,8 @@ impl Default for Config {
             segment_bytes: 1024 * 1024 * 1024,
             max_request_bytes: 100 * 1024 * 1024,
             message_max_bytes: 1_048_588,
+            group_initial_rebalance_delay_ms: 0,
+            offsets_retention_minutes: 7 * 24 * 60,
         }
     }
 }
@@ -93,6 +104,9 @@ impl Config {
         }
         if self.message_max_bytes == 0 {
             return Err("message_max_bytes must be positive".into());
+        }
+        if self.offsets_retention_minutes == 0 {
+            return Err("offsets_retention_minutes must be positive".into());
         }
         Ok(())
     }
@@ -194,6 +208,15 @@ impl BrokerBuilder {
             auto_create_topics: config.auto_create_topics,
             default_partitions: config.default_partitions,
             max_message_bytes: config.message_max_bytes,
+            groups: GroupConfig {
+                initial_rebalance_delay: Duration::from_millis(
+                    config.group_initial_rebalance_delay_ms,
+                ),
+                offsets_retention: Duration::from_secs(
+                    config.offsets_retention_minutes.saturating_mul(60),
+                ),
+                ..GroupConfig::default()
+            },
         };
         let broker = Arc::new(
             strikemq_broker::Broker::new(broker_config, store).map_err(StartError::Storage)?,
@@ -201,6 +224,8 @@ impl BrokerBuilder {
         let service = Arc::new(service::KafkaService {
             broker: broker.clone(),
         });
+        let timer = group_timer::GroupTimer::start(broker.clone())
+            .map_err(|source| StartError::Bind { addr, source })?;
         let reactor = Reactor::start(
             listener,
             ReactorConfig {
@@ -214,6 +239,7 @@ impl BrokerBuilder {
             config,
             broker,
             reactor: Some(reactor),
+            timer: Some(timer),
         })
     }
 }
@@ -244,6 +270,7 @@ pub struct RunningBroker {
     config: Config,
     broker: Arc<strikemq_broker::Broker>,
     reactor: Option<Reactor>,
+    timer: Option<group_timer::GroupTimer>,
 }
 
 impl RunningBroker {
@@ -275,7 +302,10 @@ impl RunningBroker {
     fn stop(&mut self) -> Result<(), strikemq_storage::StorageError> {
         if let Some(r) = self.reactor.take() {
             r.shutdown();
-            return self.broker.store().close();
+            if let Some(t) = self.timer.take() {
+                t.stop();
+            }
+            return self.broker.close();
         }
         Ok(())
     }

@@ -1,10 +1,11 @@
 //! Glue between the reactor (frames) and the broker (Kafka requests).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use strikemq_broker::{Broker, Outcome, ParkedFetch};
+use strikemq_broker::{Broker, Outcome, Parked};
 use strikemq_codec::request::decode_request;
 use strikemq_codec::response::encode_response;
 use strikemq_reactor::{Service, Step, Wakeup};
@@ -16,7 +17,7 @@ pub(crate) struct KafkaService {
 }
 
 impl KafkaService {
-    fn finish(outcome: Outcome, out: &mut BytesMut) -> Step<ParkedFetch> {
+    fn finish(outcome: Outcome, out: &mut BytesMut) -> Step<Parked> {
         match outcome {
             Outcome::Respond(resp) => match encode_response(&resp, out) {
                 Ok(()) => Step::Done,
@@ -32,25 +33,36 @@ impl KafkaService {
 }
 
 impl Service for KafkaService {
-    type Parked = ParkedFetch;
+    type Parked = Parked;
 
-    fn call(&self, frame: Bytes, now: Instant, out: &mut BytesMut) -> Step<ParkedFetch> {
+    fn call(
+        &self,
+        frame: Bytes,
+        peer: SocketAddr,
+        now: Instant,
+        out: &mut BytesMut,
+    ) -> Step<Parked> {
         match decode_request(frame) {
-            Ok(req) => Self::finish(self.broker.handle(req, now), out),
+            // Kafka reports client hosts as "/1.2.3.4".
+            Ok(req) => Self::finish(
+                self.broker
+                    .handle_from(req, &format!("/{}", peer.ip()), now),
+                out,
+            ),
             // Kafka closes the connection on requests it cannot parse or does not serve.
             Err(e) => Step::Close(e.to_string()),
         }
     }
 
-    fn resume(&self, parked: ParkedFetch, now: Instant, out: &mut BytesMut) -> Step<ParkedFetch> {
+    fn resume(&self, parked: Parked, now: Instant, out: &mut BytesMut) -> Step<Parked> {
         Self::finish(self.broker.resume(parked, now), out)
     }
 
-    fn deadline(parked: &ParkedFetch) -> Instant {
+    fn deadline(parked: &Parked) -> Instant {
         parked.deadline()
     }
 
     fn set_wakeup(&self, wakeup: Wakeup) {
-        self.broker.set_append_listener(move || wakeup.wake());
+        self.broker.set_waker(move || wakeup.wake());
     }
 }

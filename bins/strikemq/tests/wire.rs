@@ -221,9 +221,9 @@ fn bad_requests_close_only_their_connection() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start(dir.path());
     let mut good = Client::connect(broker.kafka_addr());
-    // An API this broker does not serve (JoinGroup, key 11).
+    // An API this broker does not serve (AddPartitionsToTxn, key 24).
     let mut unserved = Client::connect(broker.kafka_addr());
-    unserved.send_raw(&[0, 11, 0, 5, 0, 0, 0, 1, 0, 0]);
+    unserved.send_raw(&[0, 24, 0, 3, 0, 0, 0, 1, 0, 0]);
     assert!(unserved.is_closed());
     // A frame announcing more than the maximum request size.
     let mut huge = Client::connect(broker.kafka_addr());

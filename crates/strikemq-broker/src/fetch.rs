@@ -12,7 +12,7 @@ use strikemq_codec::response::{Response, ResponseBody};
 use strikemq_storage::StorageError;
 
 use crate::errors::{code, storage_error};
-use crate::{Broker, Outcome};
+use crate::{Broker, Outcome, Parked};
 
 /// Fetch v13 names topics by id (KIP-516).
 const TOPIC_ID_VERSION: i16 = 13;
@@ -51,10 +51,6 @@ impl ParkedFetch {
     pub fn correlation_id(&self) -> i32 {
         self.correlation_id
     }
-
-    pub(crate) fn expire(&mut self) {
-        self.deadline = Instant::now() - Duration::from_millis(1);
-    }
 }
 
 pub(crate) fn run(broker: &Broker, parked: ParkedFetch, now: Instant) -> Outcome {
@@ -66,7 +62,7 @@ pub(crate) fn run(broker: &Broker, parked: ParkedFetch, now: Instant) -> Outcome
         || errors
         || req.topics.iter().all(|t| t.partitions.is_empty());
     if !done {
-        return Outcome::Park(parked);
+        return Outcome::Park(Parked::Fetch(parked));
     }
     Outcome::Respond(Response {
         api_key: ApiKey::Fetch,

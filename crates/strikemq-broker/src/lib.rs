@@ -24,25 +24,31 @@
 mod coordinator;
 mod errors;
 mod fetch;
+mod group_requests;
 mod metadata;
 mod offsets;
+mod offsets_store;
 mod produce;
 mod producer_ids;
 mod topics;
 
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use strikemq_codec::kafka_protocol::messages::{
-    api_versions_response::ApiVersion, ApiKey, ApiVersionsResponse, FetchRequest, RequestKind,
-    ResponseKind,
+    api_versions_response::ApiVersion, ApiKey, ApiVersionsResponse, RequestKind, ResponseKind,
 };
 use strikemq_codec::request::{Request, RequestBody};
 use strikemq_codec::response::{legacy_produce_error, Response, ResponseBody};
 use strikemq_codec::versions::supported_apis;
+use strikemq_groups::{GroupConfig, GroupCoordinator};
 use strikemq_storage::{StorageError, Store};
 
 pub use fetch::ParkedFetch;
+use group_requests::GroupSlot;
+pub use group_requests::ParkedGroup;
 
 /// Broker-wide settings.
 #[derive(Debug, Clone)]
@@ -59,6 +65,8 @@ pub struct BrokerConfig {
     pub default_partitions: i32,
     /// Largest record batch accepted (Kafka's `message.max.bytes`).
     pub max_message_bytes: usize,
+    /// Consumer group settings.
+    pub groups: GroupConfig,
 }
 
 impl Default for BrokerConfig {
@@ -70,6 +78,7 @@ impl Default for BrokerConfig {
             auto_create_topics: true,
             default_partitions: 1,
             max_message_bytes: 1_048_588,
+            groups: GroupConfig::default(),
         }
     }
 }
@@ -82,19 +91,60 @@ pub enum Outcome {
     Respond(Response),
     /// Send nothing (Produce with acks=0).
     NoResponse,
-    /// Hold the request until data arrives or its deadline passes, then call
+    /// Hold the request until the broker wakes its holder or its deadline passes, then call
     /// [`Broker::resume`]. Later requests on the same connection wait behind it.
-    Park(ParkedFetch),
+    Park(Parked),
 }
 
-type AppendListener = Box<dyn Fn() + Send + Sync>;
+impl Outcome {
+    pub(crate) fn respond(
+        api_key: ApiKey,
+        api_version: i16,
+        correlation_id: i32,
+        kind: ResponseKind,
+    ) -> Outcome {
+        Outcome::Respond(Response {
+            api_key,
+            api_version,
+            correlation_id,
+            body: ResponseBody::Kafka(kind),
+        })
+    }
+}
+
+/// A request waiting for something: data for a Fetch, the rest of the group for a JoinGroup or
+/// SyncGroup.
+#[derive(Debug)]
+pub enum Parked {
+    /// A long-polling Fetch.
+    Fetch(ParkedFetch),
+    /// A JoinGroup or SyncGroup.
+    Group(ParkedGroup),
+}
+
+impl Parked {
+    /// When the request must be resumed at the latest.
+    pub fn deadline(&self) -> Instant {
+        match self {
+            Parked::Fetch(f) => f.deadline(),
+            Parked::Group(g) => g.deadline,
+        }
+    }
+}
+
+type Listener = Box<dyn Fn() + Send + Sync>;
 
 /// The broker's request handling.
 pub struct Broker {
     config: BrokerConfig,
     store: Arc<Store>,
     producer_ids: producer_ids::ProducerIds,
-    on_append: OnceLock<AppendListener>,
+    groups: parking_lot::Mutex<GroupCoordinator>,
+    offsets: offsets_store::OffsetsStore,
+    waiters: parking_lot::Mutex<HashMap<u64, Weak<GroupSlot>>>,
+    next_waiter: AtomicU64,
+    wake_parked: OnceLock<Listener>,
+    group_timer: OnceLock<Listener>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -110,11 +160,18 @@ impl Broker {
     /// A broker over an opened store.
     pub fn new(config: BrokerConfig, store: Store) -> Result<Broker, StorageError> {
         let producer_ids = producer_ids::ProducerIds::open(store.dir())?;
+        let mut groups = GroupCoordinator::new(config.groups.clone());
+        let offsets = offsets_store::OffsetsStore::open(store.dir(), &mut groups, Instant::now())?;
         Ok(Broker {
             config,
             store: Arc::new(store),
             producer_ids,
-            on_append: OnceLock::new(),
+            groups: parking_lot::Mutex::new(groups),
+            offsets,
+            waiters: parking_lot::Mutex::new(HashMap::new()),
+            next_waiter: AtomicU64::new(1),
+            wake_parked: OnceLock::new(),
+            group_timer: OnceLock::new(),
         })
     }
 
@@ -128,27 +185,131 @@ impl Broker {
         &self.store
     }
 
-    /// Registers the function called after every successful append, so that the reactor can wake
-    /// parked fetches. Only the first registration counts.
-    pub fn set_append_listener(&self, f: impl Fn() + Send + Sync + 'static) {
-        let _ = self.on_append.set(Box::new(f));
+    /// Registers the function that wakes the holders of parked requests; the broker calls it
+    /// after every append (parked fetches may be satisfied) and when group requests complete.
+    /// Only the first registration counts.
+    pub fn set_waker(&self, f: impl Fn() + Send + Sync + 'static) {
+        let _ = self.wake_parked.set(Box::new(f));
+    }
+
+    /// Registers the function called when group deadlines may have moved, so that whoever calls
+    /// [`Broker::tick_groups`] can recompute when to call it next. Only the first counts.
+    pub fn set_group_timer(&self, f: impl Fn() + Send + Sync + 'static) {
+        let _ = self.group_timer.set(Box::new(f));
     }
 
     fn appended(&self) {
-        if let Some(f) = self.on_append.get() {
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if let Some(f) = self.wake_parked.get() {
             f();
         }
     }
 
-    /// Handles one request.
+    /// Applies due group timeouts (sessions, rebalances) and answers the requests they complete.
+    /// Returns when to call again.
+    pub fn tick_groups(&self, now: Instant) -> Option<Instant> {
+        let mut groups = self.groups.lock();
+        let next = groups.tick(now);
+        let done = groups.take_completions();
+        drop(groups);
+        self.route(done);
+        next
+    }
+
+    /// Runs `f` on the coordinator, then routes the answers it completed to their parked requests.
+    pub(crate) fn with_groups<T>(&self, f: impl FnOnce(&mut GroupCoordinator) -> T) -> T {
+        let mut groups = self.groups.lock();
+        let out = f(&mut groups);
+        let done = groups.take_completions();
+        drop(groups);
+        self.route(done);
+        if let Some(t) = self.group_timer.get() {
+            t();
+        }
+        out
+    }
+
+    fn route(&self, done: Vec<strikemq_groups::Completion>) {
+        if done.is_empty() {
+            return;
+        }
+        {
+            let mut waiters = self.waiters.lock();
+            for c in done {
+                let w = match &c {
+                    strikemq_groups::Completion::Join(w, _)
+                    | strikemq_groups::Completion::Sync(w, _) => *w,
+                };
+                if let Some(slot) = waiters.remove(&w).and_then(|s| s.upgrade()) {
+                    slot.fill(c);
+                }
+            }
+        }
+        self.wake();
+    }
+
+    pub(crate) fn new_waiter(&self) -> (u64, Arc<GroupSlot>) {
+        let id = self.next_waiter.fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::new(GroupSlot::default());
+        let mut waiters = self.waiters.lock();
+        // Drop the entries of requests whose connections went away.
+        if waiters.len() > 64 {
+            waiters.retain(|_, s| s.strong_count() > 0);
+        }
+        waiters.insert(id, Arc::downgrade(&slot));
+        (id, slot)
+    }
+
+    pub(crate) fn groups_config(&self) -> &GroupConfig {
+        &self.config.groups
+    }
+
+    pub(crate) fn max_session_timeout(&self) -> Duration {
+        self.config.groups.max_session_timeout
+    }
+
+    /// Writes offset changes to the log, then applies them to the coordinator.
+    pub(crate) fn persist_offsets(
+        &self,
+        changes: &[strikemq_groups::offsets_log::OffsetChange],
+        now: Instant,
+    ) -> Result<(), StorageError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.offsets
+            .append(changes, group_requests::wall_clock_ms())?;
+        let mut groups = self.groups.lock();
+        for (group, key, value) in changes {
+            groups.apply_offsets(group, [(key.clone(), value.clone())], now);
+        }
+        Ok(())
+    }
+
+    /// Flushes and closes the logs the broker owns besides the topics (committed offsets).
+    pub fn close(&self) -> Result<(), StorageError> {
+        self.offsets.close()?;
+        self.store.close()
+    }
+
+    /// Handles one request from an unknown address.
     pub fn handle(&self, req: Request, now: Instant) -> Outcome {
+        self.handle_from(req, "/unknown", now)
+    }
+
+    /// Handles one request; `client_host` is reported in DescribeGroups (Kafka's form: "/1.2.3.4").
+    pub fn handle_from(&self, req: Request, client_host: &str, now: Instant) -> Outcome {
         let Request {
             api_key,
             api_version,
             correlation_id,
             body,
-            ..
+            client_id,
         } = req;
+        let client_id = client_id.unwrap_or_default();
         let respond = |kind: ResponseKind| {
             Outcome::Respond(Response {
                 api_key,
@@ -194,10 +355,46 @@ impl Broker {
                         Some(resp) => respond(ResponseKind::Produce(resp)),
                         None => Outcome::NoResponse,
                     },
-                    RequestKind::Fetch(r) => self.fetch(
+                    RequestKind::Fetch(r) => fetch::run(
+                        self,
                         fetch::ParkedFetch::new(r, api_version, correlation_id, now),
                         now,
                     ),
+                    RequestKind::JoinGroup(r) => self.join_group(
+                        r,
+                        api_version,
+                        correlation_id,
+                        &client_id,
+                        client_host,
+                        now,
+                    ),
+                    RequestKind::SyncGroup(r) => {
+                        self.sync_group(r, api_version, correlation_id, now)
+                    }
+                    RequestKind::Heartbeat(r) => {
+                        respond(ResponseKind::Heartbeat(self.heartbeat(&r, now)))
+                    }
+                    RequestKind::LeaveGroup(r) => respond(ResponseKind::LeaveGroup(
+                        self.leave_group(&r, api_version, now),
+                    )),
+                    RequestKind::OffsetCommit(r) => {
+                        respond(ResponseKind::OffsetCommit(self.offset_commit(&r, now)))
+                    }
+                    RequestKind::OffsetFetch(r) => respond(ResponseKind::OffsetFetch(
+                        self.offset_fetch(&r, api_version),
+                    )),
+                    RequestKind::ListGroups(r) => {
+                        respond(ResponseKind::ListGroups(self.list_groups(&r, api_version)))
+                    }
+                    RequestKind::DescribeGroups(r) => respond(ResponseKind::DescribeGroups(
+                        self.describe_groups(&r, api_version),
+                    )),
+                    RequestKind::DeleteGroups(r) => {
+                        respond(ResponseKind::DeleteGroups(self.delete_groups(&r, now)))
+                    }
+                    RequestKind::OffsetDelete(r) => {
+                        respond(ResponseKind::OffsetDelete(self.offset_delete(&r, now)))
+                    }
                     RequestKind::ListOffsets(r) => respond(ResponseKind::ListOffsets(
                         offsets::handle(self, &r, api_version),
                     )),
@@ -225,22 +422,39 @@ impl Broker {
         }
     }
 
-    /// Re-runs a parked fetch: answers it if enough data arrived or its deadline passed, or parks
-    /// it again.
-    pub fn resume(&self, parked: ParkedFetch, now: Instant) -> Outcome {
-        self.fetch(parked, now)
-    }
-
-    fn fetch(&self, parked: ParkedFetch, now: Instant) -> Outcome {
-        fetch::run(self, parked, now)
-    }
-
-    /// Builds a Fetch request's outcome without parking, for tests and tools.
-    pub fn fetch_now(&self, request: FetchRequest, version: i16) -> Outcome {
-        let now = Instant::now();
-        let mut parked = fetch::ParkedFetch::new(request, version, 0, now);
-        parked.expire();
-        fetch::run(self, parked, now)
+    /// Re-runs a parked request: answers it if what it waits for happened or its deadline
+    /// passed, or parks it again.
+    pub fn resume(&self, parked: Parked, now: Instant) -> Outcome {
+        match parked {
+            Parked::Fetch(f) => fetch::run(self, f, now),
+            Parked::Group(g) => match g.slot.take() {
+                Some(c) => Outcome::respond(
+                    g.api_key,
+                    g.version,
+                    g.correlation_id,
+                    group_requests::completion_response(c, g.version),
+                ),
+                None if now >= g.deadline => {
+                    let e = errors::code(
+                        strikemq_codec::kafka_protocol::ResponseError::RebalanceInProgress,
+                    );
+                    let kind = if g.api_key == ApiKey::JoinGroup {
+                        ResponseKind::JoinGroup(
+                            strikemq_codec::kafka_protocol::messages::JoinGroupResponse::default()
+                                .with_error_code(e)
+                                .with_generation_id(-1),
+                        )
+                    } else {
+                        ResponseKind::SyncGroup(
+                            strikemq_codec::kafka_protocol::messages::SyncGroupResponse::default()
+                                .with_error_code(e),
+                        )
+                    };
+                    Outcome::respond(g.api_key, g.version, g.correlation_id, kind)
+                }
+                None => Outcome::Park(Parked::Group(g)),
+            },
+        }
     }
 }
 
@@ -269,3 +483,6 @@ mod testutil;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod group_tests;

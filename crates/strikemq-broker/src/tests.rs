@@ -91,7 +91,11 @@ fn api_versions_advertises_the_table() {
         assert!(r
             .api_keys
             .iter()
-            .all(|k| k.api_key != ApiKey::JoinGroup as i16));
+            .any(|k| k.api_key == ApiKey::JoinGroup as i16));
+        // KIP-848's heartbeat stays unadvertised until it works: franz-go switches to it.
+        for absent in [ApiKey::ConsumerGroupHeartbeat, ApiKey::AddPartitionsToTxn] {
+            assert!(r.api_keys.iter().all(|k| k.api_key != absent as i16));
+        }
     }
 }
 

@@ -204,7 +204,10 @@ pub(crate) fn delete(
                 ))))
                 .with_topic_id(topic.id());
             match store.delete_topic(topic.name()) {
-                Ok(_) => result,
+                Ok(_) => {
+                    drop_committed_offsets(broker, topic.name());
+                    result
+                }
                 Err(e) => result
                     .with_error_code(code(storage_error(&e)))
                     .with_error_message(Some(StrBytes::from_string(e.to_string()))),
@@ -212,4 +215,13 @@ pub(crate) fn delete(
         })
         .collect();
     DeleteTopicsResponse::default().with_responses(responses)
+}
+
+/// Kafka drops the committed offsets of a deleted topic.
+fn drop_committed_offsets(broker: &Broker, topic: &str) {
+    let removed = broker.with_groups(|g| g.remove_topic(topic));
+    let changes: Vec<_> = removed.into_iter().map(|(g, k)| (g, k, None)).collect();
+    if let Err(e) = broker.persist_offsets(&changes, std::time::Instant::now()) {
+        tracing::error!(topic, error = %e, "cannot record dropped offsets");
+    }
 }

@@ -205,9 +205,9 @@ mod tests {
             decode_request(Bytes::from_static(&[0x7f, 0, 0, 0, 0, 0, 0, 1])),
             Err(DecodeError::UnknownApiKey(0x7f00))
         ));
-        // JoinGroup (11) is a Kafka API this broker does not serve yet.
+        // AddPartitionsToTxn (24) is a Kafka API this broker does not serve yet.
         assert!(matches!(
-            decode_request(Bytes::from_static(&[0, 11, 0, 0, 0, 0, 0, 1])),
+            decode_request(Bytes::from_static(&[0, 24, 0, 0, 0, 0, 0, 1])),
             Err(DecodeError::UnsupportedApi { .. })
         ));
         assert!(matches!(

@@ -3,7 +3,8 @@
 //! This one list feeds the ApiVersions response, the request dispatcher and the generated docs, so
 //! they cannot disagree. Ranges follow Kafka 4.1 (the schemas kafka-protocol is generated from).
 
-use kafka_protocol::messages::ApiKey;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::Message;
 
 /// One served API and its version range, inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,18 +17,43 @@ pub struct ApiRange {
     pub max: i16,
 }
 
-/// APIs served, in api-key order. The ranges equal `ApiKey::valid_versions()` except where noted.
-const SERVED: &[ApiKey] = &[
-    ApiKey::Produce,
-    ApiKey::Fetch,
-    ApiKey::ListOffsets,
-    ApiKey::Metadata,
-    ApiKey::FindCoordinator,
-    ApiKey::ApiVersions,
-    ApiKey::CreateTopics,
-    ApiKey::DeleteTopics,
-    ApiKey::InitProducerId,
-];
+/// The request struct's own version range: kafka-protocol's `ApiKey::valid_versions` can run ahead
+/// of what its decoders accept (OffsetCommit, OffsetFetch), and we never advertise what we cannot
+/// decode.
+fn range_of<R: Message>(key: ApiKey) -> ApiRange {
+    ApiRange {
+        key,
+        min: R::VERSIONS.min,
+        max: R::VERSIONS.max,
+    }
+}
+
+/// APIs served, in api-key order, with the versions their decoders accept.
+fn served() -> [ApiRange; SERVED_COUNT] {
+    [
+        range_of::<ProduceRequest>(ApiKey::Produce),
+        range_of::<FetchRequest>(ApiKey::Fetch),
+        range_of::<ListOffsetsRequest>(ApiKey::ListOffsets),
+        range_of::<MetadataRequest>(ApiKey::Metadata),
+        range_of::<OffsetCommitRequest>(ApiKey::OffsetCommit),
+        range_of::<OffsetFetchRequest>(ApiKey::OffsetFetch),
+        range_of::<FindCoordinatorRequest>(ApiKey::FindCoordinator),
+        range_of::<JoinGroupRequest>(ApiKey::JoinGroup),
+        range_of::<HeartbeatRequest>(ApiKey::Heartbeat),
+        range_of::<LeaveGroupRequest>(ApiKey::LeaveGroup),
+        range_of::<SyncGroupRequest>(ApiKey::SyncGroup),
+        range_of::<DescribeGroupsRequest>(ApiKey::DescribeGroups),
+        range_of::<ListGroupsRequest>(ApiKey::ListGroups),
+        range_of::<ApiVersionsRequest>(ApiKey::ApiVersions),
+        range_of::<CreateTopicsRequest>(ApiKey::CreateTopics),
+        range_of::<DeleteTopicsRequest>(ApiKey::DeleteTopics),
+        range_of::<InitProducerIdRequest>(ApiKey::InitProducerId),
+        range_of::<DeleteGroupsRequest>(ApiKey::DeleteGroups),
+        range_of::<OffsetDeleteRequest>(ApiKey::OffsetDelete),
+    ]
+}
+
+const SERVED_COUNT: usize = 19;
 
 /// The lowest Produce version Kafka 4.x advertises. KIP-896 removed v0-v2 from the broker but
 /// Kafka keeps advertising them because librdkafka before 2.x refuses a broker whose Produce range
@@ -36,17 +62,14 @@ pub const PRODUCE_ADVERTISED_MIN: i16 = 0;
 
 /// Every served API with its advertised range.
 pub fn supported_apis() -> impl Iterator<Item = ApiRange> {
-    SERVED.iter().map(|&key| {
-        let v = key.valid_versions();
-        let min = if key == ApiKey::Produce {
-            PRODUCE_ADVERTISED_MIN
+    served().into_iter().map(|r| {
+        if r.key == ApiKey::Produce {
+            ApiRange {
+                min: PRODUCE_ADVERTISED_MIN,
+                ..r
+            }
         } else {
-            v.min
-        };
-        ApiRange {
-            key,
-            min,
-            max: v.max,
+            r
         }
     })
 }
@@ -59,10 +82,9 @@ pub fn advertised(key: ApiKey) -> Option<ApiRange> {
 /// Whether requests of `key` at `version` are decoded and handled (as opposed to advertised only,
 /// like Produce v0-v2).
 pub fn is_decodable(key: ApiKey, version: i16) -> bool {
-    advertised(key).is_some() && {
-        let v = key.valid_versions();
-        (v.min..=v.max).contains(&version)
-    }
+    served()
+        .iter()
+        .any(|r| r.key == key && (r.min..=r.max).contains(&version))
 }
 
 /// A printable name for an api key, as Kafka's docs spell it.
@@ -86,6 +108,8 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::SyncGroup => "SyncGroup",
         ApiKey::DescribeGroups => "DescribeGroups",
         ApiKey::ListGroups => "ListGroups",
+        ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::OffsetDelete => "OffsetDelete",
         _ => "other",
     }
 }
@@ -105,7 +129,7 @@ mod tests {
 
     #[test]
     fn unserved_apis_are_not_advertised() {
-        assert!(advertised(ApiKey::JoinGroup).is_none());
+        assert!(advertised(ApiKey::AddPartitionsToTxn).is_none());
         assert!(advertised(ApiKey::ConsumerGroupHeartbeat).is_none());
     }
 
@@ -115,5 +139,21 @@ mod tests {
         assert_eq!((fetch.min, fetch.max), (4, 18));
         let meta = advertised(ApiKey::Metadata).unwrap();
         assert_eq!((meta.min, meta.max), (0, 13));
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+
+    #[test]
+    fn never_advertises_past_what_kafka_protocol_decodes() {
+        for r in supported_apis() {
+            let v = r.key.valid_versions();
+            assert!(r.max <= v.max, "{:?}", r.key);
+            assert!(is_decodable(r.key, r.max), "{:?}", r.key);
+        }
+        assert_eq!(advertised(ApiKey::OffsetCommit).unwrap().max, 9);
+        assert_eq!(served().len(), SERVED_COUNT);
     }
 }

@@ -44,8 +44,15 @@ pub enum Step<P> {
 pub trait Service: Send + Sync + 'static {
     /// A parked request.
     type Parked: Send + 'static;
-    /// Handles one frame (without its length prefix), appending any response frame to `out`.
-    fn call(&self, frame: Bytes, now: Instant, out: &mut BytesMut) -> Step<Self::Parked>;
+    /// Handles one frame (without its length prefix) from `peer`, appending any response frame
+    /// to `out`.
+    fn call(
+        &self,
+        frame: Bytes,
+        peer: SocketAddr,
+        now: Instant,
+        out: &mut BytesMut,
+    ) -> Step<Self::Parked>;
     /// Re-runs a parked request after a wake-up or at its deadline.
     fn resume(&self, parked: Self::Parked, now: Instant, out: &mut BytesMut) -> Step<Self::Parked>;
     /// When a parked request must be resumed at the latest.

@@ -160,7 +160,7 @@ impl<S: Service> Worker<S> {
                         self.shared.workers[self.id]
                             .has_parked
                             .store(true, Ordering::Release);
-                        match self.service.call(frame, now, &mut conn.output) {
+                        match self.service.call(frame, conn.peer, now, &mut conn.output) {
                             Step::Done => {}
                             Step::Park(p) => conn.parked = Some(p),
                             Step::Close(reason) => {

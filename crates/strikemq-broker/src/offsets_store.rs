@@ -1,0 +1,124 @@
+//! Committed offsets on disk: an internal log under `<data-dir>/meta/consumer_offsets/`, in the
+//! record format of `strikemq_groups::offsets_log`, replayed into the coordinator on start.
+//!
+//! The log only grows between starts; on start, when it holds many times more records than live
+//! offsets, it is rewritten with one record per live offset (write a new log beside it, then swap
+//! the directories by rename), so restarts keep it small.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use strikemq_codec::batch::{batches, decode_records};
+use strikemq_groups::offsets_log::{self, OffsetChange};
+use strikemq_groups::GroupCoordinator;
+use strikemq_storage::{LogConfig, PartitionLog, StorageError};
+
+const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+const READ_CHUNK: usize = 1024 * 1024;
+const COMPACT_MIN_RECORDS: usize = 1000;
+const RECORDS_PER_BATCH: usize = 500;
+
+#[derive(Debug)]
+pub(crate) struct OffsetsStore {
+    log: PartitionLog,
+}
+
+fn log_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: SEGMENT_BYTES,
+    }
+}
+
+impl OffsetsStore {
+    pub(crate) fn open(
+        data_dir: &Path,
+        groups: &mut GroupCoordinator,
+        now: Instant,
+    ) -> Result<OffsetsStore, StorageError> {
+        let dir = data_dir.join("meta").join("consumer_offsets");
+        let log = PartitionLog::open(&dir, log_config())?;
+        let records = replay(&log, groups, now)?;
+        let live = groups.snapshot();
+        if records > COMPACT_MIN_RECORDS && records > 4 * live.len() {
+            drop(log);
+            let log = rewrite(&dir, &live)?;
+            tracing::info!(
+                records,
+                live = live.len(),
+                "compacted the committed offsets log"
+            );
+            return Ok(OffsetsStore { log });
+        }
+        Ok(OffsetsStore { log })
+    }
+
+    /// Appends changes; returns once they are in the log.
+    pub(crate) fn append(&self, changes: &[OffsetChange], now_ms: i64) -> Result<(), StorageError> {
+        match offsets_log::encode(changes, now_ms) {
+            Some(batch) => self.log.append(&batch).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn close(&self) -> Result<(), StorageError> {
+        self.log.close()
+    }
+}
+
+/// Applies every record of the log; returns how many there were.
+fn replay(
+    log: &PartitionLog,
+    groups: &mut GroupCoordinator,
+    now: Instant,
+) -> Result<usize, StorageError> {
+    let mut offset = log.log_start_offset();
+    let mut count = 0;
+    while offset < log.log_end_offset() {
+        let read = log.read(offset, READ_CHUNK)?;
+        if read.records.is_empty() {
+            break;
+        }
+        for batch in batches(&read.records) {
+            let batch = batch?;
+            offset = batch.last_offset() + 1;
+            for record in decode_records(&batch)? {
+                count += 1;
+                if let Some((group, key, value)) = offsets_log::decode(&record) {
+                    groups.apply_offsets(&group, [(key, value)], now);
+                }
+            }
+        }
+    }
+    Ok(count)
+}
+
+fn rewrite(
+    dir: &Path,
+    live: &[(String, (String, i32), strikemq_groups::CommittedOffset)],
+) -> Result<PartitionLog, StorageError> {
+    let io = |op, path: &Path| {
+        let path: PathBuf = path.to_path_buf();
+        move |source| StorageError::Io { op, path, source }
+    };
+    let fresh = dir.with_extension("compacting");
+    let old = dir.with_extension("old");
+    let _ = std::fs::remove_dir_all(&fresh);
+    let _ = std::fs::remove_dir_all(&old);
+    {
+        let log = PartitionLog::open(&fresh, log_config())?;
+        let changes: Vec<OffsetChange> = live
+            .iter()
+            .map(|(g, k, v)| (g.clone(), k.clone(), Some(v.clone())))
+            .collect();
+        for chunk in changes.chunks(RECORDS_PER_BATCH) {
+            if let Some(batch) = offsets_log::encode(chunk, 0) {
+                log.append(&batch)?;
+            }
+        }
+        log.close()?;
+    }
+    std::fs::rename(dir, &old).map_err(io("rename", dir))?;
+    std::fs::rename(&fresh, dir).map_err(io("rename", &fresh))?;
+    std::fs::remove_dir_all(&old).map_err(io("remove", &old))?;
+    PartitionLog::open(dir, log_config())
+}

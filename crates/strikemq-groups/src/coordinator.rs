@@ -1,0 +1,1131 @@
+//! The group coordinator: Kafka's classic rebalance protocol, driven with an explicit `now`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use strikemq_codec::kafka_protocol::ResponseError;
+
+use crate::group::{CommittedOffset, Group, GroupState, Member};
+
+/// Identifies a parked JoinGroup or SyncGroup; chosen by the caller.
+pub type Waiter = u64;
+
+/// Coordinator settings (Kafka's `group.*` and `offsets.*` broker configs).
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// `group.min.session.timeout.ms`.
+    pub min_session_timeout: Duration,
+    /// `group.max.session.timeout.ms`.
+    pub max_session_timeout: Duration,
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group waits
+    /// for more members.
+    pub initial_rebalance_delay: Duration,
+    /// `offsets.retention.minutes`: how long an empty group keeps its committed offsets.
+    pub offsets_retention: Duration,
+    /// `offset.metadata.max.bytes`.
+    pub max_metadata_bytes: usize,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            min_session_timeout: Duration::from_secs(6),
+            max_session_timeout: Duration::from_secs(30 * 60),
+            initial_rebalance_delay: Duration::ZERO,
+            offsets_retention: Duration::from_secs(7 * 24 * 3600),
+            max_metadata_bytes: 4096,
+        }
+    }
+}
+
+/// An answer now, or later under the caller's waiter id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply<T> {
+    /// The answer.
+    Now(T),
+    /// Parked: the answer will come out of [`GroupCoordinator::take_completions`].
+    Wait,
+}
+
+/// A JoinGroup request, version differences resolved by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct JoinRequest {
+    /// Group id.
+    pub group_id: String,
+    /// Member id, empty on a first join.
+    pub member_id: String,
+    /// group.instance.id of a static member (KIP-345).
+    pub group_instance_id: Option<String>,
+    /// Session timeout.
+    pub session_timeout_ms: i32,
+    /// Rebalance timeout (the session timeout for JoinGroup v0).
+    pub rebalance_timeout_ms: i32,
+    /// "consumer" for consumers, "connect" for Connect workers, ...
+    pub protocol_type: String,
+    /// (name, metadata) in the member's order of preference.
+    pub protocols: Vec<(String, Bytes)>,
+    /// The client's id.
+    pub client_id: String,
+    /// The client's address.
+    pub client_host: String,
+    /// JoinGroup v4+: hand out a member id with MEMBER_ID_REQUIRED first (KIP-394).
+    pub require_known_member_id: bool,
+    /// JoinGroup v9+: the client understands `skip_assignment` (KIP-814).
+    pub supports_skip_assignment: bool,
+    /// Where a parked answer goes.
+    pub waiter: Waiter,
+}
+
+/// One member as the leader sees it in its JoinGroup response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinMember {
+    /// Member id.
+    pub member_id: String,
+    /// Static instance id.
+    pub group_instance_id: Option<String>,
+    /// The member's metadata for the chosen protocol.
+    pub metadata: Bytes,
+}
+
+/// A JoinGroup answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JoinResponse {
+    /// `None` on success.
+    pub error: Option<ResponseError>,
+    /// Generation.
+    pub generation_id: i32,
+    /// Protocol type.
+    pub protocol_type: Option<String>,
+    /// Chosen protocol.
+    pub protocol_name: Option<String>,
+    /// Leader's member id.
+    pub leader: String,
+    /// The leader should not run the assignor: assignments are unchanged (KIP-814).
+    pub skip_assignment: bool,
+    /// The member's id.
+    pub member_id: String,
+    /// Every member, for the leader only.
+    pub members: Vec<JoinMember>,
+}
+
+impl JoinResponse {
+    fn error(e: ResponseError, member_id: &str) -> JoinResponse {
+        JoinResponse {
+            error: Some(e),
+            generation_id: -1,
+            member_id: member_id.to_owned(),
+            ..JoinResponse::default()
+        }
+    }
+}
+
+/// A SyncGroup request.
+#[derive(Debug, Clone, Default)]
+pub struct SyncRequest {
+    /// Group id.
+    pub group_id: String,
+    /// Generation the member believes in.
+    pub generation_id: i32,
+    /// Member id.
+    pub member_id: String,
+    /// Static instance id.
+    pub group_instance_id: Option<String>,
+    /// v5+: must match the group's.
+    pub protocol_type: Option<String>,
+    /// v5+: must match the group's.
+    pub protocol_name: Option<String>,
+    /// The leader's assignment, per member id.
+    pub assignments: Vec<(String, Bytes)>,
+    /// Where a parked answer goes.
+    pub waiter: Waiter,
+}
+
+/// A SyncGroup answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncResponse {
+    /// `None` on success.
+    pub error: Option<ResponseError>,
+    /// Protocol type.
+    pub protocol_type: Option<String>,
+    /// Protocol name.
+    pub protocol_name: Option<String>,
+    /// The member's assignment.
+    pub assignment: Bytes,
+}
+
+impl SyncResponse {
+    pub(crate) fn error(e: ResponseError) -> SyncResponse {
+        SyncResponse {
+            error: Some(e),
+            ..SyncResponse::default()
+        }
+    }
+}
+
+/// The answer of a parked request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Completion {
+    /// A JoinGroup.
+    Join(Waiter, JoinResponse),
+    /// A SyncGroup.
+    Sync(Waiter, SyncResponse),
+}
+
+/// A group in ListGroups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupListing {
+    /// Group id.
+    pub group_id: String,
+    /// Protocol type ("" when unknown).
+    pub protocol_type: String,
+    /// State.
+    pub state: GroupState,
+}
+
+/// A member in DescribeGroups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDescription {
+    /// Member id.
+    pub member_id: String,
+    /// Static instance id.
+    pub group_instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client address.
+    pub client_host: String,
+    /// Metadata for the chosen protocol.
+    pub metadata: Bytes,
+    /// Assignment.
+    pub assignment: Bytes,
+}
+
+/// A group in DescribeGroups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    /// State.
+    pub state: GroupState,
+    /// Protocol type.
+    pub protocol_type: String,
+    /// Chosen protocol (empty unless Stable or CompletingRebalance).
+    pub protocol_name: String,
+    /// Members.
+    pub members: Vec<MemberDescription>,
+    /// Generation.
+    pub generation_id: i32,
+}
+
+/// Every group of the broker.
+#[derive(Debug)]
+pub struct GroupCoordinator {
+    config: GroupConfig,
+    groups: HashMap<String, Group>,
+    completions: Vec<Completion>,
+}
+
+fn ms(v: i32) -> Duration {
+    Duration::from_millis(v.max(0) as u64)
+}
+
+fn new_member_id(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4())
+}
+
+impl GroupCoordinator {
+    /// An empty coordinator.
+    pub fn new(config: GroupConfig) -> Self {
+        GroupCoordinator {
+            config,
+            groups: HashMap::new(),
+            completions: Vec::new(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    /// Answers of parked requests that became ready since the last call.
+    pub fn take_completions(&mut self) -> Vec<Completion> {
+        std::mem::take(&mut self.completions)
+    }
+
+    /// JoinGroup.
+    pub fn join(&mut self, req: JoinRequest, now: Instant) -> Reply<JoinResponse> {
+        let fail = |e| Reply::Now(JoinResponse::error(e, &req.member_id));
+        if req.group_id.is_empty() {
+            return fail(ResponseError::InvalidGroupId);
+        }
+        let session = ms(req.session_timeout_ms);
+        if session < self.config.min_session_timeout || session > self.config.max_session_timeout {
+            return fail(ResponseError::InvalidSessionTimeout);
+        }
+        if !self.groups.contains_key(&req.group_id) {
+            if !req.member_id.is_empty() {
+                return fail(ResponseError::UnknownMemberId);
+            }
+            self.groups
+                .insert(req.group_id.clone(), Group::new(&req.group_id, now));
+        }
+        let Some(group) = self.groups.get_mut(&req.group_id) else {
+            return fail(ResponseError::CoordinatorNotAvailable);
+        };
+        let is_pending = group.pending.contains_key(&req.member_id);
+        let is_member = group.member(&req.member_id).is_some();
+        // A rejoining member may change protocols only if the others still share one.
+        let protocols_ok = if is_member && group.members.len() == 1 {
+            !req.protocol_type.is_empty() && !req.protocols.is_empty()
+        } else {
+            group.supports(&req.protocol_type, &req.protocols)
+        };
+        if !protocols_ok {
+            return fail(ResponseError::InconsistentGroupProtocol);
+        }
+        let mut sink = Vec::new();
+        let reply = if req.member_id.is_empty() {
+            join_new(group, &self.config, req, now, &mut sink)
+        } else if is_pending {
+            group.pending.remove(&req.member_id);
+            let member = new_member(&req, req.member_id.clone(), now);
+            add_member_and_rebalance(group, &self.config, member, req.waiter, now, &mut sink);
+            Reply::Wait
+        } else if !is_member {
+            fail(ResponseError::UnknownMemberId)
+        } else {
+            join_existing(group, &self.config, req, now, &mut sink)
+        };
+        self.completions.extend(sink);
+        reply
+    }
+
+    /// SyncGroup.
+    pub fn sync(&mut self, req: SyncRequest, now: Instant) -> Reply<SyncResponse> {
+        let Some(group) = self.groups.get_mut(&req.group_id) else {
+            return Reply::Now(SyncResponse::error(ResponseError::UnknownMemberId));
+        };
+        let Some(member) = group.member(&req.member_id) else {
+            return Reply::Now(SyncResponse::error(ResponseError::UnknownMemberId));
+        };
+        if req.group_instance_id.is_some() && member.instance_id != req.group_instance_id {
+            return Reply::Now(SyncResponse::error(ResponseError::FencedInstanceId));
+        }
+        if req.generation_id != group.generation {
+            return Reply::Now(SyncResponse::error(ResponseError::IllegalGeneration));
+        }
+        if req.protocol_type.is_some() && req.protocol_type != group.protocol_type
+            || req.protocol_name.is_some() && req.protocol_name != group.protocol_name
+        {
+            return Reply::Now(SyncResponse::error(
+                ResponseError::InconsistentGroupProtocol,
+            ));
+        }
+        let session = member.session_timeout;
+        match group.state {
+            GroupState::Empty | GroupState::Dead => {
+                Reply::Now(SyncResponse::error(ResponseError::UnknownMemberId))
+            }
+            GroupState::PreparingRebalance => {
+                Reply::Now(SyncResponse::error(ResponseError::RebalanceInProgress))
+            }
+            GroupState::Stable => {
+                let resp = sync_ok(group, member.assignment.clone());
+                if let Some(m) = group.member_mut(&req.member_id) {
+                    m.heartbeat_deadline = now + session;
+                }
+                Reply::Now(resp)
+            }
+            GroupState::CompletingRebalance => {
+                let is_leader = group.leader.as_deref() == Some(req.member_id.as_str());
+                if let Some(m) = group.member_mut(&req.member_id) {
+                    m.heartbeat_deadline = now + session;
+                    if !is_leader {
+                        m.sync_waiter = Some(req.waiter);
+                    }
+                }
+                if !is_leader {
+                    return Reply::Wait;
+                }
+                let assignments: HashMap<String, Bytes> = req.assignments.into_iter().collect();
+                for m in &mut group.members {
+                    m.assignment = assignments.get(&m.id).cloned().unwrap_or_default();
+                }
+                group.state = GroupState::Stable;
+                let mut own = None;
+                for m in &mut group.members {
+                    let resp = SyncResponse {
+                        error: None,
+                        protocol_type: group.protocol_type.clone(),
+                        protocol_name: group.protocol_name.clone(),
+                        assignment: m.assignment.clone(),
+                    };
+                    if m.id == req.member_id {
+                        own = Some(resp);
+                    } else if let Some(w) = m.sync_waiter.take() {
+                        self.completions.push(Completion::Sync(w, resp));
+                    }
+                }
+                tracing::debug!(group = %group.id, generation = group.generation, "group is stable");
+                Reply::Now(own.unwrap_or_default())
+            }
+        }
+    }
+
+    /// Heartbeat; `None` is success.
+    pub fn heartbeat(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation_id: i32,
+        now: Instant,
+    ) -> Option<ResponseError> {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return Some(ResponseError::UnknownMemberId);
+        };
+        let state = group.state;
+        let generation = group.generation;
+        let Some(member) = group.member_mut(member_id) else {
+            return Some(ResponseError::UnknownMemberId);
+        };
+        if instance_id.is_some() && member.instance_id.as_deref() != instance_id {
+            return Some(ResponseError::FencedInstanceId);
+        }
+        if generation_id != generation {
+            return Some(ResponseError::IllegalGeneration);
+        }
+        member.heartbeat_deadline = now + member.session_timeout;
+        match state {
+            GroupState::Empty | GroupState::Dead => Some(ResponseError::UnknownMemberId),
+            GroupState::PreparingRebalance => Some(ResponseError::RebalanceInProgress),
+            GroupState::CompletingRebalance | GroupState::Stable => None,
+        }
+    }
+
+    /// LeaveGroup for some members, each (member id, instance id); one result per member.
+    pub fn leave(
+        &mut self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+        now: Instant,
+    ) -> Vec<Option<ResponseError>> {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return vec![Some(ResponseError::UnknownMemberId); members.len()];
+        };
+        let mut sink = Vec::new();
+        let results = members
+            .iter()
+            .map(|(member_id, instance)| {
+                let id = match instance {
+                    Some(inst) => match group.static_members.get(inst) {
+                        None => return Some(ResponseError::UnknownMemberId),
+                        Some(current) if !member_id.is_empty() && current != member_id => {
+                            return Some(ResponseError::FencedInstanceId)
+                        }
+                        Some(current) => current.clone(),
+                    },
+                    None => member_id.clone(),
+                };
+                if group.pending.remove(&id).is_some() {
+                    return None;
+                }
+                if group.member(&id).is_none() {
+                    return Some(ResponseError::UnknownMemberId);
+                }
+                tracing::debug!(group = %group.id, member = %id, "member left");
+                remove_member(group, &self.config, &id, now, &mut sink);
+                None
+            })
+            .collect();
+        self.completions.extend(sink);
+        results
+    }
+
+    /// Applies the timeouts that are due (expired sessions, ended join phases, unused member
+    /// ids, expired offsets) and returns when the next one falls due.
+    pub fn tick(&mut self, now: Instant) -> Option<Instant> {
+        let mut sink = Vec::new();
+        let retention = self.config.offsets_retention;
+        for group in self.groups.values_mut() {
+            group.pending.retain(|_, deadline| *deadline > now);
+            let expired: Vec<String> = group
+                .members
+                .iter()
+                .filter(|m| {
+                    m.join_waiter.is_none()
+                        && m.sync_waiter.is_none()
+                        && m.heartbeat_deadline <= now
+                })
+                .map(|m| m.id.clone())
+                .collect();
+            for id in expired {
+                tracing::info!(group = %group.id, member = %id, "session timed out; removing member");
+                remove_member(group, &self.config, &id, now, &mut sink);
+            }
+            maybe_complete_join(group, now, &mut sink);
+            if group.state == GroupState::Empty
+                && group.empty_since.is_some_and(|t| t + retention <= now)
+                && !group.offsets.is_empty()
+            {
+                tracing::info!(group = %group.id, "committed offsets expired");
+                group.offsets.clear();
+            }
+        }
+        self.groups.retain(|_, g| {
+            !(g.state == GroupState::Empty && g.offsets.is_empty() && g.pending.is_empty())
+        });
+        self.completions.extend(sink);
+        self.next_deadline()
+    }
+
+    /// When [`GroupCoordinator::tick`] next has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let retention = self.config.offsets_retention;
+        self.groups
+            .values()
+            .flat_map(|g| {
+                let members = g
+                    .members
+                    .iter()
+                    .filter(|m| m.join_waiter.is_none() && m.sync_waiter.is_none())
+                    .map(|m| m.heartbeat_deadline);
+                let join = if g.state == GroupState::PreparingRebalance {
+                    let end = g.rebalance_deadline;
+                    let start = g.join_not_before.filter(|_| g.all_joined());
+                    [end, start].into_iter().flatten().min()
+                } else {
+                    None
+                };
+                let offsets = if g.state == GroupState::Empty && !g.offsets.is_empty() {
+                    g.empty_since.map(|t| t + retention)
+                } else {
+                    None
+                };
+                members
+                    .chain(g.pending.values().copied())
+                    .chain(join)
+                    .chain(offsets)
+                    .collect::<Vec<_>>()
+            })
+            .min()
+    }
+
+    /// Checks that this member may commit offsets now.
+    pub fn validate_commit(
+        &mut self,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now: Instant,
+    ) -> Result<(), ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        let Some(group) = self.groups.get_mut(group_id) else {
+            // A group that does not rely on Kafka for membership (assign() users) may commit.
+            return if generation_id < 0 {
+                Ok(())
+            } else {
+                Err(ResponseError::IllegalGeneration)
+            };
+        };
+        if generation_id < 0 && group.state == GroupState::Empty {
+            return Ok(());
+        }
+        if let Some(inst) = instance_id {
+            if group.static_members.get(inst).map(String::as_str) != Some(member_id) {
+                return Err(ResponseError::FencedInstanceId);
+            }
+        }
+        let generation = group.generation;
+        let state = group.state;
+        let Some(member) = group.member_mut(member_id) else {
+            return Err(ResponseError::UnknownMemberId);
+        };
+        if generation_id != generation {
+            return Err(ResponseError::IllegalGeneration);
+        }
+        if state == GroupState::CompletingRebalance {
+            return Err(ResponseError::RebalanceInProgress);
+        }
+        member.heartbeat_deadline = now + member.session_timeout;
+        Ok(())
+    }
+
+    /// Stores committed offsets (validated, and made durable, by the caller). `None` deletes.
+    pub fn apply_offsets(
+        &mut self,
+        group_id: &str,
+        offsets: impl IntoIterator<Item = ((String, i32), Option<CommittedOffset>)>,
+        now: Instant,
+    ) {
+        let group = self
+            .groups
+            .entry(group_id.to_owned())
+            .or_insert_with(|| Group::new(group_id, now));
+        for (key, value) in offsets {
+            match value {
+                Some(v) => {
+                    group.offsets.insert(key, v);
+                }
+                None => {
+                    group.offsets.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// The committed offset of one partition.
+    pub fn committed(
+        &self,
+        group_id: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Option<&CommittedOffset> {
+        self.groups
+            .get(group_id)?
+            .offsets
+            .get(&(topic.to_owned(), partition))
+    }
+
+    /// Every committed offset of a group, sorted by topic and partition.
+    pub fn all_committed(&self, group_id: &str) -> Vec<((String, i32), CommittedOffset)> {
+        self.groups
+            .get(group_id)
+            .map(|g| {
+                g.offsets
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every group id with at least one committed offset, and every group with members.
+    pub fn list(&self) -> Vec<GroupListing> {
+        let mut out: Vec<GroupListing> = self
+            .groups
+            .values()
+            .map(|g| GroupListing {
+                group_id: g.id.clone(),
+                protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                state: g.state,
+            })
+            .collect();
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
+    }
+
+    /// DescribeGroups for one group; `None` when it does not exist.
+    pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
+        let g = self.groups.get(group_id)?;
+        let protocol = g.protocol_name.clone().unwrap_or_default();
+        let show_protocol = matches!(
+            g.state,
+            GroupState::Stable | GroupState::CompletingRebalance
+        );
+        Some(GroupDescription {
+            state: g.state,
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol_name: if show_protocol {
+                protocol.clone()
+            } else {
+                String::new()
+            },
+            generation_id: g.generation,
+            members: g
+                .members
+                .iter()
+                .map(|m| MemberDescription {
+                    member_id: m.id.clone(),
+                    group_instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: if show_protocol {
+                        m.metadata_for(&protocol)
+                    } else {
+                        Bytes::new()
+                    },
+                    assignment: if g.state == GroupState::Stable {
+                        m.assignment.clone()
+                    } else {
+                        Bytes::new()
+                    },
+                })
+                .collect(),
+        })
+    }
+
+    /// Deletes an empty group and its offsets; returns the offsets it held.
+    pub fn delete(&mut self, group_id: &str) -> Result<Vec<(String, i32)>, ResponseError> {
+        let Some(group) = self.groups.get(group_id) else {
+            return Err(ResponseError::GroupIdNotFound);
+        };
+        if group.state != GroupState::Empty {
+            return Err(ResponseError::NonEmptyGroup);
+        }
+        let group = self
+            .groups
+            .remove(group_id)
+            .ok_or(ResponseError::GroupIdNotFound)?;
+        Ok(group.offsets.into_keys().collect())
+    }
+
+    /// Topics the members of a group subscribe to, for OffsetDelete; `None` if the group is
+    /// unknown. Only "consumer" groups have subscriptions the broker can read.
+    pub fn subscribed_topics(&self, group_id: &str) -> Option<Vec<String>> {
+        use strikemq_codec::kafka_protocol::messages::ConsumerProtocolSubscription;
+        use strikemq_codec::kafka_protocol::protocol::Decodable;
+        let g = self.groups.get(group_id)?;
+        let mut topics = Vec::new();
+        if g.protocol_type.as_deref() != Some("consumer") {
+            return Some(topics);
+        }
+        let protocol = g.protocol_name.clone().unwrap_or_default();
+        for m in &g.members {
+            let mut meta = m.metadata_for(&protocol);
+            if meta.len() < 2 {
+                continue;
+            }
+            let version = i16::from_be_bytes([meta[0], meta[1]]);
+            let _ = bytes::Buf::get_i16(&mut meta);
+            if let Ok(sub) = ConsumerProtocolSubscription::decode(&mut meta, version.clamp(0, 3)) {
+                topics.extend(sub.topics.iter().map(|t| t.to_string()));
+            }
+        }
+        topics.sort();
+        topics.dedup();
+        Some(topics)
+    }
+
+    /// The state of a group, if it exists.
+    pub fn state(&self, group_id: &str) -> Option<GroupState> {
+        self.groups.get(group_id).map(|g| g.state)
+    }
+
+    /// Drops every committed offset of `topic` (the topic was deleted); returns what was dropped.
+    pub fn remove_topic(&mut self, topic: &str) -> Vec<(String, (String, i32))> {
+        let mut removed = Vec::new();
+        for g in self.groups.values_mut() {
+            let keys: Vec<(String, i32)> = g
+                .offsets
+                .keys()
+                .filter(|(t, _)| t == topic)
+                .cloned()
+                .collect();
+            for k in keys {
+                g.offsets.remove(&k);
+                removed.push((g.id.clone(), k));
+            }
+        }
+        removed
+    }
+
+    /// Every (group, topic, partition) -> offset, for snapshots of the offsets log.
+    pub fn snapshot(&self) -> Vec<(String, (String, i32), CommittedOffset)> {
+        let mut out = Vec::new();
+        for g in self.groups.values() {
+            for (k, v) in &g.offsets {
+                out.push((g.id.clone(), k.clone(), v.clone()));
+            }
+        }
+        out
+    }
+}
+
+fn new_member(req: &JoinRequest, id: String, now: Instant) -> Member {
+    let session = ms(req.session_timeout_ms);
+    Member {
+        id,
+        instance_id: req.group_instance_id.clone(),
+        client_id: req.client_id.clone(),
+        client_host: req.client_host.clone(),
+        session_timeout: session,
+        rebalance_timeout: ms(req.rebalance_timeout_ms).max(session),
+        protocol_type: req.protocol_type.clone(),
+        protocols: req.protocols.clone(),
+        assignment: Bytes::new(),
+        join_waiter: None,
+        sync_waiter: None,
+        heartbeat_deadline: now + session,
+    }
+}
+
+fn join_new(
+    group: &mut Group,
+    config: &GroupConfig,
+    req: JoinRequest,
+    now: Instant,
+    sink: &mut Vec<Completion>,
+) -> Reply<JoinResponse> {
+    if let Some(instance) = req.group_instance_id.clone() {
+        if let Some(old_id) = group.static_members.get(&instance).cloned() {
+            return rejoin_static(group, config, req, &old_id, now, sink);
+        }
+        let id = new_member_id(&instance);
+        group.static_members.insert(instance, id.clone());
+        let member = new_member(&req, id, now);
+        add_member_and_rebalance(group, config, member, req.waiter, now, sink);
+        return Reply::Wait;
+    }
+    let id = new_member_id(if req.client_id.is_empty() {
+        "member"
+    } else {
+        &req.client_id
+    });
+    if req.require_known_member_id {
+        // KIP-394: the member must come back with this id; until then it only holds a place.
+        group
+            .pending
+            .insert(id.clone(), now + ms(req.session_timeout_ms));
+        return Reply::Now(JoinResponse::error(ResponseError::MemberIdRequired, &id));
+    }
+    let member = new_member(&req, id, now);
+    add_member_and_rebalance(group, config, member, req.waiter, now, sink);
+    Reply::Wait
+}
+
+/// KIP-345: a static member restarted with a new member id takes the old one's place.
+fn rejoin_static(
+    group: &mut Group,
+    config: &GroupConfig,
+    req: JoinRequest,
+    old_id: &str,
+    now: Instant,
+    sink: &mut Vec<Completion>,
+) -> Reply<JoinResponse> {
+    let instance = req.group_instance_id.clone().unwrap_or_default();
+    let new_id = new_member_id(&instance);
+    let Some(old) = group.member_mut(old_id) else {
+        group.static_members.remove(&instance);
+        return join_new(group, config, req, now, sink);
+    };
+    // The old incarnation's parked requests are fenced.
+    if let Some(w) = old.join_waiter.take() {
+        sink.push(Completion::Join(
+            w,
+            JoinResponse::error(ResponseError::FencedInstanceId, old_id),
+        ));
+    }
+    if let Some(w) = old.sync_waiter.take() {
+        sink.push(Completion::Sync(
+            w,
+            SyncResponse::error(ResponseError::FencedInstanceId),
+        ));
+    }
+    let protocols_changed = old.protocols != req.protocols;
+    let assignment = old.assignment.clone();
+    let mut member = new_member(&req, new_id.clone(), now);
+    member.assignment = assignment;
+    *old = member;
+    group.static_members.insert(instance, new_id.clone());
+    let was_leader = group.leader.as_deref() == Some(old_id);
+    if was_leader {
+        group.leader = Some(new_id.clone());
+    }
+    match group.state {
+        GroupState::Stable | GroupState::CompletingRebalance
+            if !protocols_changed && (!was_leader || req.supports_skip_assignment) =>
+        {
+            let members = if was_leader {
+                leader_members(group)
+            } else {
+                Vec::new()
+            };
+            Reply::Now(JoinResponse {
+                error: None,
+                generation_id: group.generation,
+                protocol_type: group.protocol_type.clone(),
+                protocol_name: group.protocol_name.clone(),
+                leader: group.leader.clone().unwrap_or_default(),
+                skip_assignment: was_leader,
+                member_id: new_id,
+                members,
+            })
+        }
+        _ => {
+            if let Some(m) = group.member_mut(&new_id) {
+                m.join_waiter = Some(req.waiter);
+            }
+            if group.state == GroupState::PreparingRebalance {
+                maybe_complete_join(group, now, sink);
+            } else {
+                prepare_rebalance(group, config, now, sink);
+            }
+            Reply::Wait
+        }
+    }
+}
+
+fn join_existing(
+    group: &mut Group,
+    config: &GroupConfig,
+    req: JoinRequest,
+    now: Instant,
+    sink: &mut Vec<Completion>,
+) -> Reply<JoinResponse> {
+    if let Some(inst) = &req.group_instance_id {
+        if group.static_members.get(inst) != Some(&req.member_id) {
+            return Reply::Now(JoinResponse::error(
+                ResponseError::FencedInstanceId,
+                &req.member_id,
+            ));
+        }
+    }
+    let is_leader = group.leader.as_deref() == Some(req.member_id.as_str());
+    let state = group.state;
+    let Some(member) = group.member_mut(&req.member_id) else {
+        return Reply::Now(JoinResponse::error(
+            ResponseError::UnknownMemberId,
+            &req.member_id,
+        ));
+    };
+    let same_protocols = member.protocols == req.protocols;
+    member.protocols = req.protocols.clone();
+    member.protocol_type = req.protocol_type.clone();
+    member.session_timeout = ms(req.session_timeout_ms);
+    member.rebalance_timeout = ms(req.rebalance_timeout_ms).max(member.session_timeout);
+    member.client_id = req.client_id.clone();
+    member.client_host = req.client_host.clone();
+    member.heartbeat_deadline = now + member.session_timeout;
+    match state {
+        GroupState::PreparingRebalance => {
+            member.join_waiter = Some(req.waiter);
+            maybe_complete_join(group, now, sink);
+            Reply::Wait
+        }
+        GroupState::CompletingRebalance | GroupState::Stable
+            if same_protocols && !(state == GroupState::Stable && is_leader) =>
+        {
+            // Nothing changed: the member lost the response or just checks in.
+            Reply::Now(current_join_response(group, &req.member_id))
+        }
+        GroupState::CompletingRebalance | GroupState::Stable => {
+            member.join_waiter = Some(req.waiter);
+            prepare_rebalance(group, config, now, sink);
+            Reply::Wait
+        }
+        GroupState::Empty | GroupState::Dead => Reply::Now(JoinResponse::error(
+            ResponseError::UnknownMemberId,
+            &req.member_id,
+        )),
+    }
+}
+
+fn leader_members(group: &Group) -> Vec<JoinMember> {
+    let protocol = group.protocol_name.clone().unwrap_or_default();
+    group
+        .members
+        .iter()
+        .map(|m| JoinMember {
+            member_id: m.id.clone(),
+            group_instance_id: m.instance_id.clone(),
+            metadata: m.metadata_for(&protocol),
+        })
+        .collect()
+}
+
+fn current_join_response(group: &Group, member_id: &str) -> JoinResponse {
+    let is_leader = group.leader.as_deref() == Some(member_id);
+    JoinResponse {
+        error: None,
+        generation_id: group.generation,
+        protocol_type: group.protocol_type.clone(),
+        protocol_name: group.protocol_name.clone(),
+        leader: group.leader.clone().unwrap_or_default(),
+        skip_assignment: false,
+        member_id: member_id.to_owned(),
+        members: if is_leader {
+            leader_members(group)
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+fn sync_ok(group: &Group, assignment: Bytes) -> SyncResponse {
+    SyncResponse {
+        error: None,
+        protocol_type: group.protocol_type.clone(),
+        protocol_name: group.protocol_name.clone(),
+        assignment,
+    }
+}
+
+fn add_member_and_rebalance(
+    group: &mut Group,
+    config: &GroupConfig,
+    mut member: Member,
+    waiter: Waiter,
+    now: Instant,
+    sink: &mut Vec<Completion>,
+) {
+    member.join_waiter = Some(waiter);
+    if group.members.is_empty() {
+        group.protocol_type = Some(member.protocol_type.clone());
+    }
+    tracing::debug!(group = %group.id, member = %member.id, "member joining");
+    group.members.push(member);
+    if group.state == GroupState::PreparingRebalance {
+        extend_rebalance_deadline(group, now);
+        maybe_complete_join(group, now, sink);
+    } else {
+        prepare_rebalance(group, config, now, sink);
+    }
+}
+
+fn extend_rebalance_deadline(group: &mut Group, now: Instant) {
+    let timeout = group
+        .members
+        .iter()
+        .map(|m| m.rebalance_timeout)
+        .max()
+        .unwrap_or_default();
+    // Fixed when the join phase starts, from the largest rebalance timeout of the members then.
+    if group.rebalance_deadline.is_none() {
+        group.rebalance_deadline = Some(now + timeout);
+    }
+}
+
+fn prepare_rebalance(
+    group: &mut Group,
+    config: &GroupConfig,
+    now: Instant,
+    sink: &mut Vec<Completion>,
+) {
+    if group.state == GroupState::CompletingRebalance {
+        for m in &mut group.members {
+            if let Some(w) = m.sync_waiter.take() {
+                sink.push(Completion::Sync(
+                    w,
+                    SyncResponse::error(ResponseError::RebalanceInProgress),
+                ));
+            }
+        }
+    }
+    group.join_not_before =
+        if group.state == GroupState::Empty && !config.initial_rebalance_delay.is_zero() {
+            Some(now + config.initial_rebalance_delay)
+        } else {
+            None
+        };
+    group.state = GroupState::PreparingRebalance;
+    group.empty_since = None;
+    group.rebalance_deadline = None;
+    extend_rebalance_deadline(group, now);
+    tracing::debug!(group = %group.id, "preparing rebalance");
+    maybe_complete_join(group, now, sink);
+}
+
+fn maybe_complete_join(group: &mut Group, now: Instant, sink: &mut Vec<Completion>) {
+    if group.state != GroupState::PreparingRebalance {
+        return;
+    }
+    let delay_over = group.join_not_before.is_none_or(|t| t <= now);
+    let timed_out = group.rebalance_deadline.is_some_and(|d| d <= now);
+    if (group.all_joined() && delay_over) || timed_out {
+        complete_join(group, now, sink);
+    }
+}
+
+fn complete_join(group: &mut Group, now: Instant, sink: &mut Vec<Completion>) {
+    // Members that did not rejoin in time are out.
+    let gone: Vec<(String, Option<String>)> = group
+        .members
+        .iter()
+        .filter(|m| m.join_waiter.is_none())
+        .map(|m| (m.id.clone(), m.instance_id.clone()))
+        .collect();
+    for (id, instance) in gone {
+        tracing::info!(group = %group.id, member = %id, "member did not rejoin in time; removing it");
+        group.members.retain(|m| m.id != id);
+        if let Some(inst) = instance {
+            group.static_members.remove(&inst);
+        }
+    }
+    group.generation += 1;
+    group.rebalance_deadline = None;
+    group.join_not_before = None;
+    if group.members.is_empty() {
+        group.state = GroupState::Empty;
+        group.protocol_name = None;
+        group.leader = None;
+        group.empty_since = Some(now);
+        return;
+    }
+    group.protocol_name = group.select_protocol();
+    group.state = GroupState::CompletingRebalance;
+    if !group
+        .leader
+        .as_ref()
+        .is_some_and(|l| group.members.iter().any(|m| &m.id == l))
+    {
+        group.leader = group.members.first().map(|m| m.id.clone());
+    }
+    let leader = group.leader.clone().unwrap_or_default();
+    let members = leader_members(group);
+    tracing::debug!(group = %group.id, generation = group.generation, members = group.members.len(), "join phase complete");
+    for m in &mut group.members {
+        m.heartbeat_deadline = now + m.session_timeout;
+        if let Some(w) = m.join_waiter.take() {
+            sink.push(Completion::Join(
+                w,
+                JoinResponse {
+                    error: None,
+                    generation_id: group.generation,
+                    protocol_type: group.protocol_type.clone(),
+                    protocol_name: group.protocol_name.clone(),
+                    leader: leader.clone(),
+                    skip_assignment: false,
+                    member_id: m.id.clone(),
+                    members: if m.id == leader {
+                        members.clone()
+                    } else {
+                        Vec::new()
+                    },
+                },
+            ));
+        }
+    }
+}
+
+fn remove_member(
+    group: &mut Group,
+    config: &GroupConfig,
+    id: &str,
+    now: Instant,
+    sink: &mut Vec<Completion>,
+) {
+    let Some(pos) = group.members.iter().position(|m| m.id == id) else {
+        return;
+    };
+    let m = group.members.remove(pos);
+    if let Some(inst) = &m.instance_id {
+        if group.static_members.get(inst).map(String::as_str) == Some(id) {
+            group.static_members.remove(inst);
+        }
+    }
+    if let Some(w) = m.join_waiter {
+        sink.push(Completion::Join(
+            w,
+            JoinResponse::error(ResponseError::UnknownMemberId, id),
+        ));
+    }
+    if let Some(w) = m.sync_waiter {
+        sink.push(Completion::Sync(
+            w,
+            SyncResponse::error(ResponseError::UnknownMemberId),
+        ));
+    }
+    if group.leader.as_deref() == Some(id) {
+        group.leader = None;
+    }
+    match group.state {
+        GroupState::Stable | GroupState::CompletingRebalance => {
+            prepare_rebalance(group, config, now, sink)
+        }
+        GroupState::PreparingRebalance => maybe_complete_join(group, now, sink),
+        GroupState::Empty | GroupState::Dead => {}
+    }
+}

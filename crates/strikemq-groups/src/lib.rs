@@ -1,0 +1,54 @@
+//! # strikemq-groups
+//!
+//! Kafka's classic consumer group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, offset
+//! commits) as a deterministic state machine. [`GroupCoordinator`] never reads a clock, sleeps,
+//! spawns or does I/O: every call takes `now`, answers at once ([`Reply::Now`]) or parks the caller
+//! under a [`Waiter`] id ([`Reply::Wait`]) whose answer later shows up in
+//! [`GroupCoordinator::take_completions`], and [`GroupCoordinator::tick`] applies the timeouts
+//! that are due and tells when the next one is.
+//!
+//! Groups follow Kafka's states (Empty, PreparingRebalance, CompletingRebalance, Stable, Dead),
+//! member ids are handed out per KIP-394, static members (KIP-345) take their old place without a
+//! rebalance, and committed offsets are kept per group. [`offsets_log`] turns commits into records
+//! for a durable log and back.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use bytes::Bytes;
+//! use strikemq_groups::{GroupConfig, GroupCoordinator, JoinRequest, Reply};
+//!
+//! let mut groups = GroupCoordinator::new(GroupConfig::default());
+//! let now = Instant::now();
+//! let join = JoinRequest {
+//!     group_id: "orders".into(),
+//!     session_timeout_ms: 10_000,
+//!     rebalance_timeout_ms: 30_000,
+//!     protocol_type: "consumer".into(),
+//!     protocols: vec![("range".into(), Bytes::new())],
+//!     client_id: "app".into(),
+//!     require_known_member_id: true,
+//!     ..JoinRequest::default()
+//! };
+//! // KIP-394: the first join only hands out a member id.
+//! let Reply::Now(first) = groups.join(join.clone(), now) else { unreachable!() };
+//! assert!(first.error.is_some());
+//! // Joining with it starts a rebalance that completes at once: the member is alone.
+//! let rejoin = JoinRequest { member_id: first.member_id.clone(), waiter: 1, ..join };
+//! assert!(matches!(groups.join(rejoin, now), Reply::Wait));
+//! let done = groups.take_completions();
+//! assert_eq!(done.len(), 1);
+//! ```
+
+mod coordinator;
+mod group;
+pub mod offsets_log;
+
+pub use coordinator::{
+    Completion, GroupConfig, GroupCoordinator, GroupDescription, GroupListing, JoinMember,
+    JoinRequest, JoinResponse, MemberDescription, Reply, SyncRequest, SyncResponse, Waiter,
+};
+pub use group::{CommittedOffset, GroupState};
+pub use strikemq_codec::kafka_protocol::ResponseError;
+
+#[cfg(test)]
+mod tests;
