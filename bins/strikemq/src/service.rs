@@ -44,11 +44,17 @@ impl Service for KafkaService {
     ) -> Step<Parked> {
         match decode_request(frame) {
             // Kafka reports client hosts as "/1.2.3.4".
-            Ok(req) => Self::finish(
-                self.broker
-                    .handle_from(req, &format!("/{}", peer.ip()), now),
-                out,
-            ),
+            Ok(req) => {
+                tracing::trace!(%peer, api = ?req.api_key, version = req.api_version, correlation_id = req.correlation_id, "request");
+                let before = out.len();
+                let step = Self::finish(
+                    self.broker
+                        .handle_from(req, &format!("/{}", peer.ip()), now),
+                    out,
+                );
+                tracing::trace!(%peer, bytes = out.len() - before, parked = matches!(step, Step::Park(_)), "answered");
+                step
+            }
             // Kafka closes the connection on requests it cannot parse or does not serve.
             Err(e) => Step::Close(e.to_string()),
         }

@@ -514,8 +514,12 @@ impl Broker {
             .iter()
             .map(|id| {
                 let base = DescribedGroup::default().with_group_id(id.clone());
-                let base = if version >= 3 {
-                    base.with_authorized_operations(-2147483648)
+                // No ACLs: READ 3, DELETE 6 and DESCRIBE 8 are allowed on every group. Kafka
+                // sends i32::MIN when the client did not ask.
+                let base = if version >= 3 && r.include_authorized_operations {
+                    base.with_authorized_operations(crate::metadata::ops(&[3, 6, 8]))
+                } else if version >= 3 {
+                    base.with_authorized_operations(i32::MIN)
                 } else {
                     base
                 };

@@ -243,8 +243,10 @@ impl Broker {
                     strikemq_groups::Completion::Join(w, _)
                     | strikemq_groups::Completion::Sync(w, _) => *w,
                 };
-                if let Some(slot) = waiters.remove(&w).and_then(|s| s.upgrade()) {
-                    slot.fill(c);
+                match waiters.remove(&w).and_then(|s| s.upgrade()) {
+                    Some(slot) => slot.fill(c),
+                    // The connection that asked went away; the member may still rejoin.
+                    None => tracing::debug!(waiter = w, "answer for a request nobody waits for"),
                 }
             }
         }

@@ -15,6 +15,23 @@ use strikemq_storage::{StorageError, Topic};
 use crate::errors::{code, storage_error};
 use crate::Broker;
 
+/// Bits of Kafka's AclOperation codes allowed on a topic: READ 3, WRITE 4, CREATE 5, DELETE 6,
+/// ALTER 7, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11.
+const TOPIC_OPERATIONS: i32 = ops(&[3, 4, 5, 6, 7, 8, 10, 11]);
+/// On the cluster: CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10,
+/// ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12.
+const CLUSTER_OPERATIONS: i32 = ops(&[5, 7, 8, 9, 10, 11, 12]);
+
+pub(crate) const fn ops(codes: &[u32]) -> i32 {
+    let mut bits = 0i32;
+    let mut i = 0;
+    while i < codes.len() {
+        bits |= 1 << codes[i];
+        i += 1;
+    }
+    bits
+}
+
 pub(crate) fn handle(broker: &Broker, req: &MetadataRequest, version: i16) -> MetadataResponse {
     let cfg = broker.config();
     let store = broker.store();
@@ -29,7 +46,7 @@ pub(crate) fn handle(broker: &Broker, req: &MetadataRequest, version: i16) -> Me
     };
     // Before v4 the request had no flag and auto-creation was always allowed.
     let may_create = cfg.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
-    let topics = if all {
+    let topics: Vec<MetadataResponseTopic> = if all {
         store
             .topics()
             .iter()
@@ -50,7 +67,29 @@ pub(crate) fn handle(broker: &Broker, req: &MetadataRequest, version: i16) -> Me
             })
             .collect()
     };
-    MetadataResponse::default()
+    // No ACLs: every operation is allowed. Kafka sends the bitfields only when asked (v8+;
+    // the cluster one until v10), and i32::MIN otherwise.
+    let topics = if version >= 8 && req.include_topic_authorized_operations {
+        topics
+            .into_iter()
+            .map(|t: MetadataResponseTopic| {
+                if t.error_code == 0 {
+                    t.with_topic_authorized_operations(TOPIC_OPERATIONS)
+                } else {
+                    t
+                }
+            })
+            .collect()
+    } else {
+        topics
+    };
+    let response = MetadataResponse::default();
+    let response = if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
+        response.with_cluster_authorized_operations(CLUSTER_OPERATIONS)
+    } else {
+        response
+    };
+    response
         .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_string(store.cluster_id().to_owned())))
         .with_controller_id(BrokerId(cfg.node_id))

@@ -554,25 +554,33 @@ impl GroupCoordinator {
     }
 
     /// Stores committed offsets (validated, and made durable, by the caller). `None` deletes.
+    /// A group that ends up empty and without offsets is forgotten.
     pub fn apply_offsets(
         &mut self,
         group_id: &str,
         offsets: impl IntoIterator<Item = ((String, i32), Option<CommittedOffset>)>,
         now: Instant,
     ) {
-        let group = self
-            .groups
-            .entry(group_id.to_owned())
-            .or_insert_with(|| Group::new(group_id, now));
         for (key, value) in offsets {
             match value {
                 Some(v) => {
-                    group.offsets.insert(key, v);
+                    self.groups
+                        .entry(group_id.to_owned())
+                        .or_insert_with(|| Group::new(group_id, now))
+                        .offsets
+                        .insert(key, v);
                 }
                 None => {
-                    group.offsets.remove(&key);
+                    if let Some(g) = self.groups.get_mut(group_id) {
+                        g.offsets.remove(&key);
+                    }
                 }
             }
+        }
+        if self.groups.get(group_id).is_some_and(|g| {
+            g.state == GroupState::Empty && g.offsets.is_empty() && g.pending.is_empty()
+        }) {
+            self.groups.remove(group_id);
         }
     }
 
@@ -814,7 +822,6 @@ fn rejoin_static(
             SyncResponse::error(ResponseError::FencedInstanceId),
         ));
     }
-    let protocols_changed = old.protocols != req.protocols;
     let assignment = old.assignment.clone();
     let mut member = new_member(&req, new_id.clone(), now);
     member.assignment = assignment;
@@ -824,38 +831,36 @@ fn rejoin_static(
     if was_leader {
         group.leader = Some(new_id.clone());
     }
-    match group.state {
-        GroupState::Stable | GroupState::CompletingRebalance
-            if !protocols_changed && (!was_leader || req.supports_skip_assignment) =>
-        {
-            let members = if was_leader {
+    // Kafka keeps a Stable group as it is unless the restarted member's protocols would change
+    // the group's choice; metadata bytes may differ (owned partitions) without a rebalance.
+    let same_choice = group.select_protocol() == group.protocol_name;
+    if group.state == GroupState::Stable && same_choice {
+        return Reply::Now(JoinResponse {
+            error: None,
+            generation_id: group.generation,
+            protocol_type: group.protocol_type.clone(),
+            protocol_name: group.protocol_name.clone(),
+            leader: group.leader.clone().unwrap_or_default(),
+            // KIP-814: the leader must not reassign; older clients that reassign anyway get the
+            // stored assignment from SyncGroup, which ignores assignments in a Stable group.
+            skip_assignment: was_leader,
+            members: if was_leader {
                 leader_members(group)
             } else {
                 Vec::new()
-            };
-            Reply::Now(JoinResponse {
-                error: None,
-                generation_id: group.generation,
-                protocol_type: group.protocol_type.clone(),
-                protocol_name: group.protocol_name.clone(),
-                leader: group.leader.clone().unwrap_or_default(),
-                skip_assignment: was_leader,
-                member_id: new_id,
-                members,
-            })
-        }
-        _ => {
-            if let Some(m) = group.member_mut(&new_id) {
-                m.join_waiter = Some(req.waiter);
-            }
-            if group.state == GroupState::PreparingRebalance {
-                maybe_complete_join(group, now, sink);
-            } else {
-                prepare_rebalance(group, config, now, sink);
-            }
-            Reply::Wait
-        }
+            },
+            member_id: new_id,
+        });
     }
+    if let Some(m) = group.member_mut(&new_id) {
+        m.join_waiter = Some(req.waiter);
+    }
+    if group.state == GroupState::PreparingRebalance {
+        maybe_complete_join(group, now, sink);
+    } else {
+        prepare_rebalance(group, config, now, sink);
+    }
+    Reply::Wait
 }
 
 fn join_existing(

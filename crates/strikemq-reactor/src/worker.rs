@@ -132,7 +132,10 @@ impl<S: Service> Worker<S> {
                 continue;
             };
             match self.service.resume(parked, now, &mut conn.output) {
-                Step::Done => self.drive(key),
+                Step::Done => {
+                    tracing::trace!(worker = self.id, peer = %conn.peer, woken, "parked request answered");
+                    self.drive(key)
+                }
                 Step::Park(p) => conn.parked = Some(p),
                 Step::Close(reason) => {
                     tracing::info!(peer = %conn.peer, reason, "closing connection");
@@ -162,7 +165,10 @@ impl<S: Service> Worker<S> {
                             .store(true, Ordering::Release);
                         match self.service.call(frame, conn.peer, now, &mut conn.output) {
                             Step::Done => {}
-                            Step::Park(p) => conn.parked = Some(p),
+                            Step::Park(p) => {
+                                tracing::trace!(worker = self.id, peer = %conn.peer, "request parked");
+                                conn.parked = Some(p);
+                            }
                             Step::Close(reason) => {
                                 tracing::info!(peer = %conn.peer, reason, "closing connection");
                                 // Send what is buffered, read nothing more, then close.
