@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and integration tests, then real Kafka clients (librdkafka via kcat,
-# confluent-kafka and the rdkafka crate, kafka-python, the Java client, confluent-kafka-go) against
-# the strikemq binary. Installs what it needs: kcat from Debian, Python clients into tests/.venv,
-# Java and Go dependencies through Maven and the Go module proxy.
+# confluent-kafka and the rdkafka crate, kafka-python, the Java client, confluent-kafka-go, kafkajs)
+# against the strikemq binary. Installs what it needs: kcat from Debian, Python clients into tests/.venv,
+# kafkajs into tests/node, Java and Go dependencies through Maven and the Go module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,6 +22,7 @@ if [ ! -x tests/.venv/bin/python ]; then
   python3 -m venv tests/.venv
 fi
 tests/.venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+(cd tests/node && npm install --no-audit --no-fund --no-package-lock --silent)
 
 step "build"
 cargo build --workspace --all-targets
@@ -40,6 +41,9 @@ cat tests/java/target/surefire-reports/*.txt | tee -a "$LOG"
 step "go: confluent-kafka-go"
 (cd tests/go && go test -count=1 -v ./... 2>&1) | grep -E '^(=== RUN|--- |ok|FAIL|PASS)' | tee -a "$LOG"
 
+step "node: kafkajs"
+(cd tests/node && node --test 2>&1) | tee -a "$LOG"
+
 step "rust: rdkafka crate"
 (cd tests/rust-rdkafka && cargo test 2>&1) | tee -a "$LOG"
 
@@ -54,5 +58,6 @@ while read -r p f; do add "$p" "$f"; done < <(awk '!/^test result/ && / in [0-9.
   print p, f }' "$LOG")
 while read -r r f e; do add $((r - f - e)) $((f + e)); done < <(sed -n 's/^Tests run: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' "$LOG")
 add "$(grep -c '^--- PASS' "$LOG" || true)" "$(grep -c '^--- FAIL' "$LOG" || true)"
+add "$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$LOG" | head -1)" "$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$LOG" | head -1)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -182,3 +182,82 @@ fn offsets_by_time_and_watermarks() {
         Offset::Offset(42)
     );
 }
+
+#[test]
+fn consumer_group_splits_partitions_and_commits() {
+    use rdkafka::consumer::CommitMode;
+    let b = Broker::start();
+    create_topic(&b, "grp", 4);
+    let member = || -> BaseConsumer {
+        config(&b)
+            .set("group.id", "rust-group")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "500")
+            .create()
+            .unwrap()
+    };
+    let members = [member(), member()];
+    for m in &members {
+        m.subscribe(&["grp"]).unwrap();
+    }
+    // Settle the group before producing, so nothing is read twice across a rebalance.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let assigned = |m: &BaseConsumer| m.assignment().map(|a| a.count()).unwrap_or(0);
+    while Instant::now() < deadline && members.iter().any(|m| assigned(m) != 2) {
+        for m in &members {
+            assert!(m.poll(Duration::from_millis(50)).is_none());
+        }
+    }
+    let owned: Vec<Vec<i32>> = members
+        .iter()
+        .map(|m| {
+            let mut p: Vec<i32> = m
+                .assignment()
+                .unwrap()
+                .elements()
+                .iter()
+                .map(|e| e.partition())
+                .collect();
+            p.sort();
+            p
+        })
+        .collect();
+    let mut all: Vec<i32> = owned.concat();
+    all.sort();
+    assert_eq!(all, vec![0, 1, 2, 3], "{owned:?}");
+
+    let producer: BaseProducer = config(&b).create().unwrap();
+    for i in 0..200 {
+        let v = format!("g{i}");
+        producer
+            .send(BaseRecord::<(), _>::to("grp").partition(i % 4).payload(&v))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < 200 && Instant::now() < deadline {
+        for (n, m) in members.iter().enumerate() {
+            if let Some(msg) = m.poll(Duration::from_millis(50)) {
+                let msg = msg.unwrap();
+                assert!(owned[n].contains(&msg.partition()));
+                assert!(seen.insert((msg.partition(), msg.offset())), "read twice");
+            }
+        }
+    }
+    assert_eq!(seen.len(), 200);
+    for m in &members {
+        m.commit_consumer_state(CommitMode::Sync).unwrap();
+    }
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..4 {
+        tpl.add_partition("grp", p);
+    }
+    let committed = members[0].committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    for e in committed.elements() {
+        assert_eq!(e.offset(), Offset::Offset(50), "partition {}", e.partition());
+    }
+}
