@@ -12,8 +12,8 @@
 //! data may satisfy them.
 //!
 //! The reactor knows frames (a 4-byte length prefix and a maximum size), not Kafka: the service
-//! decodes and encodes. Backends (mio today, io_uring behind the `io-uring` feature later) present
-//! the same [`Reactor`] surface.
+//! decodes and encodes. [`Service`] and [`Backend`] are the seam for other backends (io_uring is
+//! planned): a backend drives the same service and reports itself in [`Reactor::backend`].
 
 mod connection;
 mod worker;
