@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and integration tests, then real Kafka clients (librdkafka via kcat,
 # confluent-kafka and the rdkafka crate, kafka-python, the Java client, confluent-kafka-go, kafkajs)
-# against the strikemq binary. Installs what it needs: kcat from Debian, Python clients into tests/.venv,
+# against the strikemq binary. Installs what it needs: kcat and curl from Debian, Python clients into tests/.venv,
 # kafkajs into tests/node, Java and Go dependencies through Maven and the Go module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,9 +13,9 @@ step() { printf '\n=== %s ===\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 step "client tools"
-if ! command -v kcat >/dev/null 2>&1; then
+if ! command -v kcat >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat curl >/dev/null
 fi
 kcat -V | head -1
 if [ ! -x tests/.venv/bin/python ]; then

@@ -27,7 +27,7 @@ func startBroker(t *testing.T) *broker {
 		bin = filepath.Join("..", "..", "target", "debug", "strikemq")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", "0", "--io-threads", "2",
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", "0", "--http-port", "0", "--io-threads", "2",
 		"--data-dir", filepath.Join(dir, "data"))
 	logFile, err := os.Create(filepath.Join(dir, "broker.log"))
 	if err != nil {

@@ -155,7 +155,7 @@ def main():
     broker_port, proxy_port = free_port(), free_port()
     data = tempfile.mkdtemp(prefix="strikemq-golden-")
     broker = subprocess.Popen([str(REPO / "target" / "debug" / "strikemq"), "--bind", "127.0.0.1",
-                               "--port", str(broker_port), "--advertised-port", str(proxy_port),
+                               "--port", str(broker_port), "--http-port", "0", "--advertised-port", str(proxy_port),
                                "--data-dir", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
     recorder = Recorder()

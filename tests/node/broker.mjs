@@ -10,7 +10,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export async function startBroker() {
   const bin = process.env.STRIKEMQ_BIN || join(here, '..', '..', 'target', 'debug', 'strikemq');
   const dir = mkdtempSync(join(tmpdir(), 'strikemq-node-'));
-  const child = spawn(bin, ['--bind', '127.0.0.1', '--port', '0', '--io-threads', '2', '--data-dir', join(dir, 'data')], {
+  const child = spawn(bin, ['--bind', '127.0.0.1', '--port', '0', '--http-port', '0', '--io-threads', '2', '--data-dir', join(dir, 'data')], {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   const port = await new Promise((resolve, reject) => {

@@ -13,6 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 READY = re.compile(r"accepting Kafka connections on [^:]+:(\d+)")
+HTTP = re.compile(r"^\s*http\s+\S+:(\d+) \(REST")
 
 
 def broker_binary() -> str:
@@ -29,6 +30,7 @@ class BrokerProcess:
         self.data_dir = data_dir
         self.extra_args = list(extra_args)
         self.port = 0
+        self.http_port = 0
         self.proc = None
         self.log_path = Path(data_dir + ".log")
 
@@ -36,11 +38,16 @@ class BrokerProcess:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
     def start(self):
         args = [
             broker_binary(),
             "--bind", "127.0.0.1",
             "--port", str(self.port),
+            "--http-port", str(self.http_port),
             "--data-dir", self.data_dir,
             "--io-threads", "2",
             *self.extra_args,
@@ -49,6 +56,9 @@ class BrokerProcess:
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True)
         deadline = time.time() + 30
         for line in self.proc.stdout:
+            h = HTTP.search(line)
+            if h:
+                self.http_port = int(h.group(1))
             m = READY.search(line)
             if m:
                 self.port = int(m.group(1))

@@ -15,9 +15,12 @@ pub(crate) struct Cli {
     /// Kafka protocol port (0 picks a free port).
     #[arg(long, env = "STRIKEMQ_PORT")]
     port: Option<u16>,
-    /// Port reserved for the REST API.
+    /// REST API port (0 picks a free port) [default: 8080].
     #[arg(long, env = "STRIKEMQ_HTTP_PORT")]
     http_port: Option<u16>,
+    /// Do not serve the REST API.
+    #[arg(long, env = "STRIKEMQ_NO_HTTP", num_args = 0..=1, default_missing_value = "true")]
+    no_http: Option<bool>,
     /// Address to listen on.
     #[arg(long, env = "STRIKEMQ_BIND")]
     bind: Option<IpAddr>,
@@ -65,6 +68,7 @@ pub(crate) struct Cli {
 struct FileConfig {
     port: Option<u16>,
     http_port: Option<u16>,
+    http_enabled: Option<bool>,
     bind: Option<IpAddr>,
     advertised_host: Option<String>,
     advertised_port: Option<u16>,
@@ -96,6 +100,11 @@ impl Cli {
             bind: self.bind.or(file.bind).unwrap_or(d.bind),
             port: self.port.or(file.port).unwrap_or(d.port),
             http_port: self.http_port.or(file.http_port).unwrap_or(d.http_port),
+            http_enabled: self
+                .no_http
+                .map(|no| !no)
+                .or(file.http_enabled)
+                .unwrap_or(d.http_enabled),
             advertised_host: self.advertised_host.or(file.advertised_host),
             advertised_port: self.advertised_port.or(file.advertised_port),
             data_dir: self.data_dir.or(file.data_dir).unwrap_or(d.data_dir),

@@ -8,6 +8,7 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! let running = strikemq::Broker::builder()
 //!     .port(0) // any free port
+//!     .http_port(0)
 //!     .data_dir(dir.path())
 //!     .start()
 //!     .unwrap();
@@ -31,14 +32,16 @@ use strikemq_reactor::{Reactor, ReactorConfig};
 use strikemq_storage::{LogConfig, Store, StoreConfig};
 
 /// Every setting of a broker, with Kafka-like defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Config {
     /// Address to listen on.
     pub bind: IpAddr,
     /// Kafka port; 0 picks a free one.
     pub port: u16,
-    /// Port reserved for the REST API.
+    /// REST API port; 0 picks a free one.
     pub http_port: u16,
+    /// Whether the REST API is served.
+    pub http_enabled: bool,
     /// Host name given to clients in Metadata; `None`: 127.0.0.1 when binding every interface,
     /// else the bind address.
     pub advertised_host: Option<String>,
@@ -72,6 +75,7 @@ impl Default for Config {
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port: 9092,
             http_port: 8080,
+            http_enabled: true,
             advertised_host: None,
             advertised_port: None,
             data_dir: std::env::temp_dir().join("strikemq-data"),
@@ -181,9 +185,20 @@ impl BrokerBuilder {
         self.config.segment_bytes = n;
         self
     }
+    /// REST API port (0: any free port).
+    pub fn http_port(mut self, port: u16) -> Self {
+        self.config.http_port = port;
+        self
+    }
+    /// Whether to serve the REST API.
+    pub fn http_enabled(mut self, on: bool) -> Self {
+        self.config.http_enabled = on;
+        self
+    }
 
     /// Opens the data directory, binds the port and starts serving.
     pub fn start(self) -> Result<RunningBroker, StartError> {
+        let started = std::time::Instant::now();
         let config = self.config;
         config.validate().map_err(StartError::Config)?;
         let store = Store::open(
@@ -198,6 +213,17 @@ impl BrokerBuilder {
         let addr = SocketAddr::new(config.bind, config.port);
         let listener =
             TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+        let http_addr = SocketAddr::new(config.bind, config.http_port);
+        let http_listener = if config.http_enabled {
+            Some(
+                TcpListener::bind(http_addr).map_err(|source| StartError::Bind {
+                    addr: http_addr,
+                    source,
+                })?,
+            )
+        } else {
+            None
+        };
         let local = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
@@ -235,11 +261,34 @@ impl BrokerBuilder {
             service,
         )
         .map_err(|source| StartError::Bind { addr, source })?;
+        let rest = match http_listener {
+            None => None,
+            Some(l) => {
+                let info = strikemq_rest::BrokerInfo {
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    kafka_port: local.port(),
+                    io_threads: config.io_threads,
+                    backend: reactor.backend().describe().to_owned(),
+                    data_dir: config.data_dir.clone(),
+                    config: serde_json::to_value(&config).unwrap_or_default(),
+                    started,
+                };
+                Some(
+                    strikemq_rest::RestServer::start(l, broker.clone(), info).map_err(
+                        |source| StartError::Bind {
+                            addr: http_addr,
+                            source,
+                        },
+                    )?,
+                )
+            }
+        };
         Ok(RunningBroker {
             config,
             broker,
             reactor: Some(reactor),
             timer: Some(timer),
+            rest,
         })
     }
 }
@@ -271,6 +320,7 @@ pub struct RunningBroker {
     broker: Arc<strikemq_broker::Broker>,
     reactor: Option<Reactor>,
     timer: Option<group_timer::GroupTimer>,
+    rest: Option<strikemq_rest::RestServer>,
 }
 
 impl RunningBroker {
@@ -279,6 +329,12 @@ impl RunningBroker {
         self.reactor
             .as_ref()
             .map_or_else(|| SocketAddr::new(self.config.bind, 0), Reactor::local_addr)
+    }
+    /// Where the REST API listens, when it is enabled.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.rest
+            .as_ref()
+            .map(strikemq_rest::RestServer::local_addr)
     }
     /// The settings it runs with.
     pub fn config(&self) -> &Config {
@@ -300,6 +356,9 @@ impl RunningBroker {
     }
 
     fn stop(&mut self) -> Result<(), strikemq_storage::StorageError> {
+        if let Some(r) = self.rest.take() {
+            r.shutdown();
+        }
         if let Some(r) = self.reactor.take() {
             r.shutdown();
             if let Some(t) = self.timer.take() {

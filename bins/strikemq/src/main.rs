@@ -44,10 +44,13 @@ fn run() -> anyhow::Result<()> {
         c.advertised_host(),
         c.advertised_port.unwrap_or(addr.port())
     );
-    println!(
-        "  http        {} (reserved; the REST API is not built yet)",
-        c.http_port
-    );
+    match running.http_addr() {
+        Some(http) => println!(
+            "  http        {http} (REST API; try curl http://127.0.0.1:{}/v1/broker)",
+            http.port()
+        ),
+        None => println!("  http        disabled"),
+    }
     println!("  io threads  {}", c.io_threads);
     println!("  data dir    {}", c.data_dir.display());
     println!(

@@ -143,6 +143,7 @@ fn start(dir: &std::path::Path) -> strikemq::RunningBroker {
     strikemq::Broker::builder()
         .bind("127.0.0.1".parse().unwrap())
         .port(0)
+        .http_port(0)
         .io_threads(2)
         .data_dir(dir)
         .start()

@@ -21,6 +21,7 @@
 //! assert!(matches!(outcome, Outcome::Respond(r) if r.correlation_id == 7));
 //! ```
 
+mod admin;
 mod coordinator;
 mod errors;
 mod fetch;
@@ -46,6 +47,7 @@ use strikemq_codec::versions::supported_apis;
 use strikemq_groups::{GroupConfig, GroupCoordinator};
 use strikemq_storage::{StorageError, Store};
 
+pub use admin::Refusal;
 pub use fetch::ParkedFetch;
 use group_requests::GroupSlot;
 pub use group_requests::ParkedGroup;
@@ -145,6 +147,9 @@ pub struct Broker {
     next_waiter: AtomicU64,
     wake_parked: OnceLock<Listener>,
     group_timer: OnceLock<Listener>,
+    append_seq: AtomicU64,
+    append_waiters: std::sync::atomic::AtomicUsize,
+    append_signal: (parking_lot::Mutex<()>, parking_lot::Condvar),
 }
 
 impl std::fmt::Debug for Broker {
@@ -172,6 +177,9 @@ impl Broker {
             next_waiter: AtomicU64::new(1),
             wake_parked: OnceLock::new(),
             group_timer: OnceLock::new(),
+            append_seq: AtomicU64::new(0),
+            append_waiters: std::sync::atomic::AtomicUsize::new(0),
+            append_signal: (parking_lot::Mutex::new(()), parking_lot::Condvar::new()),
         })
     }
 
@@ -199,6 +207,13 @@ impl Broker {
     }
 
     fn appended(&self) {
+        // SeqCst pairs with wait_for_append: either it sees the new sequence or we see it waiting.
+        self.append_seq.fetch_add(1, Ordering::SeqCst);
+        // Blocking waiters (REST peeks) only cost a lock when there are any.
+        if self.append_waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = self.append_signal.0.lock();
+            self.append_signal.1.notify_all();
+        }
         self.wake();
     }
 

@@ -90,7 +90,7 @@ pub(crate) fn handle(
 }
 
 /// Appends one partition's records; returns (base offset, log start offset).
-fn append(
+pub(crate) fn append(
     broker: &Broker,
     topic: &Topic,
     partition: i32,

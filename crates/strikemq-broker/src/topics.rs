@@ -218,7 +218,7 @@ pub(crate) fn delete(
 }
 
 /// Kafka drops the committed offsets of a deleted topic.
-fn drop_committed_offsets(broker: &Broker, topic: &str) {
+pub(crate) fn drop_committed_offsets(broker: &Broker, topic: &str) {
     let removed = broker.with_groups(|g| g.remove_topic(topic));
     let changes: Vec<_> = removed.into_iter().map(|(g, k)| (g, k, None)).collect();
     if let Err(e) = broker.persist_offsets(&changes, std::time::Instant::now()) {

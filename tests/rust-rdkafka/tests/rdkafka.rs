@@ -25,7 +25,7 @@ impl Broker {
         });
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(&bin)
-            .args(["--bind", "127.0.0.1", "--port", "0", "--io-threads", "2", "--data-dir"])
+            .args(["--bind", "127.0.0.1", "--port", "0", "--http-port", "0", "--io-threads", "2", "--data-dir"])
             .arg(dir.path().join("data"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

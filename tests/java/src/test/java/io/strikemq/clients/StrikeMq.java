@@ -26,7 +26,7 @@ final class StrikeMq implements AutoCloseable {
         }
         Path dataDir = Files.createTempDirectory("strikemq-java-");
         ProcessBuilder pb = new ProcessBuilder(List.of(
-                bin, "--bind", "127.0.0.1", "--port", "0", "--io-threads", "2",
+                bin, "--bind", "127.0.0.1", "--port", "0", "--http-port", "0", "--io-threads", "2",
                 "--data-dir", dataDir.resolve("data").toString()));
         pb.redirectError(dataDir.resolve("broker.log").toFile());
         process = pb.start();

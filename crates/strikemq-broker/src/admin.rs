@@ -1,0 +1,128 @@
+//! Operations for tools other than the Kafka protocol (the REST API), on the same code paths as
+//! the Kafka requests: the same validation, the same appends and wake-ups, the same coordinator.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_groups::{CommittedOffset, GroupDescription, GroupListing};
+use strikemq_storage::{StorageError, Topic};
+
+use crate::errors::storage_error;
+use crate::Broker;
+
+/// A refused operation: the Kafka error and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The Kafka error this maps to.
+    pub error: ResponseError,
+    /// Why.
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(error: ResponseError, message: impl Into<String>) -> Refusal {
+        Refusal {
+            error,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StorageError> for Refusal {
+    fn from(e: StorageError) -> Refusal {
+        Refusal::new(storage_error(&e), e.to_string())
+    }
+}
+
+impl Broker {
+    /// Appends one record batch to a partition as a Produce request would (validation, size limit,
+    /// wake-ups). Returns the base offset.
+    pub fn produce_batch(&self, topic: &str, partition: i32, batch: &[u8]) -> Result<i64, Refusal> {
+        let t = self.store().topic(topic).ok_or_else(|| {
+            Refusal::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("unknown topic {topic}"),
+            )
+        })?;
+        let (base, _) = crate::produce::append(self, &t, partition, batch)
+            .map_err(|e| Refusal::new(e, format!("cannot append to {topic}-{partition}: {e:?}")))?;
+        self.appended();
+        Ok(base)
+    }
+
+    /// Creates a topic, as CreateTopics does.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, Refusal> {
+        Ok(self.store().create_topic(name, partitions, configs)?)
+    }
+
+    /// Deletes a topic and its committed offsets, as DeleteTopics does; returns its partition count.
+    pub fn delete_topic(&self, name: &str) -> Result<usize, Refusal> {
+        let topic = self.store().delete_topic(name)?;
+        crate::topics::drop_committed_offsets(self, name);
+        Ok(topic.partition_count())
+    }
+
+    /// Every consumer group.
+    pub fn list_groups_overview(&self) -> Vec<(GroupListing, Option<GroupDescription>)> {
+        self.with_groups(|g| {
+            g.list()
+                .into_iter()
+                .map(|l| {
+                    let d = g.describe(&l.group_id);
+                    (l, d)
+                })
+                .collect()
+        })
+    }
+
+    /// One group's members and state.
+    pub fn describe_group(&self, group_id: &str) -> Option<GroupDescription> {
+        self.with_groups(|g| g.describe(group_id))
+    }
+
+    /// One group's committed offsets.
+    pub fn committed_offsets(&self, group_id: &str) -> Vec<((String, i32), CommittedOffset)> {
+        self.with_groups(|g| g.all_committed(group_id))
+    }
+
+    /// Deletes an empty group and its offsets, as DeleteGroups does.
+    pub fn delete_group(&self, group_id: &str) -> Result<(), Refusal> {
+        let keys = self
+            .with_groups(|g| g.delete(group_id))
+            .map_err(|e| Refusal::new(e, format!("cannot delete group {group_id}: {e:?}")))?;
+        let changes: Vec<_> = keys
+            .into_iter()
+            .map(|k| (group_id.to_owned(), k, None))
+            .collect();
+        self.persist_offsets(&changes, Instant::now())?;
+        Ok(())
+    }
+
+    /// A counter that moves on every append; pass it to [`Broker::wait_for_append`].
+    pub fn append_sequence(&self) -> u64 {
+        self.append_seq.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Blocks the calling thread until something is appended after `seen` or `deadline` passes.
+    /// For blocking callers (REST peeks); the Kafka path parks requests instead.
+    pub fn wait_for_append(&self, seen: u64, deadline: Instant) {
+        use std::sync::atomic::Ordering;
+        let (lock, cv) = &self.append_signal;
+        self.append_waiters.fetch_add(1, Ordering::SeqCst);
+        let mut guard = lock.lock();
+        while self.append_seq.load(Ordering::SeqCst) == seen {
+            if cv.wait_until(&mut guard, deadline).timed_out() {
+                break;
+            }
+        }
+        drop(guard);
+        self.append_waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+}
