@@ -1,6 +1,6 @@
 //! Produce: validate each partition's batch and append it.
 
-use strikemq_codec::batch::{self, RecordBatch};
+use strikemq_codec::batch::RecordBatch;
 use strikemq_codec::kafka_protocol::messages::produce_response::{
     PartitionProduceResponse, TopicProduceResponse,
 };
@@ -100,14 +100,13 @@ pub(crate) fn append(
         .partition(partition)
         .ok_or(ResponseError::UnknownTopicOrPartition)?;
     // Produce v3+ carries exactly one magic-v2 batch per partition (Kafka's
-    // ProduceRequest.validateRecords); anything else is INVALID_RECORD.
-    let mut batches = batch::batches(records);
-    let first = match batches.next() {
-        None => return Err(ResponseError::InvalidRecord),
-        Some(Err(e)) => return Err(batch_error(&e)),
-        Some(Ok(b)) => b,
-    };
-    if batches.next().is_some() {
+    // ProduceRequest.validateRecords); anything else is INVALID_RECORD. The header checks are
+    // enough here: the log verifies the CRC once, when it appends.
+    if records.is_empty() {
+        return Err(ResponseError::InvalidRecord);
+    }
+    let first = RecordBatch::parse_unchecked(records).map_err(|e| batch_error(&e))?;
+    if first.size() != records.len() {
         return Err(ResponseError::InvalidRecord);
     }
     check_size(broker, &first)?;

@@ -125,6 +125,35 @@ pub(crate) struct SegmentWriter {
 }
 
 impl Segment {
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        base_offset: i64,
+        (log_path, index_path, time_path): (PathBuf, PathBuf, PathBuf),
+        file: File,
+        map: map::LogMap,
+        capacity: u64,
+        size: u64,
+        next_offset: i64,
+        max_timestamp: i64,
+        index: Vec<IndexEntry>,
+        time_index: Vec<TimeEntry>,
+    ) -> Segment {
+        Segment {
+            base_offset,
+            log_path,
+            index_path,
+            time_path,
+            file,
+            map,
+            capacity,
+            size: AtomicU64::new(size),
+            next_offset: AtomicI64::new(next_offset),
+            max_timestamp: AtomicI64::new(max_timestamp),
+            index: RwLock::new(index),
+            time_index: RwLock::new(time_index),
+        }
+    }
+
     /// Creates an empty segment with room for `capacity` bytes.
     pub(crate) fn create(
         dir: &Path,
@@ -143,20 +172,18 @@ impl Segment {
         let map = map::LogMap::new(&file, capacity).ctx("map", &log_path)?;
         let index_file = create_truncated(&index_path)?;
         let time_file = create_truncated(&time_path)?;
-        let seg = Segment {
+        let seg = Segment::assemble(
             base_offset,
-            log_path,
-            index_path,
-            time_path,
+            (log_path, index_path, time_path),
             file,
             map,
             capacity,
-            size: AtomicU64::new(0),
-            next_offset: AtomicI64::new(base_offset),
-            max_timestamp: AtomicI64::new(-1),
-            index: RwLock::new(Vec::new()),
-            time_index: RwLock::new(Vec::new()),
-        };
+            0,
+            base_offset,
+            -1,
+            Vec::new(),
+            Vec::new(),
+        );
         Ok((
             Arc::new(seg),
             SegmentWriter {
@@ -179,20 +206,18 @@ impl Segment {
         let map = map::LogMap::new(&file, len).ctx("map", &log_path)?;
         let index = read_index(&index_path)?;
         let time_index = read_time_index(&time_path)?;
-        let seg = Segment {
+        let seg = Segment::assemble(
             base_offset,
-            log_path,
-            index_path,
-            time_path,
+            (log_path, index_path, time_path),
             file,
             map,
-            capacity: len,
-            size: AtomicU64::new(len),
-            next_offset: AtomicI64::new(base_offset),
-            max_timestamp: AtomicI64::new(-1),
-            index: RwLock::new(index),
-            time_index: RwLock::new(time_index),
-        };
+            len,
+            len,
+            base_offset,
+            -1,
+            index,
+            time_index,
+        );
         seg.index.write().retain(|e| u64::from(e.position) < len);
         // The last batch gives the next offset and the scan checks the index points at batches.
         let (next, max_ts, valid) = seg.scan_tail();
@@ -276,20 +301,18 @@ impl Segment {
         let mut time_file = create_truncated(&time_path)?;
         write_entries(&mut index_file, &index_path, &index, encode_index)?;
         write_entries(&mut time_file, &time_path, &time_index, encode_time)?;
-        let seg = Segment {
+        let seg = Segment::assemble(
             base_offset,
-            log_path,
-            index_path,
-            time_path,
+            (log_path, index_path, time_path),
             file,
             map,
             capacity,
-            size: AtomicU64::new(pos),
-            next_offset: AtomicI64::new(next),
-            max_timestamp: AtomicI64::new(max_ts),
-            index: RwLock::new(index),
-            time_index: RwLock::new(time_index),
-        };
+            pos,
+            next,
+            max_ts,
+            index,
+            time_index,
+        );
         Ok((
             Arc::new(seg),
             SegmentWriter {
