@@ -22,6 +22,7 @@
 //! ```
 
 mod admin;
+mod cluster;
 mod coordinator;
 mod errors;
 mod fetch;
@@ -408,6 +409,21 @@ impl Broker {
                     )),
                     RequestKind::DeleteGroups(r) => {
                         respond(ResponseKind::DeleteGroups(self.delete_groups(&r, now)))
+                    }
+                    RequestKind::CreatePartitions(r) => respond(ResponseKind::CreatePartitions(
+                        cluster::create_partitions(self, &r),
+                    )),
+                    RequestKind::DeleteRecords(r) => {
+                        let resp = cluster::delete_records(self, &r);
+                        respond(ResponseKind::DeleteRecords(resp))
+                    }
+                    RequestKind::DescribeCluster(r) => respond(ResponseKind::DescribeCluster(
+                        cluster::describe_cluster(self, &r, api_version),
+                    )),
+                    RequestKind::OffsetForLeaderEpoch(r) => {
+                        respond(ResponseKind::OffsetForLeaderEpoch(
+                            cluster::offset_for_leader_epoch(self, &r),
+                        ))
                     }
                     RequestKind::OffsetDelete(r) => {
                         respond(ResponseKind::OffsetDelete(self.offset_delete(&r, now)))

@@ -578,3 +578,107 @@ fn producer_ids_never_repeat_across_restarts() {
     };
     assert!(r.producer_id.0 > first, "{} after {first}", r.producer_id.0);
 }
+
+#[test]
+fn create_partitions_delete_records_cluster_and_epochs() {
+    use strikemq_codec::kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use strikemq_codec::kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    use strikemq_codec::kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    let t = broker();
+    create(&t, "t", 1);
+    for i in 0..5 {
+        produce_code(&t, "t", batch(&[&format!("v{i}")], i), 1);
+    }
+    let grow = |count: i32, validate_only: bool| {
+        let req = CreatePartitionsRequest::default()
+            .with_validate_only(validate_only)
+            .with_topics(vec![CreatePartitionsTopic::default()
+                .with_name(name("t"))
+                .with_count(count)]);
+        let ResponseKind::CreatePartitions(r) =
+            response(call(&t.broker, ApiKey::CreatePartitions, 3, &req))
+        else {
+            panic!()
+        };
+        r.results[0].error_code
+    };
+    assert_eq!(grow(1, false), ResponseError::InvalidPartitions.code());
+    assert_eq!(grow(4, true), 0);
+    assert_eq!(t.broker.store().topic("t").unwrap().partition_count(), 1);
+    assert_eq!(grow(4, false), 0);
+    assert_eq!(t.broker.store().topic("t").unwrap().partition_count(), 4);
+
+    let delete = |partition: i32, offset: i64| {
+        let req = DeleteRecordsRequest::default().with_topics(vec![DeleteRecordsTopic::default()
+            .with_name(name("t"))
+            .with_partitions(vec![DeleteRecordsPartition::default()
+                .with_partition_index(partition)
+                .with_offset(offset)])]);
+        let ResponseKind::DeleteRecords(r) =
+            response(call(&t.broker, ApiKey::DeleteRecords, 2, &req))
+        else {
+            panic!()
+        };
+        let p = &r.topics[0].partitions[0];
+        (p.error_code, p.low_watermark)
+    };
+    assert_eq!(delete(0, 3), (0, 3));
+    assert_eq!(delete(0, 9), (ResponseError::OffsetOutOfRange.code(), -1));
+    assert_eq!(
+        delete(7, 1),
+        (ResponseError::UnknownTopicOrPartition.code(), -1)
+    );
+    assert_eq!(delete(0, -1), (0, 5));
+    let ResponseKind::Fetch(r) = response(call(
+        &t.broker,
+        ApiKey::Fetch,
+        12,
+        &fetch_req("t", 0, 2, 1, 0),
+    )) else {
+        panic!()
+    };
+    assert_eq!(
+        r.responses[0].partitions[0].error_code,
+        ResponseError::OffsetOutOfRange.code()
+    );
+    assert_eq!(r.responses[0].partitions[0].log_start_offset, 5);
+
+    let ResponseKind::DescribeCluster(r) = response(call(
+        &t.broker,
+        ApiKey::DescribeCluster,
+        1,
+        &DescribeClusterRequest::default().with_endpoint_type(1),
+    )) else {
+        panic!()
+    };
+    assert_eq!(
+        (r.error_code, r.brokers.len(), r.controller_id.0),
+        (0, 1, 0)
+    );
+    assert_eq!(r.cluster_id.as_str(), t.broker.store().cluster_id());
+
+    let epochs = |current: i32, epoch: i32| {
+        let req = OffsetForLeaderEpochRequest::default().with_topics(vec![
+            OffsetForLeaderTopic::default()
+                .with_topic(name("t"))
+                .with_partitions(vec![OffsetForLeaderPartition::default()
+                    .with_partition(0)
+                    .with_current_leader_epoch(current)
+                    .with_leader_epoch(epoch)]),
+        ]);
+        let ResponseKind::OffsetForLeaderEpoch(r) =
+            response(call(&t.broker, ApiKey::OffsetForLeaderEpoch, 4, &req))
+        else {
+            panic!()
+        };
+        let p = &r.topics[0].partitions[0];
+        (p.error_code, p.leader_epoch, p.end_offset)
+    };
+    assert_eq!(epochs(0, 0), (0, 0, 5));
+    assert_eq!(epochs(-1, 0), (0, 0, 5));
+    assert_eq!(epochs(3, 0).0, ResponseError::UnknownLeaderEpoch.code());
+}

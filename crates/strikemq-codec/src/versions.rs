@@ -47,13 +47,17 @@ fn served() -> [ApiRange; SERVED_COUNT] {
         range_of::<ApiVersionsRequest>(ApiKey::ApiVersions),
         range_of::<CreateTopicsRequest>(ApiKey::CreateTopics),
         range_of::<DeleteTopicsRequest>(ApiKey::DeleteTopics),
+        range_of::<DeleteRecordsRequest>(ApiKey::DeleteRecords),
         range_of::<InitProducerIdRequest>(ApiKey::InitProducerId),
+        range_of::<OffsetForLeaderEpochRequest>(ApiKey::OffsetForLeaderEpoch),
+        range_of::<CreatePartitionsRequest>(ApiKey::CreatePartitions),
         range_of::<DeleteGroupsRequest>(ApiKey::DeleteGroups),
         range_of::<OffsetDeleteRequest>(ApiKey::OffsetDelete),
+        range_of::<DescribeClusterRequest>(ApiKey::DescribeCluster),
     ]
 }
 
-const SERVED_COUNT: usize = 19;
+const SERVED_COUNT: usize = 23;
 
 /// The lowest Produce version Kafka 4.x advertises. KIP-896 removed v0-v2 from the broker but
 /// Kafka keeps advertising them because librdkafka before 2.x refuses a broker whose Produce range
@@ -89,7 +93,6 @@ pub fn is_decodable(key: ApiKey, version: i16) -> bool {
 
 /// A printable name for an api key, as Kafka's docs spell it.
 pub fn api_name(key: ApiKey) -> &'static str {
-    // The Debug form of the enum is the Kafka name (Produce, Fetch, ...).
     match key {
         ApiKey::Produce => "Produce",
         ApiKey::Fetch => "Fetch",
@@ -109,6 +112,10 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::DescribeGroups => "DescribeGroups",
         ApiKey::ListGroups => "ListGroups",
         ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::DeleteRecords => "DeleteRecords",
+        ApiKey::CreatePartitions => "CreatePartitions",
+        ApiKey::OffsetForLeaderEpoch => "OffsetForLeaderEpoch",
+        ApiKey::DescribeCluster => "DescribeCluster",
         ApiKey::OffsetDelete => "OffsetDelete",
         _ => "other",
     }

@@ -38,6 +38,18 @@ pub enum StorageError {
         /// Which rule.
         reason: &'static str,
     },
+    /// CreatePartitions asked for no more partitions than the topic has.
+    #[error(
+        "topic {topic} has {current} partitions, which is not fewer than the requested {requested}"
+    )]
+    PartitionCountNotIncreased {
+        /// The topic.
+        topic: String,
+        /// Partitions it has.
+        current: usize,
+        /// Partitions asked for.
+        requested: i32,
+    },
     /// A partition count below one.
     #[error("invalid partition count {0}")]
     InvalidPartitions(i32),

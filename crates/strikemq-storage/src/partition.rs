@@ -102,8 +102,12 @@ impl PartitionLog {
             }
         };
         segments.push(active.clone());
-        let log_start = segments[0].base_offset;
         let log_end = active.next_offset();
+        // DeleteRecords may have moved the start past the first segment's base.
+        let log_start = read_log_start(&dir)?
+            .unwrap_or(i64::MIN)
+            .max(segments[0].base_offset)
+            .min(log_end);
         Ok(PartitionLog {
             dir,
             config,
@@ -304,6 +308,42 @@ impl PartitionLog {
         app.active.seal()
     }
 
+    /// Makes `offset` the first offset of the log (Kafka's DeleteRecords): records before it are
+    /// no longer served, and whole segments before it are deleted. The start never moves back.
+    /// Returns the new log start offset.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, StorageError> {
+        let _app = self.writer.lock();
+        let log_end = self.log_end_offset();
+        if offset < 0 || offset > log_end {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start: self.log_start_offset(),
+                log_end,
+            });
+        }
+        let start = self.log_start_offset().max(offset);
+        write_log_start(&self.dir, start)?;
+        self.log_start.store(start, Ordering::Release);
+        // Drop closed segments that hold nothing at or after the new start; readers holding one
+        // keep their mapping until they are done.
+        let mut list = Vec::clone(&self.segments.read());
+        let active = list.len() - 1;
+        let keep_from = list[..active]
+            .iter()
+            .position(|s| s.next_offset() > start)
+            .unwrap_or(active);
+        let removed: Vec<Arc<Segment>> = list.drain(..keep_from).collect();
+        *self.segments.write() = Arc::new(list);
+        for seg in removed {
+            for path in seg.paths() {
+                if let Err(e) = std::fs::remove_file(path) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove a deleted segment file");
+                }
+            }
+        }
+        Ok(start)
+    }
+
     /// Every file of the log, for tests and tooling.
     pub fn files(&self) -> Vec<PathBuf> {
         self.segments
@@ -317,6 +357,30 @@ impl PartitionLog {
     pub fn segment_count(&self) -> usize {
         self.segments.read().len()
     }
+}
+
+/// `log-start-offset` in the partition directory: the log start moved by DeleteRecords, one
+/// decimal number, written atomically.
+const LOG_START_FILE: &str = "log-start-offset";
+
+fn read_log_start(dir: &Path) -> Result<Option<i64>, StorageError> {
+    let path = dir.join(LOG_START_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| StorageError::CorruptMetadata {
+                path,
+                reason: format!("not an offset: {s:?}"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).ctx("read", &path),
+    }
+}
+
+fn write_log_start(dir: &Path, offset: i64) -> Result<(), StorageError> {
+    crate::store::write_atomically(&dir.join(LOG_START_FILE), offset.to_string().as_bytes())
 }
 
 #[cfg(test)]
@@ -485,6 +549,39 @@ mod tests {
         assert_eq!(log.offset_for_timestamp(1394).unwrap(), Some((199, 1394)));
         assert_eq!(log.offset_for_timestamp(1395).unwrap(), None);
         assert_eq!(log.max_timestamp().unwrap(), Some((199, 1394)));
+    }
+
+    #[test]
+    fn delete_records_moves_the_start_and_drops_whole_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t-0");
+        let log = PartitionLog::open(&path, small()).unwrap();
+        for i in 0..40 {
+            log.append(&batch(&format!("m{i}"), 2, i)).unwrap();
+        }
+        let segments = log.segment_count();
+        assert_eq!(log.delete_records_before(33).unwrap(), 33);
+        assert!(log.segment_count() < segments);
+        assert!(matches!(
+            log.read(32, 1 << 20),
+            Err(StorageError::OffsetOutOfRange { .. })
+        ));
+        // The batch holding 33 starts at 32; clients skip what they did not ask for.
+        let vals = values(&log.read(33, 1 << 20).unwrap().records);
+        assert!(vals.iter().any(|(o, _)| *o == 33));
+        // Never backwards; beyond the end is an error.
+        assert_eq!(log.delete_records_before(10).unwrap(), 33);
+        assert!(log.delete_records_before(81).is_err());
+        drop(log);
+        let log = PartitionLog::open(&path, small()).unwrap();
+        assert_eq!(log.log_start_offset(), 33);
+        assert_eq!(log.log_end_offset(), 80);
+        assert_eq!(
+            log.offset_for_timestamp(0).unwrap().map(|(o, _)| o),
+            Some(33)
+        );
+        assert_eq!(log.delete_records_before(80).unwrap(), 80);
+        assert!(log.read(80, 100).unwrap().records.is_empty());
     }
 
     #[test]

@@ -282,11 +282,12 @@ impl Segment {
             }
         }
         if pos < len {
+            // A torn batch leaves a header behind; a pre-sized segment has only zeros after its
+            // data. Look at one header's worth of bytes, not at the whole (sparse) capacity.
             let nonzero = {
                 let probe = map::LogMap::new(&file, len).ctx("map", &log_path)?;
-                probe.prefix(len as usize)[pos as usize..]
-                    .iter()
-                    .any(|&b| b != 0)
+                let rest = &probe.prefix(len as usize)[pos as usize..];
+                rest.iter().take(LAST_OFFSET_DELTA_OFFSET).any(|&b| b != 0)
             };
             if nonzero {
                 tracing::warn!(path = %log_path.display(), valid = pos, len, "truncating torn tail of segment");

@@ -201,7 +201,50 @@ impl Store {
         // Partition directories first: a crash before the metadata is written leaves only empty
         // directories, never a topic without its logs.
         let topic = open_topic(&self.dir, &self.config, meta)?;
-        let meta_path = self.meta_path(name);
+        self.write_meta(&topic)?;
+        let topic = Arc::new(topic);
+        topics.insert(name.to_owned(), topic.clone());
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// Grows a topic to `count` partitions (Kafka's CreatePartitions); partitions never shrink.
+    pub fn add_partitions(&self, name: &str, count: i32) -> Result<Arc<Topic>, StorageError> {
+        let mut topics = self.topics.write();
+        let old = topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StorageError::UnknownTopic(name.to_owned()))?;
+        let current = old.partitions.len();
+        if count < 1 || (count as usize) <= current {
+            return Err(StorageError::PartitionCountNotIncreased {
+                topic: name.to_owned(),
+                current,
+                requested: count,
+            });
+        }
+        let mut partitions = old.partitions.clone();
+        for p in current..count as usize {
+            partitions.push(Arc::new(PartitionLog::open(
+                self.dir.join(format!("{name}-{p}")),
+                self.config.log.clone(),
+            )?));
+        }
+        let topic = Topic {
+            name: old.name.clone(),
+            id: old.id,
+            configs: old.configs.clone(),
+            partitions,
+        };
+        self.write_meta(&topic)?;
+        let topic = Arc::new(topic);
+        topics.insert(name.to_owned(), topic.clone());
+        tracing::info!(topic = name, partitions = count, "added partitions");
+        Ok(topic)
+    }
+
+    fn write_meta(&self, topic: &Topic) -> Result<(), StorageError> {
+        let meta_path = self.meta_path(&topic.name);
         let meta = TopicMeta {
             name: topic.name.clone(),
             id: topic.id,
@@ -212,11 +255,7 @@ impl Store {
             path: meta_path.clone(),
             reason: e.to_string(),
         })?;
-        write_atomically(&meta_path, &json)?;
-        let topic = Arc::new(topic);
-        topics.insert(name.to_owned(), topic.clone());
-        tracing::info!(topic = name, partitions, "created topic");
-        Ok(topic)
+        write_atomically(&meta_path, &json)
     }
 
     /// Deletes a topic and its data. Readers holding slices of its logs keep them valid.
@@ -353,5 +392,16 @@ mod tests {
             vec![(0, "v-0".into()), (1, "v-1".into())]
         );
         assert!(store.topic("gone").is_none());
+        // Partitions grow, never shrink, and the new ones survive a restart.
+        assert!(matches!(
+            store.add_partitions("orders", 3),
+            Err(StorageError::PartitionCountNotIncreased { current: 3, .. })
+        ));
+        let grown = store.add_partitions("orders", 5).unwrap();
+        assert_eq!(grown.partition_count(), 5);
+        assert_eq!(grown.id(), id);
+        drop(store);
+        let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+        assert_eq!(store.topic("orders").unwrap().partition_count(), 5);
     }
 }

@@ -214,6 +214,33 @@ class JavaClientTest {
     }
 
     @Test
+    void adminPartitionsRecordsAndCluster() throws Exception {
+        String topic = newTopic();
+        create(topic, 1);
+        try (Admin admin = admin()) {
+            admin.createPartitions(Map.of(topic, org.apache.kafka.clients.admin.NewPartitions.increaseTo(3))).all().get();
+            assertEquals(3, admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions().size());
+            try (KafkaProducer<byte[], byte[]> p = producer(Map.of())) {
+                for (int i = 0; i < 10; i++) {
+                    p.send(new ProducerRecord<>(topic, 2, null, b("v" + i)));
+                }
+                p.flush();
+            }
+            TopicPartition tp = new TopicPartition(topic, 2);
+            long low = admin.deleteRecords(Map.of(tp, org.apache.kafka.clients.admin.RecordsToDelete.beforeOffset(6)))
+                    .lowWatermarks().get(tp).get().lowWatermark();
+            assertEquals(6L, low);
+            try (KafkaConsumer<byte[], byte[]> c = consumer()) {
+                assertEquals(Map.of(tp, 6L), c.beginningOffsets(List.of(tp)));
+            }
+            var cluster = admin.describeCluster();
+            assertEquals(1, cluster.nodes().get().size());
+            assertEquals(0, cluster.controller().get().id());
+            assertEquals(22, cluster.clusterId().get().length());
+        }
+    }
+
+    @Test
     void manyMessagesInOrder() throws Exception {
         String topic = newTopic();
         create(topic, 1);

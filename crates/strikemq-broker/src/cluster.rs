@@ -1,0 +1,195 @@
+//! CreatePartitions, DeleteRecords, DescribeCluster and OffsetForLeaderEpoch.
+
+use std::collections::HashMap;
+
+use strikemq_codec::kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use strikemq_codec::kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use strikemq_codec::kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use strikemq_codec::kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use strikemq_codec::kafka_protocol::messages::*;
+use strikemq_codec::kafka_protocol::protocol::StrBytes;
+use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_storage::StorageError;
+
+use crate::errors::{code, storage_error};
+use crate::Broker;
+
+/// Every partition of this single broker has leader epoch 0.
+const LEADER_EPOCH: i32 = 0;
+/// DeleteRecords: -1 means "up to the high watermark".
+const HIGH_WATERMARK: i64 = -1;
+/// DescribeCluster endpoint types (KIP-919): 1 brokers, 2 controllers.
+const ENDPOINT_BROKERS: i8 = 1;
+
+pub(crate) fn create_partitions(
+    broker: &Broker,
+    req: &CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for t in &req.topics {
+        *seen.entry(t.name.0.as_str()).or_default() += 1;
+    }
+    let node = broker.config().node_id;
+    let results = req
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.0.as_str();
+            let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+            let outcome: Result<(), (ResponseError, String)> = (|| {
+                if seen.get(name).copied().unwrap_or(0) > 1 {
+                    return Err((ResponseError::InvalidRequest, format!("Duplicate topic {name} in request")));
+                }
+                let topic = broker.store().topic(name).ok_or_else(|| {
+                    (ResponseError::UnknownTopicOrPartition, format!("The topic '{name}' does not exist."))
+                })?;
+                let current = topic.partition_count() as i32;
+                if t.count <= current {
+                    return Err((
+                        ResponseError::InvalidPartitions,
+                        format!("Topic currently has {current} partitions, which is higher than the requested {}.", t.count),
+                    ));
+                }
+                if let Some(assignments) = t.assignments.as_ref().filter(|a| !a.is_empty()) {
+                    if assignments.len() as i32 != t.count - current
+                        || assignments.iter().any(|a| a.broker_ids.iter().any(|b| b.0 != node))
+                    {
+                        return Err((
+                            ResponseError::InvalidReplicaAssignment,
+                            format!("Assignments must name broker {node} once for each of the {} new partitions.", t.count - current),
+                        ));
+                    }
+                }
+                if req.validate_only {
+                    return Ok(());
+                }
+                broker
+                    .store()
+                    .add_partitions(name, t.count)
+                    .map(|_| ())
+                    .map_err(|e| (storage_error(&e), e.to_string()))
+            })();
+            match outcome {
+                Ok(()) => result,
+                Err((e, message)) => result
+                    .with_error_code(code(e))
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            }
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
+}
+
+pub(crate) fn delete_records(broker: &Broker, req: &DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| {
+            let topic = broker.store().topic(t.name.0.as_str());
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let r = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
+                    let Some(log) = topic.as_ref().and_then(|t| t.partition(p.partition_index)) else {
+                        return r
+                            .with_low_watermark(-1)
+                            .with_error_code(code(ResponseError::UnknownTopicOrPartition));
+                    };
+                    let offset = if p.offset == HIGH_WATERMARK { log.log_end_offset() } else { p.offset };
+                    match log.delete_records_before(offset) {
+                        Ok(start) => r.with_low_watermark(start),
+                        Err(e @ StorageError::OffsetOutOfRange { .. }) => r
+                            .with_low_watermark(-1)
+                            .with_error_code(code(storage_error(&e))),
+                        Err(e) => {
+                            tracing::error!(topic = t.name.0.as_str(), partition = p.partition_index, error = %e, "delete records failed");
+                            r.with_low_watermark(-1).with_error_code(code(storage_error(&e)))
+                        }
+                    }
+                })
+                .collect();
+            DeleteRecordsTopicResult::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    DeleteRecordsResponse::default().with_topics(topics)
+}
+
+pub(crate) fn describe_cluster(
+    broker: &Broker,
+    req: &DescribeClusterRequest,
+    version: i16,
+) -> DescribeClusterResponse {
+    let cfg = broker.config();
+    let response = DescribeClusterResponse::default()
+        .with_cluster_id(StrBytes::from_string(
+            broker.store().cluster_id().to_owned(),
+        ))
+        .with_controller_id(BrokerId(cfg.node_id))
+        .with_cluster_authorized_operations(if req.include_cluster_authorized_operations {
+            crate::metadata::CLUSTER_OPERATIONS
+        } else {
+            i32::MIN
+        });
+    let response = if version >= 1 {
+        response.with_endpoint_type(ENDPOINT_BROKERS)
+    } else {
+        response
+    };
+    if version >= 1 && req.endpoint_type != ENDPOINT_BROKERS {
+        return response
+            .with_error_code(code(ResponseError::MismatchedEndpointType))
+            .with_error_message(Some(StrBytes::from_static_str(
+                "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER",
+            )));
+    }
+    response.with_brokers(vec![DescribeClusterBroker::default()
+        .with_broker_id(BrokerId(cfg.node_id))
+        .with_host(StrBytes::from_string(cfg.advertised_host.clone()))
+        .with_port(cfg.advertised_port)])
+}
+
+pub(crate) fn offset_for_leader_epoch(
+    broker: &Broker,
+    req: &OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| {
+            let topic = broker.store().topic(t.topic.0.as_str());
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let r = EpochEndOffset::default().with_partition(p.partition);
+                    let Some(log) = topic.as_ref().and_then(|t| t.partition(p.partition)) else {
+                        return r.with_error_code(code(ResponseError::UnknownTopicOrPartition));
+                    };
+                    // The client's view of the leader epoch must not be ahead of ours (KIP-320);
+                    // epoch 0 is the first, so none can be behind it (-1 means "unknown").
+                    if p.current_leader_epoch > LEADER_EPOCH {
+                        return r.with_error_code(code(ResponseError::UnknownLeaderEpoch));
+                    }
+                    // One epoch ever: it ends at the log end. Later epochs are unknown.
+                    if p.leader_epoch > LEADER_EPOCH {
+                        r.with_leader_epoch(-1).with_end_offset(-1)
+                    } else {
+                        r.with_leader_epoch(LEADER_EPOCH)
+                            .with_end_offset(log.log_end_offset())
+                    }
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
+}
