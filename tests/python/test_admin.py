@@ -46,3 +46,69 @@ def test_kafka_python_admin_partitions_and_records(broker, topic):
     assert c.beginning_offsets([tp])[tp] == 7
     c.close()
     admin.close()
+
+
+def test_topic_configs_create_describe_alter(broker, topic):
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
+                                       NewTopic, ResourceType)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1, config={"retention.ms": "3600000", "cleanup.policy": "compact"})])[topic].result(10)
+    with pytest.raises(KafkaException) as e:
+        admin.create_topics([NewTopic(topic + "-bad", 1, 1, config={"retention.ms": "soon"})])[topic + "-bad"].result(10)
+    assert "retention.ms" in str(e.value)
+    with pytest.raises(KafkaException):
+        admin.create_topics([NewTopic(topic + "-bad", 1, 1, config={"no.such.config": "1"})])[topic + "-bad"].result(10)
+    assert topic + "-bad" not in admin.list_topics(timeout=10).topics
+
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    configs = admin.describe_configs([res])[res].result(10)
+    assert configs["retention.ms"].value == "3600000"
+    assert configs["retention.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    assert configs["cleanup.policy"].value == "compact"
+    assert configs["segment.bytes"].source == ConfigSource.DEFAULT_CONFIG.value
+    assert configs["message.timestamp.type"].value == "CreateTime"
+
+    res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("retention.ms", "7200000", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("cleanup.policy", "delete", incremental_operation=AlterConfigOpType.APPEND),
+    ])
+    admin.incremental_alter_configs([res])[res].result(10)
+    configs = admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic)])
+    configs = list(configs.values())[0].result(10)
+    assert configs["retention.ms"].value == "7200000"
+    assert configs["cleanup.policy"].value == "compact,delete"
+    bad = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("max.message.bytes", "-5", incremental_operation=AlterConfigOpType.SET)])
+    with pytest.raises(KafkaException):
+        admin.incremental_alter_configs([bad])[bad].result(10)
+
+    broker_res = ConfigResource(ResourceType.BROKER, "0")
+    bconf = admin.describe_configs([broker_res])[broker_res].result(10)
+    assert bconf["num.partitions"].value == "1" and bconf["num.partitions"].is_read_only
+
+
+def test_max_message_bytes_per_topic_is_enforced(broker, topic):
+    from confluent_kafka import KafkaError, Producer
+    from confluent_kafka.admin import NewTopic
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1, config={"max.message.bytes": "2000"})])[topic].result(10)
+    p = Producer({"bootstrap.servers": broker.bootstrap, "message.max.bytes": 100000, "linger.ms": 0})
+    errors = []
+    p.produce(topic, value=b"x" * 5000, on_delivery=lambda err, msg: errors.append(err))
+    p.flush(10)  # its own batch: a batch over the limit is refused whole
+    p.produce(topic, value=b"small", on_delivery=lambda err, msg: errors.append(err))
+    p.flush(10)
+    assert errors[0] is not None and errors[0].code() == KafkaError.MSG_SIZE_TOO_LARGE
+    assert errors[1] is None
+
+
+def test_configs_survive_a_restart(broker_factory, topic):
+    from confluent_kafka.admin import ConfigResource, NewTopic, ResourceType
+    b = broker_factory()
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1, config={"retention.bytes": "123456"})])[topic].result(10)
+    b.restart()
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    assert admin.describe_configs([res])[res].result(10)["retention.bytes"].value == "123456"

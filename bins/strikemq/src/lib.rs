@@ -234,6 +234,7 @@ impl BrokerBuilder {
             auto_create_topics: config.auto_create_topics,
             default_partitions: config.default_partitions,
             max_message_bytes: config.message_max_bytes,
+            segment_bytes: config.segment_bytes,
             groups: GroupConfig {
                 initial_rebalance_delay: Duration::from_millis(
                     config.group_initial_rebalance_delay_ms,

@@ -23,6 +23,7 @@
 
 mod admin;
 mod cluster;
+mod configs;
 mod coordinator;
 mod errors;
 mod fetch;
@@ -66,8 +67,12 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     /// Partitions of auto-created topics and of CreateTopics with `num_partitions = -1`.
     pub default_partitions: i32,
-    /// Largest record batch accepted (Kafka's `message.max.bytes`).
+    /// Largest record batch accepted (Kafka's `message.max.bytes`); topics may lower or raise it
+    /// with `max.message.bytes`.
     pub max_message_bytes: usize,
+    /// Segment size of the logs (Kafka's `log.segment.bytes`), reported as the default of the
+    /// `segment.bytes` topic config.
+    pub segment_bytes: u64,
     /// Consumer group settings.
     pub groups: GroupConfig,
 }
@@ -81,6 +86,7 @@ impl Default for BrokerConfig {
             auto_create_topics: true,
             default_partitions: 1,
             max_message_bytes: 1_048_588,
+            segment_bytes: 1024 * 1024 * 1024,
             groups: GroupConfig::default(),
         }
     }
@@ -417,6 +423,15 @@ impl Broker {
                         let resp = cluster::delete_records(self, &r);
                         respond(ResponseKind::DeleteRecords(resp))
                     }
+                    RequestKind::DescribeConfigs(r) => {
+                        respond(ResponseKind::DescribeConfigs(configs::describe(self, &r)))
+                    }
+                    RequestKind::AlterConfigs(r) => {
+                        respond(ResponseKind::AlterConfigs(configs::alter(self, &r)))
+                    }
+                    RequestKind::IncrementalAlterConfigs(r) => respond(
+                        ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(self, &r)),
+                    ),
                     RequestKind::DescribeCluster(r) => respond(ResponseKind::DescribeCluster(
                         cluster::describe_cluster(self, &r, api_version),
                     )),

@@ -109,7 +109,7 @@ pub(crate) fn append(
     if first.size() != records.len() {
         return Err(ResponseError::InvalidRecord);
     }
-    check_size(broker, &first)?;
+    check_size(broker, topic, &first)?;
     let info = log.append(records).map_err(|e| {
         let err = storage_error(&e);
         if err == ResponseError::KafkaStorageError {
@@ -120,8 +120,18 @@ pub(crate) fn append(
     Ok((info.base_offset, info.log_start_offset))
 }
 
-fn check_size(broker: &Broker, batch: &RecordBatch<'_>) -> Result<(), ResponseError> {
-    if batch.size() > broker.config().max_message_bytes {
+fn check_size(
+    broker: &Broker,
+    topic: &Topic,
+    batch: &RecordBatch<'_>,
+) -> Result<(), ResponseError> {
+    // The topic's max.message.bytes, else the broker's message.max.bytes.
+    let limit = topic
+        .configs()
+        .get("max.message.bytes")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(broker.config().max_message_bytes);
+    if batch.size() > limit {
         return Err(ResponseError::MessageTooLarge);
     }
     Ok(())

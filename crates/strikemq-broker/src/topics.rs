@@ -45,13 +45,13 @@ pub(crate) fn create(
                 create_one(broker, t, req.validate_only)
             };
             match outcome {
-                Ok((partitions, id)) => {
+                Ok((partitions, id, configs)) => {
                     let result = result.with_topic_id(id.unwrap_or_default());
                     if version >= DETAILS_VERSION {
                         result
                             .with_num_partitions(partitions)
                             .with_replication_factor(1)
-                            .with_configs(Some(Vec::new()))
+                            .with_configs(Some(created_configs(broker, &configs)))
                     } else {
                         result
                     }
@@ -76,7 +76,14 @@ fn create_one(
     broker: &Broker,
     t: &strikemq_codec::kafka_protocol::messages::create_topics_request::CreatableTopic,
     validate_only: bool,
-) -> Result<(i32, Option<strikemq_storage::Uuid>), Refused> {
+) -> Result<
+    (
+        i32,
+        Option<strikemq_storage::Uuid>,
+        BTreeMap<String, String>,
+    ),
+    Refused,
+> {
     let name = t.name.0.as_str();
     validate_topic_name(name).map_err(|e| Refused(storage_error(&e), e.to_string()))?;
     if broker.store().topic(name).is_some() {
@@ -147,14 +154,16 @@ fn create_one(
                 .map(|v| (c.name.as_str().to_owned(), v.as_str().to_owned()))
         })
         .collect();
+    let configs = crate::configs::validate_all(&configs)
+        .map_err(|m| Refused(ResponseError::InvalidConfig, m))?;
     if validate_only {
-        return Ok((partitions, None));
+        return Ok((partitions, None, configs));
     }
     let topic = broker
         .store()
-        .create_topic(name, partitions, configs)
+        .create_topic(name, partitions, configs.clone())
         .map_err(|e| Refused(storage_error(&e), e.to_string()))?;
-    Ok((partitions, Some(topic.id())))
+    Ok((partitions, Some(topic.id()), configs))
 }
 
 pub(crate) fn delete(
@@ -224,4 +233,21 @@ pub(crate) fn drop_committed_offsets(broker: &Broker, topic: &str) {
     if let Err(e) = broker.persist_offsets(&changes, std::time::Instant::now()) {
         tracing::error!(topic, error = %e, "cannot record dropped offsets");
     }
+}
+
+/// The configs a created topic ends up with (CreateTopics v5+), as DescribeConfigs shows them.
+fn created_configs(
+    broker: &Broker,
+    configs: &BTreeMap<String, String>,
+) -> Vec<strikemq_codec::kafka_protocol::messages::create_topics_response::CreatableTopicConfigs> {
+    use strikemq_codec::kafka_protocol::messages::create_topics_response::CreatableTopicConfigs;
+    crate::configs::describe_topic_configs(broker, configs, None, false, false)
+        .into_iter()
+        .map(|c| {
+            CreatableTopicConfigs::default()
+                .with_name(c.name)
+                .with_value(c.value)
+                .with_config_source(c.config_source)
+        })
+        .collect()
 }

@@ -50,14 +50,17 @@ fn served() -> [ApiRange; SERVED_COUNT] {
         range_of::<DeleteRecordsRequest>(ApiKey::DeleteRecords),
         range_of::<InitProducerIdRequest>(ApiKey::InitProducerId),
         range_of::<OffsetForLeaderEpochRequest>(ApiKey::OffsetForLeaderEpoch),
+        range_of::<DescribeConfigsRequest>(ApiKey::DescribeConfigs),
+        range_of::<AlterConfigsRequest>(ApiKey::AlterConfigs),
         range_of::<CreatePartitionsRequest>(ApiKey::CreatePartitions),
         range_of::<DeleteGroupsRequest>(ApiKey::DeleteGroups),
+        range_of::<IncrementalAlterConfigsRequest>(ApiKey::IncrementalAlterConfigs),
         range_of::<OffsetDeleteRequest>(ApiKey::OffsetDelete),
         range_of::<DescribeClusterRequest>(ApiKey::DescribeCluster),
     ]
 }
 
-const SERVED_COUNT: usize = 23;
+const SERVED_COUNT: usize = 26;
 
 /// The lowest Produce version Kafka 4.x advertises. KIP-896 removed v0-v2 from the broker but
 /// Kafka keeps advertising them because librdkafka before 2.x refuses a broker whose Produce range
@@ -116,6 +119,9 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::CreatePartitions => "CreatePartitions",
         ApiKey::OffsetForLeaderEpoch => "OffsetForLeaderEpoch",
         ApiKey::DescribeCluster => "DescribeCluster",
+        ApiKey::DescribeConfigs => "DescribeConfigs",
+        ApiKey::AlterConfigs => "AlterConfigs",
+        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         ApiKey::OffsetDelete => "OffsetDelete",
         _ => "other",
     }

@@ -243,6 +243,29 @@ impl Store {
         Ok(topic)
     }
 
+    /// Replaces a topic's configs (validated by the caller) and persists them.
+    pub fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, StorageError> {
+        let mut topics = self.topics.write();
+        let old = topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StorageError::UnknownTopic(name.to_owned()))?;
+        let topic = Topic {
+            name: old.name.clone(),
+            id: old.id,
+            configs,
+            partitions: old.partitions.clone(),
+        };
+        self.write_meta(&topic)?;
+        let topic = Arc::new(topic);
+        topics.insert(name.to_owned(), topic.clone());
+        Ok(topic)
+    }
+
     fn write_meta(&self, topic: &Topic) -> Result<(), StorageError> {
         let meta_path = self.meta_path(&topic.name);
         let meta = TopicMeta {

@@ -241,6 +241,27 @@ class JavaClientTest {
     }
 
     @Test
+    void topicConfigsDescribeAndAlter() throws Exception {
+        String topic = newTopic();
+        try (Admin admin = admin()) {
+            admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1).configs(Map.of("retention.ms", "60000")))).all().get();
+            var resource = new org.apache.kafka.common.config.ConfigResource(org.apache.kafka.common.config.ConfigResource.Type.TOPIC, topic);
+            var config = admin.describeConfigs(List.of(resource)).all().get().get(resource);
+            assertEquals("60000", config.get("retention.ms").value());
+            assertEquals(org.apache.kafka.clients.admin.ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, config.get("retention.ms").source());
+            assertTrue(config.get("segment.bytes").isDefault());
+            admin.incrementalAlterConfigs(Map.of(resource, List.of(
+                    new org.apache.kafka.clients.admin.AlterConfigOp(new org.apache.kafka.clients.admin.ConfigEntry("retention.ms", "120000"),
+                            org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET)))).all().get();
+            assertEquals("120000", admin.describeConfigs(List.of(resource)).all().get().get(resource).get("retention.ms").value());
+            ExecutionException e = assertThrows(ExecutionException.class, () -> admin.incrementalAlterConfigs(Map.of(resource, List.of(
+                    new org.apache.kafka.clients.admin.AlterConfigOp(new org.apache.kafka.clients.admin.ConfigEntry("cleanup.policy", "sometimes"),
+                            org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET)))).all().get());
+            assertInstanceOf(org.apache.kafka.common.errors.InvalidConfigurationException.class, e.getCause());
+        }
+    }
+
+    @Test
     void manyMessagesInOrder() throws Exception {
         String topic = newTopic();
         create(topic, 1);
