@@ -21,6 +21,13 @@ const DELETE_BY_ID_VERSION: i16 = 6;
 
 struct Refused(ResponseError, String);
 
+/// What CreateTopics made (or, with validate_only, would make).
+struct Created {
+    partitions: i32,
+    id: Option<strikemq_storage::Uuid>,
+    configs: BTreeMap<String, String>,
+}
+
 pub(crate) fn create(
     broker: &Broker,
     req: &CreateTopicsRequest,
@@ -45,7 +52,11 @@ pub(crate) fn create(
                 create_one(broker, t, req.validate_only)
             };
             match outcome {
-                Ok((partitions, id, configs)) => {
+                Ok(Created {
+                    partitions,
+                    id,
+                    configs,
+                }) => {
                     let result = result.with_topic_id(id.unwrap_or_default());
                     if version >= DETAILS_VERSION {
                         result
@@ -76,14 +87,7 @@ fn create_one(
     broker: &Broker,
     t: &strikemq_codec::kafka_protocol::messages::create_topics_request::CreatableTopic,
     validate_only: bool,
-) -> Result<
-    (
-        i32,
-        Option<strikemq_storage::Uuid>,
-        BTreeMap<String, String>,
-    ),
-    Refused,
-> {
+) -> Result<Created, Refused> {
     let name = t.name.0.as_str();
     validate_topic_name(name).map_err(|e| Refused(storage_error(&e), e.to_string()))?;
     if broker.store().topic(name).is_some() {
@@ -157,13 +161,21 @@ fn create_one(
     let configs = crate::configs::validate_all(&configs)
         .map_err(|m| Refused(ResponseError::InvalidConfig, m))?;
     if validate_only {
-        return Ok((partitions, None, configs));
+        return Ok(Created {
+            partitions,
+            id: None,
+            configs,
+        });
     }
     let topic = broker
         .store()
         .create_topic(name, partitions, configs.clone())
         .map_err(|e| Refused(storage_error(&e), e.to_string()))?;
-    Ok((partitions, Some(topic.id()), configs))
+    Ok(Created {
+        partitions,
+        id: Some(topic.id()),
+        configs,
+    })
 }
 
 pub(crate) fn delete(
