@@ -296,3 +296,56 @@ fn data_survives_a_restart() {
     assert_eq!(produce(&mut c, "durable", &["d"]), 3);
     broker.shutdown().unwrap();
 }
+
+#[test]
+fn a_resent_idempotent_produce_is_written_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path());
+    let mut c = Client::connect(broker.kafka_addr());
+    create_topic(&mut c, "idem");
+    let init: InitProducerIdResponse = c.call(
+        ApiKey::InitProducerId,
+        4,
+        &InitProducerIdRequest::default()
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+    );
+    let batch = |seq: i32, value: &str| {
+        BatchBuilder::new()
+            .producer(init.producer_id.0, init.producer_epoch, seq)
+            .record(NewRecord {
+                timestamp: 1,
+                value: Some(Bytes::from(value.to_owned())),
+                ..Default::default()
+            })
+            .build()
+    };
+    let send = |c: &mut Client, records: Bytes| {
+        let req = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(name("idem"))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(records))])]);
+        let resp: ProduceResponse = c.call(ApiKey::Produce, 9, &req);
+        let p = &resp.responses[0].partition_responses[0];
+        (p.error_code, p.base_offset)
+    };
+    assert_eq!(send(&mut c, batch(0, "first")), (0, 0));
+    assert_eq!(send(&mut c, batch(1, "second")), (0, 1));
+    // The same request again, as a producer retrying after a lost response.
+    assert_eq!(send(&mut c, batch(1, "second")), (0, 1));
+    // A gap is refused.
+    assert_eq!(
+        send(&mut c, batch(5, "gap")).0,
+        kafka_protocol::ResponseError::OutOfOrderSequenceNumber.code()
+    );
+    let resp: FetchResponse = c.call(ApiKey::Fetch, 12, &fetch_req("idem", 0, 0));
+    assert_eq!(
+        values_of(&resp),
+        vec![(0, "first".to_owned()), (1, "second".to_owned())]
+    );
+    broker.shutdown().unwrap();
+}

@@ -14,6 +14,8 @@ pub(crate) fn storage_error(e: &StorageError) -> ResponseError {
         StorageError::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
         StorageError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        StorageError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         StorageError::Io { .. } | StorageError::CorruptMetadata { .. } => {
             ResponseError::KafkaStorageError
         }

@@ -21,6 +21,26 @@ pub enum StorageError {
     /// A record batch handed to `append` failed validation; nothing was written.
     #[error("invalid record batch: {0}")]
     InvalidBatch(#[from] BatchError),
+    /// An idempotent producer skipped or repeated sequence numbers (KIP-98).
+    #[error("producer {producer_id}: expected sequence {expected}, got {got}")]
+    OutOfOrderSequence {
+        /// The producer.
+        producer_id: i64,
+        /// The sequence that would follow what was written.
+        expected: i32,
+        /// The batch's first sequence.
+        got: i32,
+    },
+    /// A batch from an older epoch of an idempotent producer.
+    #[error("producer {producer_id}: epoch {epoch} is older than the current {current}")]
+    InvalidProducerEpoch {
+        /// The producer.
+        producer_id: i64,
+        /// The batch's epoch.
+        epoch: i16,
+        /// The epoch the log has seen.
+        current: i16,
+    },
     /// An append with no batch in it.
     #[error("no record batch to append")]
     EmptyAppend,

@@ -28,6 +28,7 @@
 
 mod error;
 mod partition;
+mod producers;
 mod segment;
 mod store;
 

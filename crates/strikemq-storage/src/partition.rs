@@ -9,6 +9,7 @@ use parking_lot::{Mutex, RwLock};
 use strikemq_codec::batch::{self, decode_records, RecordBatch};
 
 use crate::error::{IoContext, StorageError};
+use crate::producers::{ProducerStates, Verdict};
 use crate::segment::{Segment, SegmentSlice, SegmentWriter};
 
 /// Settings of one partition log.
@@ -37,6 +38,9 @@ pub struct AppendInfo {
     pub batches: usize,
     /// The log start offset after the append.
     pub log_start_offset: i64,
+    /// The batch was a retry of one already in the log (an idempotent producer's duplicate): the
+    /// offsets are the original ones and nothing was written.
+    pub duplicate: bool,
 }
 
 /// What a read returned.
@@ -71,6 +75,7 @@ struct Appender {
     /// Reused for each append: the batches with their offsets assigned.
     scratch: BytesMut,
     index: Vec<(u32, u32, i64)>,
+    producers: ProducerStates,
 }
 
 impl PartitionLog {
@@ -102,6 +107,10 @@ impl PartitionLog {
             }
         };
         segments.push(active.clone());
+        let mut producers = ProducerStates::default();
+        for seg in &segments {
+            producers.replay(seg.published());
+        }
         let log_end = active.next_offset();
         // DeleteRecords may have moved the start past the first segment's base.
         let log_start = read_log_start(&dir)?
@@ -116,6 +125,7 @@ impl PartitionLog {
                 writer,
                 scratch: BytesMut::new(),
                 index: Vec::new(),
+                producers,
             }),
             segments: RwLock::new(Arc::new(segments)),
             log_end: AtomicI64::new(log_end),
@@ -161,7 +171,32 @@ impl PartitionLog {
             writer,
             scratch,
             index,
+            producers,
         } = &mut *app;
+        // Idempotence is checked under the append lock: it orders a producer's batches.
+        for b in batch::batches(records).flatten() {
+            if let Verdict::Duplicate {
+                base_offset,
+                last_offset,
+            } = producers.check(&b)?
+            {
+                if count > 1 {
+                    // A retry is the same request again, never part of a larger one.
+                    return Err(StorageError::OutOfOrderSequence {
+                        producer_id: b.producer_id(),
+                        expected: -1,
+                        got: b.base_sequence(),
+                    });
+                }
+                return Ok(AppendInfo {
+                    base_offset,
+                    last_offset,
+                    batches: 0,
+                    log_start_offset: self.log_start_offset(),
+                    duplicate: true,
+                });
+            }
+        }
         let base_offset = self.log_end.load(Ordering::Acquire);
         let need = records.len() as u64;
         if active.remaining() < need && active.size() > 0 {
@@ -200,12 +235,14 @@ impl PartitionLog {
             pos += size;
         }
         active.append(writer, scratch, index, next)?;
+        producers.replay(scratch);
         self.log_end.store(next, Ordering::Release);
         Ok(AppendInfo {
             base_offset,
             last_offset: next - 1,
             batches: count,
             log_start_offset: self.log_start_offset(),
+            duplicate: false,
         })
     }
 
@@ -582,6 +619,64 @@ mod tests {
         );
         assert_eq!(log.delete_records_before(80).unwrap(), 80);
         assert!(log.read(80, 100).unwrap().records.is_empty());
+    }
+
+    fn idem(pid: i64, epoch: i16, seq: i32, n: usize) -> bytes::Bytes {
+        let mut b = strikemq_codec::batch::BatchBuilder::new().producer(pid, epoch, seq);
+        for i in 0..n {
+            b = b.record(strikemq_codec::batch::NewRecord {
+                timestamp: i as i64,
+                value: Some(bytes::Bytes::from(format!("s{}", seq as usize + i))),
+                ..Default::default()
+            });
+        }
+        b.build()
+    }
+
+    #[test]
+    fn idempotent_producers_are_deduplicated_and_ordered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t-0");
+        {
+            let log = PartitionLog::open(&path, small()).unwrap();
+            assert_eq!(log.append(&idem(7, 0, 0, 3)).unwrap().base_offset, 0);
+            assert_eq!(log.append(&idem(7, 0, 3, 2)).unwrap().base_offset, 3);
+            // A retry of the first batch: acknowledged with its offsets, not written again.
+            let again = log.append(&idem(7, 0, 0, 3)).unwrap();
+            assert!(again.duplicate);
+            assert_eq!((again.base_offset, again.last_offset), (0, 2));
+            assert_eq!(log.log_end_offset(), 5);
+            // A gap.
+            assert!(matches!(
+                log.append(&idem(7, 0, 9, 1)),
+                Err(StorageError::OutOfOrderSequence {
+                    expected: 5,
+                    got: 9,
+                    ..
+                })
+            ));
+            // Other producers, and non-idempotent batches, are independent.
+            assert_eq!(log.append(&idem(8, 0, 42, 1)).unwrap().base_offset, 5);
+            assert_eq!(log.append(&batch("plain", 1, 0)).unwrap().base_offset, 6);
+        }
+        // Rebuilt from the log after a restart.
+        let log = PartitionLog::open(&path, small()).unwrap();
+        assert!(log.append(&idem(7, 0, 3, 2)).unwrap().duplicate);
+        assert_eq!(log.append(&idem(7, 0, 5, 1)).unwrap().base_offset, 7);
+        // A new epoch starts at sequence 0; the old epoch is fenced.
+        assert!(matches!(
+            log.append(&idem(7, 1, 4, 1)),
+            Err(StorageError::OutOfOrderSequence { .. })
+        ));
+        assert_eq!(log.append(&idem(7, 1, 0, 1)).unwrap().base_offset, 8);
+        assert!(matches!(
+            log.append(&idem(7, 0, 6, 1)),
+            Err(StorageError::InvalidProducerEpoch {
+                epoch: 0,
+                current: 1,
+                ..
+            })
+        ));
     }
 
     #[test]
