@@ -112,3 +112,35 @@ def test_configs_survive_a_restart(broker_factory, topic):
     admin = AdminClient({"bootstrap.servers": b.bootstrap})
     res = ConfigResource(ResourceType.TOPIC, topic)
     assert admin.describe_configs([res])[res].result(10)["retention.bytes"].value == "123456"
+
+
+def test_retention_by_time_and_size_moves_the_log_start(broker, topic):
+    import time
+    from confluent_kafka import Consumer
+    from confluent_kafka.admin import NewTopic
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    mib = 1024 * 1024
+    admin.create_topics([
+        NewTopic(topic, 1, 1, config={"segment.bytes": str(mib), "retention.ms": "60000"}),
+        NewTopic(topic + "-size", 1, 1, config={"segment.bytes": str(mib), "retention.bytes": str(mib)}),
+    ])[topic].result(10)
+    hour_ago = int(time.time() * 1000) - 3600 * 1000
+    value = b"x" * 1000
+    # ~3 MiB written an hour "ago" (CreateTime), then one fresh record.
+    produce_all(broker.bootstrap, topic, [{"value": value, "timestamp": hour_ago} for _ in range(3000)])
+    produce_all(broker.bootstrap, topic, [{"value": b"fresh"}])
+    produce_all(broker.bootstrap, topic + "-size", [{"value": value} for _ in range(4000)])
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "retention-" + topic})
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        slow, shigh = c.get_watermark_offsets(TopicPartition(topic + "-size", 0), timeout=10)
+        if low > 0 and slow > 0:
+            break
+        time.sleep(0.1)
+    c.close()
+    assert high == 3001 and low > 1000, (low, high)
+    assert shigh == 4000 and slow >= 4000 - 2 * 1100, (slow, shigh)
+    # Consumers starting from the beginning start at the new log start.
+    got = consume(broker.bootstrap, topic, [0], high - low, start_offset=-2)
+    assert got[0].offset() == low and got[-1].value() == b"fresh"

@@ -17,7 +17,7 @@
 //! running.shutdown().unwrap();
 //! ```
 
-mod group_timer;
+mod deadline_thread;
 mod service;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
@@ -251,8 +251,23 @@ impl BrokerBuilder {
         let service = Arc::new(service::KafkaService {
             broker: broker.clone(),
         });
-        let timer = group_timer::GroupTimer::start(broker.clone())
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let spawn_error = |source| StartError::Bind { addr, source };
+        let b = broker.clone();
+        let g = broker.clone();
+        let timer = deadline_thread::DeadlineThread::start(
+            "strikemq-groups",
+            |poke| b.set_group_timer(poke),
+            move |now| g.tick_groups(now),
+        )
+        .map_err(spawn_error)?;
+        let b = broker.clone();
+        let r = broker.clone();
+        let cleaner = deadline_thread::DeadlineThread::start(
+            "strikemq-retention",
+            |poke| b.set_retention_timer(poke),
+            move |now| r.enforce_retention(now),
+        )
+        .map_err(spawn_error)?;
         let reactor = Reactor::start(
             listener,
             ReactorConfig {
@@ -288,7 +303,7 @@ impl BrokerBuilder {
             config,
             broker,
             reactor: Some(reactor),
-            timer: Some(timer),
+            timers: vec![timer, cleaner],
             rest,
         })
     }
@@ -320,7 +335,7 @@ pub struct RunningBroker {
     config: Config,
     broker: Arc<strikemq_broker::Broker>,
     reactor: Option<Reactor>,
-    timer: Option<group_timer::GroupTimer>,
+    timers: Vec<deadline_thread::DeadlineThread>,
     rest: Option<strikemq_rest::RestServer>,
 }
 
@@ -362,7 +377,7 @@ impl RunningBroker {
         }
         if let Some(r) = self.reactor.take() {
             r.shutdown();
-            if let Some(t) = self.timer.take() {
+            for t in self.timers.drain(..) {
                 t.stop();
             }
             return self.broker.close();

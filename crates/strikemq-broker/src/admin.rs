@@ -59,7 +59,12 @@ impl Broker {
         partitions: i32,
         configs: BTreeMap<String, String>,
     ) -> Result<Arc<Topic>, Refusal> {
-        Ok(self.store().create_topic(name, partitions, configs)?)
+        let configs = crate::configs::validate_all(&configs)
+            .map_err(|m| Refusal::new(ResponseError::InvalidConfig, m))?;
+        let topic = self.store().create_topic(name, partitions, configs)?;
+        crate::retention::apply_topic_settings(self, &topic);
+        self.retention_changed();
+        Ok(topic)
     }
 
     /// Deletes a topic and its committed offsets, as DeleteTopics does; returns its partition count.

@@ -67,11 +67,12 @@ pub(crate) fn create_partitions(
                 if req.validate_only {
                     return Ok(());
                 }
-                broker
+                let topic = broker
                     .store()
                     .add_partitions(name, t.count)
-                    .map(|_| ())
-                    .map_err(|e| (storage_error(&e), e.to_string()))
+                    .map_err(|e| (storage_error(&e), e.to_string()))?;
+                crate::retention::apply_topic_settings(broker, &topic);
+                Ok(())
             })();
             match outcome {
                 Ok(()) => result,

@@ -441,11 +441,13 @@ fn apply(
     if validate_only {
         return Ok(());
     }
-    broker
+    let topic = broker
         .store()
         .set_topic_configs(topic, configs)
-        .map(|_| ())
-        .map_err(|e| (storage_error(&e), e.to_string()))
+        .map_err(|e| (storage_error(&e), e.to_string()))?;
+    crate::retention::apply_topic_settings(broker, &topic);
+    broker.retention_changed();
+    Ok(())
 }
 
 fn topic_or_error(

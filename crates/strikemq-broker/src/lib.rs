@@ -33,6 +33,7 @@ mod offsets;
 mod offsets_store;
 mod produce;
 mod producer_ids;
+mod retention;
 mod topics;
 
 use std::collections::HashMap;
@@ -154,6 +155,7 @@ pub struct Broker {
     next_waiter: AtomicU64,
     wake_parked: OnceLock<Listener>,
     group_timer: OnceLock<Listener>,
+    retention_timer: OnceLock<Listener>,
     append_seq: AtomicU64,
     append_waiters: std::sync::atomic::AtomicUsize,
     append_signal: (parking_lot::Mutex<()>, parking_lot::Condvar),
@@ -174,7 +176,7 @@ impl Broker {
         let producer_ids = producer_ids::ProducerIds::open(store.dir())?;
         let mut groups = GroupCoordinator::new(config.groups.clone());
         let offsets = offsets_store::OffsetsStore::open(store.dir(), &mut groups, Instant::now())?;
-        Ok(Broker {
+        let broker = Broker {
             config,
             store: Arc::new(store),
             producer_ids,
@@ -184,10 +186,15 @@ impl Broker {
             next_waiter: AtomicU64::new(1),
             wake_parked: OnceLock::new(),
             group_timer: OnceLock::new(),
+            retention_timer: OnceLock::new(),
             append_seq: AtomicU64::new(0),
             append_waiters: std::sync::atomic::AtomicUsize::new(0),
             append_signal: (parking_lot::Mutex::new(()), parking_lot::Condvar::new()),
-        })
+        };
+        for topic in broker.store.topics() {
+            retention::apply_topic_settings(&broker, &topic);
+        }
+        Ok(broker)
     }
 
     /// Settings.
@@ -205,6 +212,19 @@ impl Broker {
     /// Only the first registration counts.
     pub fn set_waker(&self, f: impl Fn() + Send + Sync + 'static) {
         let _ = self.wake_parked.set(Box::new(f));
+    }
+
+    /// Registers the function called when retention may have new work (a segment rolled, a
+    /// topic config changed), so that whoever calls [`Broker::enforce_retention`] can recompute
+    /// when to call it next. Only the first registration counts.
+    pub fn set_retention_timer(&self, f: impl Fn() + Send + Sync + 'static) {
+        let _ = self.retention_timer.set(Box::new(f));
+    }
+
+    pub(crate) fn retention_changed(&self) {
+        if let Some(f) = self.retention_timer.get() {
+            f();
+        }
     }
 
     /// Registers the function called when group deadlines may have moved, so that whoever calls

@@ -117,6 +117,9 @@ pub(crate) fn append(
         }
         err
     })?;
+    if info.rolled {
+        broker.retention_changed();
+    }
     Ok((info.base_offset, info.log_start_offset))
 }
 

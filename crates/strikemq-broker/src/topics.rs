@@ -171,6 +171,8 @@ fn create_one(
         .store()
         .create_topic(name, partitions, configs.clone())
         .map_err(|e| Refused(storage_error(&e), e.to_string()))?;
+    crate::retention::apply_topic_settings(broker, &topic);
+    broker.retention_changed();
     Ok(Created {
         partitions,
         id: Some(topic.id()),

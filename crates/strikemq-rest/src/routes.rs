@@ -46,6 +46,7 @@ fn refusal(r: Refusal) -> Fail {
         ResponseError::InvalidTopicException => (400, "invalid_topic_name"),
         ResponseError::InvalidPartitions => (400, "invalid_partitions"),
         ResponseError::InvalidReplicationFactor => (400, "invalid_replication_factor"),
+        ResponseError::InvalidConfig => (400, "invalid_config"),
         ResponseError::UnknownTopicOrPartition => (404, "unknown_topic_or_partition"),
         ResponseError::GroupIdNotFound => (404, "unknown_group"),
         ResponseError::MessageTooLarge => (413, "message_too_large"),

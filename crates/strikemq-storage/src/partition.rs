@@ -1,7 +1,7 @@
 //! A partition's log: an ordered list of segments, the last one taking appends.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -38,6 +38,8 @@ pub struct AppendInfo {
     pub batches: usize,
     /// The log start offset after the append.
     pub log_start_offset: i64,
+    /// A new segment was started for this append (retention may have work to do).
+    pub rolled: bool,
     /// The batch was a retry of one already in the log (an idempotent producer's duplicate): the
     /// offsets are the original ones and nothing was written.
     pub duplicate: bool,
@@ -60,7 +62,8 @@ pub struct ReadResult {
 #[derive(Debug)]
 pub struct PartitionLog {
     dir: PathBuf,
-    config: LogConfig,
+    /// Segment size for the next roll; a topic's `segment.bytes` may change it.
+    segment_bytes: AtomicU64,
     writer: Mutex<Appender>,
     /// Readers clone this snapshot and never touch the append lock.
     segments: RwLock<Arc<Vec<Arc<Segment>>>>,
@@ -119,7 +122,7 @@ impl PartitionLog {
             .min(log_end);
         Ok(PartitionLog {
             dir,
-            config,
+            segment_bytes: AtomicU64::new(config.segment_bytes),
             writer: Mutex::new(Appender {
                 active,
                 writer,
@@ -193,14 +196,20 @@ impl PartitionLog {
                     last_offset,
                     batches: 0,
                     log_start_offset: self.log_start_offset(),
+                    rolled: false,
                     duplicate: true,
                 });
             }
         }
         let base_offset = self.log_end.load(Ordering::Acquire);
         let need = records.len() as u64;
-        if active.remaining() < need && active.size() > 0 {
-            let capacity = self.config.segment_bytes.max(need);
+        let segment_bytes = self.segment_bytes.load(Ordering::Relaxed);
+        // Roll by the configured size (which may have changed since the active segment was
+        // created), or when the pre-sized file has no room left.
+        let rolled = active.size() > 0
+            && (active.size() + need > segment_bytes || active.remaining() < need);
+        if rolled {
+            let capacity = segment_bytes.max(need);
             active.seal()?;
             let (seg, w) = Segment::create(&self.dir, base_offset, capacity)?;
             *active = seg.clone();
@@ -242,6 +251,7 @@ impl PartitionLog {
             last_offset: next - 1,
             batches: count,
             log_start_offset: self.log_start_offset(),
+            rolled,
             duplicate: false,
         })
     }
@@ -379,6 +389,66 @@ impl PartitionLog {
             }
         }
         Ok(start)
+    }
+
+    /// Changes the size of segments started from now on.
+    pub fn set_segment_bytes(&self, bytes: u64) {
+        self.segment_bytes.store(bytes.max(1024), Ordering::Relaxed);
+    }
+
+    /// Deletes closed segments that retention no longer keeps: those whose newest record is older
+    /// than `retention_ms` before `now_ms` (-1: no time limit), and the oldest ones while the log
+    /// is larger than `retention_bytes` by at least a segment (-1: no size limit). The active
+    /// segment is never deleted. Returns how many segments went and, when time retention is on,
+    /// the time (ms) at which the oldest remaining closed segment expires.
+    pub fn enforce_retention(
+        &self,
+        now_ms: i64,
+        retention_ms: i64,
+        retention_bytes: i64,
+    ) -> Result<(usize, Option<i64>), StorageError> {
+        let _app = self.writer.lock();
+        let list = self.segments.read().clone();
+        let closed = list.len().saturating_sub(1);
+        let mut total: i64 = list.iter().map(|s| s.size() as i64).sum();
+        let mut drop = 0;
+        while drop < closed {
+            let seg = &list[drop];
+            let expired =
+                retention_ms >= 0 && seg.max_timestamp() < now_ms.saturating_sub(retention_ms);
+            let too_big = retention_bytes >= 0 && total - seg.size() as i64 >= retention_bytes;
+            if !(expired || too_big) {
+                break;
+            }
+            total -= seg.size() as i64;
+            drop += 1;
+        }
+        let next_expiry = if retention_ms >= 0 && drop < closed {
+            Some(
+                list[drop]
+                    .max_timestamp()
+                    .saturating_add(retention_ms)
+                    .saturating_add(1),
+            )
+        } else {
+            None
+        };
+        if drop == 0 {
+            return Ok((0, next_expiry));
+        }
+        let start = list[drop].base_offset.max(self.log_start_offset());
+        write_log_start(&self.dir, start)?;
+        self.log_start.store(start, Ordering::Release);
+        *self.segments.write() = Arc::new(list[drop..].to_vec());
+        for seg in &list[..drop] {
+            for path in seg.paths() {
+                if let Err(e) = std::fs::remove_file(path) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove an expired segment file");
+                }
+            }
+        }
+        tracing::debug!(dir = %self.dir.display(), segments = drop, log_start = start, "retention deleted segments");
+        Ok((drop, next_expiry))
     }
 
     /// Every file of the log, for tests and tooling.
@@ -677,6 +747,34 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn retention_by_time_and_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path().join("t-0"), small()).unwrap();
+        // Timestamps 1000.. in ms; about 8 segments of 1 KiB.
+        for i in 0..40 {
+            log.append(&batch(&format!("m{i}"), 2, 1000 + i * 100))
+                .unwrap();
+        }
+        let segments = log.segment_count();
+        // Nothing has expired yet.
+        let (gone, next) = log.enforce_retention(1000 + 40 * 100, 100_000, -1).unwrap();
+        assert_eq!(gone, 0);
+        assert!(next.unwrap() > 1000);
+        // Everything older than 1 second before t=5000 goes, but never the active segment.
+        let (gone, _) = log.enforce_retention(5000, 1000, -1).unwrap();
+        assert!(gone > 0 && log.segment_count() == segments - gone);
+        let start = log.log_start_offset();
+        assert!(start > 0);
+        assert!(log.read(start - 1, 100).is_err());
+        assert!(!log.read(start, 100).unwrap().records.is_empty());
+        // Size: keep at most ~2 KiB.
+        log.enforce_retention(5000, -1, 2048).unwrap();
+        assert!(log.size_bytes() < 2048 + 1100);
+        let (gone, next) = log.enforce_retention(i64::MAX / 2, 1, -1).unwrap();
+        assert!(log.segment_count() == 1 && next.is_none() && gone > 0);
     }
 
     #[test]

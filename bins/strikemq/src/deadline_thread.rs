@@ -1,13 +1,12 @@
-//! The thread that applies consumer group deadlines (session and rebalance timeouts, offset
-//! expiry). It sleeps until the next deadline the coordinator reports, or until a group request
-//! may have moved it; with no groups it sleeps indefinitely.
+//! A thread that runs a task at the deadlines the task itself reports: consumer group timeouts,
+//! retention. It sleeps until the next deadline, or until poked because a deadline may have
+//! moved; with no deadline it sleeps until poked. Nothing runs on a fixed tick.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
-use strikemq_broker::Broker;
 
 #[derive(Default)]
 struct State {
@@ -15,30 +14,35 @@ struct State {
     stop: bool,
 }
 
-pub(crate) struct GroupTimer {
+pub(crate) struct DeadlineThread {
     shared: Arc<(Mutex<State>, Condvar)>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl std::fmt::Debug for GroupTimer {
+impl std::fmt::Debug for DeadlineThread {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GroupTimer")
+        f.write_str("DeadlineThread")
     }
 }
 
-impl GroupTimer {
-    pub(crate) fn start(broker: Arc<Broker>) -> std::io::Result<GroupTimer> {
+impl DeadlineThread {
+    /// Starts `task`, handing `register` the function that pokes the thread.
+    pub(crate) fn start(
+        name: &str,
+        register: impl FnOnce(Box<dyn Fn() + Send + Sync>),
+        task: impl Fn(Instant) -> Option<Instant> + Send + 'static,
+    ) -> std::io::Result<DeadlineThread> {
         let shared = Arc::new((Mutex::new(State::default()), Condvar::new()));
         let poke = shared.clone();
-        broker.set_group_timer(move || {
+        register(Box::new(move || {
             poke.0.lock().poke = true;
             poke.1.notify_one();
-        });
+        }));
         let s = shared.clone();
         let thread = std::thread::Builder::new()
-            .name("strikemq-groups".into())
+            .name(name.to_owned())
             .spawn(move || loop {
-                let next = broker.tick_groups(Instant::now());
+                let next = task(Instant::now());
                 let mut st = s.0.lock();
                 if st.stop {
                     return;
@@ -56,7 +60,7 @@ impl GroupTimer {
                     return;
                 }
             })?;
-        Ok(GroupTimer {
+        Ok(DeadlineThread {
             shared,
             thread: Some(thread),
         })
