@@ -144,3 +144,20 @@ def test_retention_by_time_and_size_moves_the_log_start(broker, topic):
     # Consumers starting from the beginning start at the new log start.
     got = consume(broker.bootstrap, topic, [0], high - low, start_offset=-2)
     assert got[0].offset() == low and got[-1].value() == b"fresh"
+
+
+def test_log_append_time_topics_stamp_records(broker, topic):
+    import time
+    from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME
+    from confluent_kafka.admin import NewTopic
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1, config={"message.timestamp.type": "LogAppendTime"})])[topic].result(10)
+    before = int(time.time() * 1000)
+    produce_all(broker.bootstrap, topic, [{"value": b"v%d" % i, "timestamp": 1000 + i} for i in range(5)],
+                **{"compression.type": "lz4"})
+    after = int(time.time() * 1000)
+    got = consume(broker.bootstrap, topic, [0], 5)
+    for m in got:
+        kind, ts = m.timestamp()
+        assert kind == TIMESTAMP_LOG_APPEND_TIME and before <= ts <= after, (kind, ts)
+    assert [m.value() for m in got] == [b"v%d" % i for i in range(5)]

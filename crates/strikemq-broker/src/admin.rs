@@ -46,7 +46,7 @@ impl Broker {
                 format!("unknown topic {topic}"),
             )
         })?;
-        let (base, _) = crate::produce::append(self, &t, partition, batch)
+        let (base, _, _) = crate::produce::append(self, &t, partition, batch)
             .map_err(|e| Refusal::new(e, format!("cannot append to {topic}-{partition}: {e:?}")))?;
         self.appended();
         Ok(base)

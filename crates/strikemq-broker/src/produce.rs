@@ -48,11 +48,11 @@ pub(crate) fn handle(
                 };
                 let resp = PartitionProduceResponse::default().with_index(p.index);
                 match result {
-                    Ok((base_offset, log_start)) => {
+                    Ok((base_offset, log_start, append_time)) => {
                         appended = true;
                         let resp = resp
                             .with_base_offset(base_offset)
-                            .with_log_append_time_ms(-1);
+                            .with_log_append_time_ms(append_time);
                         if version >= 5 {
                             resp.with_log_start_offset(log_start)
                         } else {
@@ -89,13 +89,14 @@ pub(crate) fn handle(
     Some(ProduceResponse::default().with_responses(responses))
 }
 
-/// Appends one partition's records; returns (base offset, log start offset).
+/// Appends one partition's records; returns the base offset, the log start offset and the
+/// broker's timestamp when the topic uses LogAppendTime (-1 otherwise).
 pub(crate) fn append(
     broker: &Broker,
     topic: &Topic,
     partition: i32,
     records: &[u8],
-) -> Result<(i64, i64), ResponseError> {
+) -> Result<(i64, i64, i64), ResponseError> {
     let log = topic
         .partition(partition)
         .ok_or(ResponseError::UnknownTopicOrPartition)?;
@@ -110,6 +111,24 @@ pub(crate) fn append(
         return Err(ResponseError::InvalidRecord);
     }
     check_size(broker, topic, &first)?;
+    let log_append_time = topic
+        .configs()
+        .get("message.timestamp.type")
+        .map(String::as_str)
+        == Some("LogAppendTime");
+    let (stamped, append_time);
+    let records = if log_append_time {
+        // The client's CRC must hold before the broker rewrites it.
+        RecordBatch::parse(records).map_err(|e| batch_error(&e))?;
+        append_time = crate::group_requests::wall_clock_ms();
+        let mut owned = records.to_vec();
+        strikemq_codec::batch::set_log_append_time(&mut owned, append_time);
+        stamped = owned;
+        &stamped[..]
+    } else {
+        append_time = -1;
+        records
+    };
     let info = log.append(records).map_err(|e| {
         let err = storage_error(&e);
         if err == ResponseError::KafkaStorageError {
@@ -120,7 +139,7 @@ pub(crate) fn append(
     if info.rolled {
         broker.retention_changed();
     }
-    Ok((info.base_offset, info.log_start_offset))
+    Ok((info.base_offset, info.log_start_offset, append_time))
 }
 
 fn check_size(

@@ -261,6 +261,17 @@ pub fn set_partition_leader_epoch(buf: &mut [u8], epoch: i32) {
     buf[LEADER_EPOCH_OFFSET..LEADER_EPOCH_OFFSET + 4].copy_from_slice(&epoch.to_be_bytes());
 }
 
+/// Stamps the batch at the start of `buf` with the broker's time (a topic with
+/// `message.timestamp.type=LogAppendTime`): sets the timestamp-type attribute and the max
+/// timestamp, then recomputes the CRC, which covers both.
+pub fn set_log_append_time(buf: &mut [u8], now_ms: i64) {
+    let attributes = be_i16(buf, ATTRIBUTES_OFFSET) | TIMESTAMP_TYPE_BIT;
+    buf[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+    buf[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&buf[ATTRIBUTES_OFFSET..]);
+    buf[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// Iterates over the batches in a record set (the `records` field of a Produce partition or a Fetch
 /// response), validating each one.
 pub fn batches(buf: &[u8]) -> Batches<'_> {
@@ -659,6 +670,21 @@ mod tests {
         bytes[last] ^= 1;
         set_base_offset(&mut bytes, 77);
         assert_eq!(RecordBatch::parse(&bytes).unwrap().base_offset(), 77);
+    }
+
+    #[test]
+    fn log_append_time_restamps_and_keeps_the_crc_valid() {
+        let rec = NewRecord {
+            timestamp: 5,
+            value: Some(Bytes::from_static(b"v")),
+            ..Default::default()
+        };
+        let mut bytes = BatchBuilder::new().record(rec).build().to_vec();
+        set_log_append_time(&mut bytes, 1234);
+        let batch = RecordBatch::parse(&bytes).unwrap();
+        assert!(batch.is_log_append_time());
+        assert_eq!(batch.max_timestamp(), 1234);
+        assert_eq!(decode_records(&batch).unwrap()[0].timestamp, 1234);
     }
 
     #[test]
