@@ -161,3 +161,54 @@ def test_log_append_time_topics_stamp_records(broker, topic):
         kind, ts = m.timestamp()
         assert kind == TIMESTAMP_LOG_APPEND_TIME and before <= ts <= after, (kind, ts)
     assert [m.value() for m in got] == [b"v%d" % i for i in range(5)]
+
+
+def test_compaction_keeps_the_latest_value_per_key(broker, topic):
+    import time
+    from confluent_kafka import KafkaError, Producer
+    from confluent_kafka.admin import NewTopic
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1, config={
+        "cleanup.policy": "compact", "segment.bytes": str(1024 * 1024), "delete.retention.ms": "0"})])[topic].result(10)
+    pad = "p" * 1000
+    # 40 keys updated 50 times (~2 MiB, several segments), then tombstones for keys 0-9.
+    messages = [{"key": b"key-%d" % k, "value": b"%d-%s" % (v, pad.encode())} for v in range(50) for k in range(40)]
+    produce_all(broker.bootstrap, topic, messages)
+    produce_all(broker.bootstrap, topic, [{"key": b"key-%d" % k, "value": None} for k in range(10)])
+    # Roll the tombstones into a closed segment too.
+    produce_all(broker.bootstrap, topic, [{"key": b"filler", "value": pad.encode()} for _ in range(1100)])
+    # Keyless records are refused on a compacted topic.
+    p = Producer({"bootstrap.servers": broker.bootstrap})
+    errors = []
+    p.produce(topic, value=b"no key", on_delivery=lambda err, msg: errors.append(err))
+    p.flush(10)
+    assert errors[0] is not None and errors[0].code() == KafkaError.INVALID_RECORD
+
+    end = 40 * 50 + 10 + 1100
+
+    def read_all():
+        from confluent_kafka import Consumer, TopicPartition as TP
+        c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "cmp-" + topic, "enable.auto.commit": False})
+        c.assign([TP(topic, 0, 0)])
+        latest, count, last = {}, 0, -1
+        while last < end - 1:
+            m = c.poll(5)
+            assert m is not None and m.error() is None
+            count += 1
+            last = m.offset()
+            if m.key() != b"filler":
+                latest[m.key()] = (m.offset(), m.value())
+        c.close()
+        return latest, count
+
+    deadline = time.time() + 30
+    latest, count = read_all()
+    while count >= end / 2 and time.time() < deadline:
+        time.sleep(0.2)
+        latest, count = read_all()
+    assert count < end / 2, "the cleaner did not run"
+    for k in range(10, 40):
+        offset, value = latest[b"key-%d" % k]
+        assert value.startswith(b"49-") and offset == 49 * 40 + k
+    for k in range(10):
+        assert b"key-%d" % k not in latest, "tombstoned keys are gone"

@@ -263,9 +263,9 @@ impl BrokerBuilder {
         let b = broker.clone();
         let r = broker.clone();
         let cleaner = deadline_thread::DeadlineThread::start(
-            "strikemq-retention",
+            "strikemq-cleaner",
             |poke| b.set_retention_timer(poke),
-            move |now| r.enforce_retention(now),
+            move |now| r.clean_logs(now),
         )
         .map_err(spawn_error)?;
         let reactor = Reactor::start(

@@ -214,8 +214,8 @@ impl Broker {
         let _ = self.wake_parked.set(Box::new(f));
     }
 
-    /// Registers the function called when retention may have new work (a segment rolled, a
-    /// topic config changed), so that whoever calls [`Broker::enforce_retention`] can recompute
+    /// Registers the function called when retention or compaction may have new work (a segment rolled, a
+    /// topic config changed), so that whoever calls [`Broker::clean_logs`] can recompute
     /// when to call it next. Only the first registration counts.
     pub fn set_retention_timer(&self, f: impl Fn() + Send + Sync + 'static) {
         let _ = self.retention_timer.set(Box::new(f));

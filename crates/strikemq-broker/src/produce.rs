@@ -111,6 +111,17 @@ pub(crate) fn append(
         return Err(ResponseError::InvalidRecord);
     }
     check_size(broker, topic, &first)?;
+    if topic
+        .configs()
+        .get("cleanup.policy")
+        .is_some_and(|p| p.split(',').any(|p| p == "compact"))
+    {
+        // Kafka: "Compacted topic cannot accept message without key".
+        let records = strikemq_codec::batch::decode_records(&first).map_err(|e| batch_error(&e))?;
+        if records.iter().any(|r| r.key.is_none()) {
+            return Err(ResponseError::InvalidRecord);
+        }
+    }
     let log_append_time = topic
         .configs()
         .get("message.timestamp.type")

@@ -1,9 +1,9 @@
-//! Topic settings that act on the logs: `segment.bytes`, and time and size retention for topics
-//! whose `cleanup.policy` includes `delete`.
+//! Topic settings that act on the logs: `segment.bytes`, time and size retention for topics whose
+//! `cleanup.policy` includes `delete`, and compaction for those whose policy includes `compact`.
 
 use std::time::{Duration, Instant};
 
-use strikemq_storage::Topic;
+use strikemq_storage::{CompactionPolicy, Topic};
 
 use crate::configs::effective;
 use crate::Broker;
@@ -22,14 +22,35 @@ pub(crate) fn apply_topic_settings(broker: &Broker, topic: &Topic) {
 }
 
 impl Broker {
-    /// Deletes the segments retention no longer keeps, in every topic whose cleanup policy
-    /// includes `delete`. Returns when the next segment expires, if one will.
-    pub fn enforce_retention(&self, now: Instant) -> Option<Instant> {
+    /// Applies retention and compaction to every topic as its cleanup policy says: deletes the
+    /// segments retention no longer keeps, compacts closed segments of compacted topics. Returns
+    /// when there will be more to do, if ever.
+    pub fn clean_logs(&self, now: Instant) -> Option<Instant> {
         let now_ms = crate::group_requests::wall_clock_ms();
         let mut next: Option<i64> = None;
+        let mut due = |at: Option<i64>| {
+            if let Some(at) = at {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        };
         for topic in self.store().topics() {
             let policy = effective(self, topic.configs(), "cleanup.policy").unwrap_or_default();
-            if !policy.split(',').any(|p| p.trim() == "delete") {
+            let has = |p: &str| policy.split(',').any(|x| x.trim() == p);
+            if has("compact") {
+                let compaction = CompactionPolicy {
+                    min_lag_ms: number(self, &topic, "min.compaction.lag.ms").unwrap_or(0),
+                    delete_retention_ms: number(self, &topic, "delete.retention.ms").unwrap_or(0),
+                };
+                for (i, p) in topic.partitions().iter().enumerate() {
+                    match p.compact(now_ms, compaction) {
+                        Ok(r) => due(r.next_due_ms),
+                        Err(e) => {
+                            tracing::error!(topic = topic.name(), partition = i, error = %e, "compaction failed")
+                        }
+                    }
+                }
+            }
+            if !has("delete") {
                 continue;
             }
             let ms = number(self, &topic, "retention.ms").unwrap_or(-1);
@@ -39,12 +60,7 @@ impl Broker {
             }
             for (i, p) in topic.partitions().iter().enumerate() {
                 match p.enforce_retention(now_ms, ms, bytes) {
-                    Ok((_, expiry)) => {
-                        next = match (next, expiry) {
-                            (Some(a), Some(b)) => Some(a.min(b)),
-                            (a, b) => a.or(b),
-                        }
-                    }
+                    Ok((_, expiry)) => due(expiry),
                     Err(e) => {
                         tracing::error!(topic = topic.name(), partition = i, error = %e, "retention failed")
                     }

@@ -522,6 +522,85 @@ impl BatchBuilder {
     }
 }
 
+/// What [`rebuild_batch`] keeps of the batch it replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuiltHeader {
+    /// The original base offset.
+    pub base_offset: i64,
+    /// The original last offset delta: the batch keeps covering the same offsets.
+    pub last_offset_delta: i32,
+    /// The original max timestamp.
+    pub max_timestamp: i64,
+    /// Producer id, epoch and base sequence of the original.
+    pub producer: (i64, i16, i32),
+    /// Whether timestamps are LogAppendTime.
+    pub log_append_time: bool,
+}
+
+impl RebuiltHeader {
+    /// The header of an existing batch.
+    pub fn of(b: &RecordBatch<'_>) -> RebuiltHeader {
+        RebuiltHeader {
+            base_offset: b.base_offset(),
+            last_offset_delta: b.last_offset_delta(),
+            max_timestamp: b.max_timestamp(),
+            producer: (b.producer_id(), b.producer_epoch(), b.base_sequence()),
+            log_append_time: b.is_log_append_time(),
+        }
+    }
+}
+
+/// Encodes some of a batch's records again, uncompressed, at their original offsets: what a
+/// log cleaner writes after dropping superseded records. Offsets may have gaps; the CRC is new.
+pub fn rebuild_batch(header: &RebuiltHeader, records: &[Record]) -> Bytes {
+    use bytes::BufMut;
+    let base_ts = records
+        .iter()
+        .map(|r| r.timestamp)
+        .min()
+        .unwrap_or(header.max_timestamp);
+    let mut body = bytes::BytesMut::new();
+    for r in records {
+        let mut rec = bytes::BytesMut::new();
+        rec.put_u8(0);
+        put_varlong(&mut rec, r.timestamp - base_ts);
+        put_varlong(&mut rec, r.offset - header.base_offset);
+        put_nullable(&mut rec, r.key.as_deref());
+        put_nullable(&mut rec, r.value.as_deref());
+        put_varlong(&mut rec, r.headers.len() as i64);
+        for (k, v) in &r.headers {
+            put_nullable(&mut rec, Some(k.as_bytes()));
+            put_nullable(&mut rec, v.as_deref());
+        }
+        put_varlong(&mut body, rec.len() as i64);
+        body.extend_from_slice(&rec);
+    }
+    let (pid, epoch, seq) = header.producer;
+    let attributes: i16 = if header.log_append_time {
+        TIMESTAMP_TYPE_BIT
+    } else {
+        0
+    };
+    let mut out = bytes::BytesMut::with_capacity(HEADER_SIZE + body.len());
+    out.put_i64(header.base_offset);
+    out.put_i32((HEADER_SIZE - LOG_OVERHEAD + body.len()) as i32);
+    out.put_i32(0);
+    out.put_i8(2);
+    out.put_u32(0);
+    out.put_i16(attributes);
+    out.put_i32(header.last_offset_delta);
+    out.put_i64(base_ts);
+    out.put_i64(header.max_timestamp);
+    out.put_i64(pid);
+    out.put_i16(epoch);
+    out.put_i32(seq);
+    out.put_i32(records.len() as i32);
+    out.extend_from_slice(&body);
+    let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
+    out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    out.freeze()
+}
+
 fn put_varlong(buf: &mut bytes::BytesMut, v: i64) {
     use bytes::BufMut;
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
@@ -685,6 +764,45 @@ mod tests {
         assert!(batch.is_log_append_time());
         assert_eq!(batch.max_timestamp(), 1234);
         assert_eq!(decode_records(&batch).unwrap()[0].timestamp, 1234);
+    }
+
+    #[test]
+    fn rebuilt_batches_keep_offsets_and_header() {
+        let mut b = BatchBuilder::new().producer(9, 1, 100);
+        for i in 0..5 {
+            b = b.record(NewRecord {
+                timestamp: 10 + i,
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from("v")),
+                headers: vec![],
+            });
+        }
+        let mut bytes = b.build().to_vec();
+        set_base_offset(&mut bytes, 40);
+        let batch = RecordBatch::parse(&bytes).unwrap();
+        let keep: Vec<Record> = decode_records(&batch)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.offset % 2 == 1)
+            .collect();
+        let rebuilt = rebuild_batch(&RebuiltHeader::of(&batch), &keep);
+        let again = RecordBatch::parse(&rebuilt).unwrap();
+        assert_eq!((again.base_offset(), again.last_offset()), (40, 44));
+        assert_eq!(
+            (
+                again.producer_id(),
+                again.producer_epoch(),
+                again.base_sequence()
+            ),
+            (9, 1, 100)
+        );
+        assert_eq!(again.records_count(), 2);
+        let offsets: Vec<i64> = decode_records(&again)
+            .unwrap()
+            .iter()
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(offsets, vec![41, 43]);
     }
 
     #[test]

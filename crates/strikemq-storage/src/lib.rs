@@ -26,12 +26,14 @@
 //! assert_eq!(read.records.len(), batch.len());
 //! ```
 
+mod compaction;
 mod error;
 mod partition;
 mod producers;
 mod segment;
 mod store;
 
+pub use compaction::{CompactionPolicy, CompactionResult};
 pub use error::StorageError;
 pub use partition::{AppendInfo, LogConfig, PartitionLog, ReadResult};
 pub use store::{validate_topic_name, Store, StoreConfig, Topic, MAX_TOPIC_NAME_LEN};

@@ -69,6 +69,10 @@ pub struct PartitionLog {
     segments: RwLock<Arc<Vec<Arc<Segment>>>>,
     log_end: AtomicI64,
     log_start: AtomicI64,
+    /// Compaction: the closed segments below this offset hold no superseded records.
+    pub(crate) cleaned_up_to: AtomicI64,
+    /// Compaction: when the oldest tombstone it kept may be removed (ms), or i64::MAX.
+    pub(crate) tombstone_deadline: AtomicI64,
 }
 
 #[derive(Debug)]
@@ -91,6 +95,14 @@ impl PartitionLog {
         for entry in std::fs::read_dir(&dir).ctx("list", &dir)? {
             let entry = entry.ctx("list", &dir)?;
             let name = entry.file_name();
+            if name
+                .to_str()
+                .is_some_and(|n| n.ends_with(crate::compaction::CLEANED_SUFFIX))
+            {
+                // A compaction that did not finish: the original is still in place.
+                let _ = std::fs::remove_file(entry.path());
+                continue;
+            }
             let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".log")) else {
                 continue;
             };
@@ -133,6 +145,8 @@ impl PartitionLog {
             segments: RwLock::new(Arc::new(segments)),
             log_end: AtomicI64::new(log_end),
             log_start: AtomicI64::new(log_start),
+            cleaned_up_to: AtomicI64::new(0),
+            tombstone_deadline: AtomicI64::new(0),
         })
     }
 
@@ -389,6 +403,23 @@ impl PartitionLog {
             }
         }
         Ok(start)
+    }
+
+    pub(crate) fn segment_snapshot(&self) -> Arc<Vec<Arc<Segment>>> {
+        self.segments.read().clone()
+    }
+
+    pub(crate) fn lock_appends(&self) -> parking_lot::MutexGuard<'_, impl Sized> {
+        self.writer.lock()
+    }
+
+    /// Replaces a closed segment by its compacted copy.
+    pub(crate) fn swap_segment(&self, old: &Arc<Segment>, fresh: Arc<Segment>) {
+        let mut list = Vec::clone(&self.segments.read());
+        if let Some(slot) = list.iter_mut().find(|s| Arc::ptr_eq(s, old)) {
+            *slot = fresh;
+        }
+        *self.segments.write() = Arc::new(list);
     }
 
     /// Changes the size of segments started from now on.
