@@ -212,3 +212,17 @@ def test_compaction_keeps_the_latest_value_per_key(broker, topic):
         assert value.startswith(b"49-") and offset == 49 * 40 + k
     for k in range(10):
         assert b"key-%d" % k not in latest, "tombstoned keys are gone"
+
+
+def test_kafka_python_describe_and_alter_configs(broker, topic):
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic as KNewTopic
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    admin.create_topics([KNewTopic(topic, 1, 1, topic_configs={"retention.ms": "5000"})])
+    described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    entries = {c[0]: c[1] for c in described[0].resources[0][4]}
+    assert entries["retention.ms"] == "5000" and entries["cleanup.policy"] == "delete"
+    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": "9000"})])
+    described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    entries = {c[0]: c[1] for c in described[0].resources[0][4]}
+    assert entries["retention.ms"] == "9000"
+    admin.close()

@@ -51,6 +51,12 @@ pub(crate) struct Cli {
     /// Largest record batch accepted, in bytes [default: 1048588].
     #[arg(long, env = "STRIKEMQ_MESSAGE_MAX_BYTES")]
     message_max_bytes: Option<usize>,
+    /// Default retention.ms of topics; -1 keeps data for ever [default: 604800000].
+    #[arg(long, env = "STRIKEMQ_RETENTION_MS", allow_hyphen_values = true)]
+    retention_ms: Option<i64>,
+    /// Default retention.bytes of topics; -1 for no limit [default: -1].
+    #[arg(long, env = "STRIKEMQ_RETENTION_BYTES", allow_hyphen_values = true)]
+    retention_bytes: Option<i64>,
     /// How long the first rebalance of an empty group waits for more members, in ms [default: 0].
     #[arg(long, env = "STRIKEMQ_GROUP_INITIAL_REBALANCE_DELAY_MS")]
     group_initial_rebalance_delay_ms: Option<u64>,
@@ -79,6 +85,8 @@ struct FileConfig {
     segment_bytes: Option<u64>,
     max_request_bytes: Option<usize>,
     message_max_bytes: Option<usize>,
+    retention_ms: Option<i64>,
+    retention_bytes: Option<i64>,
     group_initial_rebalance_delay_ms: Option<u64>,
     offsets_retention_minutes: Option<u64>,
 }
@@ -130,6 +138,14 @@ impl Cli {
                 .message_max_bytes
                 .or(file.message_max_bytes)
                 .unwrap_or(d.message_max_bytes),
+            retention_ms: self
+                .retention_ms
+                .or(file.retention_ms)
+                .unwrap_or(d.retention_ms),
+            retention_bytes: self
+                .retention_bytes
+                .or(file.retention_bytes)
+                .unwrap_or(d.retention_bytes),
             group_initial_rebalance_delay_ms: self
                 .group_initial_rebalance_delay_ms
                 .or(file.group_initial_rebalance_delay_ms)

@@ -62,6 +62,10 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// Largest record batch accepted (Kafka's `message.max.bytes`).
     pub message_max_bytes: usize,
+    /// Default `retention.ms` of topics (Kafka's `log.retention.ms`); -1 keeps data for ever.
+    pub retention_ms: i64,
+    /// Default `retention.bytes` of topics (Kafka's `log.retention.bytes`); -1 for no limit.
+    pub retention_bytes: i64,
     /// How long the first rebalance of an empty group waits for more members (Kafka's
     /// `group.initial.rebalance.delay.ms`; 0 here, as dev setups of Kafka usually set it).
     pub group_initial_rebalance_delay_ms: u64,
@@ -85,6 +89,8 @@ impl Default for Config {
             segment_bytes: 1024 * 1024 * 1024,
             max_request_bytes: 100 * 1024 * 1024,
             message_max_bytes: 1_048_588,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: -1,
             group_initial_rebalance_delay_ms: 0,
             offsets_retention_minutes: 7 * 24 * 60,
         }
@@ -108,6 +114,9 @@ impl Config {
         }
         if self.message_max_bytes == 0 {
             return Err("message_max_bytes must be positive".into());
+        }
+        if self.retention_ms < -1 || self.retention_bytes < -1 {
+            return Err("retention_ms and retention_bytes must be -1 or more".into());
         }
         if self.offsets_retention_minutes == 0 {
             return Err("offsets_retention_minutes must be positive".into());
@@ -235,6 +244,8 @@ impl BrokerBuilder {
             default_partitions: config.default_partitions,
             max_message_bytes: config.message_max_bytes,
             segment_bytes: config.segment_bytes,
+            retention_ms: config.retention_ms,
+            retention_bytes: config.retention_bytes,
             groups: GroupConfig {
                 initial_rebalance_delay: Duration::from_millis(
                     config.group_initial_rebalance_delay_ms,

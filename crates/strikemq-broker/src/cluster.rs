@@ -194,3 +194,101 @@ pub(crate) fn offset_for_leader_epoch(
         .collect();
     OffsetForLeaderEpochResponse::default().with_topics(topics)
 }
+
+pub(crate) fn describe_log_dirs(
+    broker: &Broker,
+    req: &DescribeLogDirsRequest,
+) -> DescribeLogDirsResponse {
+    use strikemq_codec::kafka_protocol::messages::describe_log_dirs_response::{
+        DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
+    };
+    let store = broker.store();
+    // (topic, partitions) asked for; null: every partition of every topic.
+    let wanted: Vec<(std::sync::Arc<strikemq_storage::Topic>, Vec<i32>)> = match &req.topics {
+        None => store
+            .topics()
+            .into_iter()
+            .map(|t| {
+                let n = t.partition_count() as i32;
+                (t, (0..n).collect())
+            })
+            .collect(),
+        Some(list) => list
+            .iter()
+            .filter_map(|t| {
+                store
+                    .topic(t.topic.0.as_str())
+                    .map(|topic| (topic, t.partitions.clone()))
+            })
+            .collect(),
+    };
+    let topics = wanted
+        .into_iter()
+        .map(|(t, parts)| {
+            DescribeLogDirsTopic::default()
+                .with_name(TopicName(StrBytes::from_string(t.name().to_owned())))
+                .with_partitions(
+                    parts
+                        .into_iter()
+                        .filter_map(|p| {
+                            t.partition(p).map(|log| {
+                                DescribeLogDirsPartition::default()
+                                    .with_partition_index(p)
+                                    .with_partition_size(log.size_bytes() as i64)
+                            })
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    DescribeLogDirsResponse::default().with_results(vec![DescribeLogDirsResult::default()
+        .with_log_dir(StrBytes::from_string(store.dir().display().to_string()))
+        .with_topics(topics)
+        // The volume's size is not measured: Kafka's "unknown".
+        .with_total_bytes(-1)
+        .with_usable_bytes(-1)])
+}
+
+pub(crate) fn describe_producers(
+    broker: &Broker,
+    req: &DescribeProducersRequest,
+) -> DescribeProducersResponse {
+    use strikemq_codec::kafka_protocol::messages::describe_producers_response::{
+        PartitionResponse, ProducerState, TopicResponse,
+    };
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| {
+            let topic = broker.store().topic(t.name.0.as_str());
+            let partitions = t
+                .partition_indexes
+                .iter()
+                .map(|&p| {
+                    let r = PartitionResponse::default().with_partition_index(p);
+                    match topic.as_ref().and_then(|t| t.partition(p)) {
+                        None => r.with_error_code(code(ResponseError::UnknownTopicOrPartition)),
+                        Some(log) => r.with_active_producers(
+                            log.producers()
+                                .into_iter()
+                                .map(|s| {
+                                    ProducerState::default()
+                                        .with_producer_id(ProducerId(s.producer_id))
+                                        .with_producer_epoch(i32::from(s.epoch))
+                                        .with_last_sequence(s.last_sequence)
+                                        .with_last_timestamp(s.last_timestamp)
+                                        .with_coordinator_epoch(-1)
+                                        .with_current_txn_start_offset(-1)
+                                })
+                                .collect(),
+                        ),
+                    }
+                })
+                .collect();
+            TopicResponse::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    DescribeProducersResponse::default().with_topics(topics)
+}

@@ -360,6 +360,8 @@ fn broker_configs(broker: &Broker) -> Vec<(&'static str, String, i8)> {
             3,
         ),
         ("log.dirs", broker.store().dir().display().to_string(), 2),
+        ("log.retention.bytes", c.retention_bytes.to_string(), 5),
+        ("log.retention.ms", c.retention_ms.to_string(), 5),
         ("log.segment.bytes", c.segment_bytes.to_string(), 3),
         ("message.max.bytes", c.max_message_bytes.to_string(), 3),
         ("node.id", c.node_id.to_string(), 3),

@@ -71,9 +71,12 @@ pub struct BrokerConfig {
     /// Largest record batch accepted (Kafka's `message.max.bytes`); topics may lower or raise it
     /// with `max.message.bytes`.
     pub max_message_bytes: usize,
-    /// Segment size of the logs (Kafka's `log.segment.bytes`), reported as the default of the
-    /// `segment.bytes` topic config.
+    /// Segment size of the logs (Kafka's `log.segment.bytes`), the default of `segment.bytes`.
     pub segment_bytes: u64,
+    /// Kafka's `log.retention.ms`, the default of `retention.ms` (-1: keep for ever).
+    pub retention_ms: i64,
+    /// Kafka's `log.retention.bytes`, the default of `retention.bytes` (-1: no limit).
+    pub retention_bytes: i64,
     /// Consumer group settings.
     pub groups: GroupConfig,
 }
@@ -88,6 +91,8 @@ impl Default for BrokerConfig {
             default_partitions: 1,
             max_message_bytes: 1_048_588,
             segment_bytes: 1024 * 1024 * 1024,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: -1,
             groups: GroupConfig::default(),
         }
     }
@@ -452,6 +457,12 @@ impl Broker {
                     RequestKind::IncrementalAlterConfigs(r) => respond(
                         ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(self, &r)),
                     ),
+                    RequestKind::DescribeLogDirs(r) => respond(ResponseKind::DescribeLogDirs(
+                        cluster::describe_log_dirs(self, &r),
+                    )),
+                    RequestKind::DescribeProducers(r) => respond(ResponseKind::DescribeProducers(
+                        cluster::describe_producers(self, &r),
+                    )),
                     RequestKind::DescribeCluster(r) => respond(ResponseKind::DescribeCluster(
                         cluster::describe_cluster(self, &r, api_version),
                     )),

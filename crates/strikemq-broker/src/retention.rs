@@ -1,4 +1,4 @@
-//! Topic settings that act on the logs: `segment.bytes`, time and size retention for topics whose
+//! Topic settings that act on the logs: `segment.bytes` and `segment.ms`, time and size retention for topics whose
 //! `cleanup.policy` includes `delete`, and compaction for those whose policy includes `compact`.
 
 use std::time::{Duration, Instant};
@@ -17,6 +17,11 @@ pub(crate) fn apply_topic_settings(broker: &Broker, topic: &Topic) {
     if let Some(bytes) = number(broker, topic, "segment.bytes") {
         for p in topic.partitions() {
             p.set_segment_bytes(bytes.max(0) as u64);
+        }
+    }
+    if let Some(ms) = number(broker, topic, "segment.ms") {
+        for p in topic.partitions() {
+            p.set_segment_ms(ms);
         }
     }
 }

@@ -682,3 +682,57 @@ fn create_partitions_delete_records_cluster_and_epochs() {
     assert_eq!(epochs(-1, 0), (0, 0, 5));
     assert_eq!(epochs(3, 0).0, ResponseError::UnknownLeaderEpoch.code());
 }
+
+#[test]
+fn log_dirs_and_producers_are_described() {
+    use strikemq_codec::kafka_protocol::messages::describe_producers_request::TopicRequest;
+    let t = broker();
+    create(&t, "t", 2);
+    let idem = strikemq_codec::batch::BatchBuilder::new()
+        .producer(42, 3, 0)
+        .record(strikemq_codec::batch::NewRecord {
+            timestamp: 777,
+            value: Some(bytes::Bytes::from_static(b"x")),
+            ..Default::default()
+        })
+        .build();
+    assert_eq!(produce_code(&t, "t", idem, 1).0, 0);
+    let ResponseKind::DescribeLogDirs(r) = response(call(
+        &t.broker,
+        ApiKey::DescribeLogDirs,
+        4,
+        &DescribeLogDirsRequest::default().with_topics(None),
+    )) else {
+        panic!()
+    };
+    assert_eq!(r.results.len(), 1);
+    let topic = &r.results[0].topics[0];
+    assert_eq!(topic.partitions.len(), 2);
+    assert!(topic.partitions[0].partition_size > 0);
+    assert_eq!(topic.partitions[1].partition_size, 0);
+    let req = DescribeProducersRequest::default().with_topics(vec![TopicRequest::default()
+        .with_name(name("t"))
+        .with_partition_indexes(vec![0, 1, 9])]);
+    let ResponseKind::DescribeProducers(r) =
+        response(call(&t.broker, ApiKey::DescribeProducers, 0, &req))
+    else {
+        panic!()
+    };
+    let parts = &r.topics[0].partitions;
+    let p0 = &parts[0].active_producers;
+    assert_eq!(p0.len(), 1);
+    assert_eq!(
+        (
+            p0[0].producer_id.0,
+            p0[0].producer_epoch,
+            p0[0].last_sequence,
+            p0[0].last_timestamp
+        ),
+        (42, 3, 0, 777)
+    );
+    assert!(parts[1].active_producers.is_empty());
+    assert_eq!(
+        parts[2].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+}

@@ -52,15 +52,17 @@ fn served() -> [ApiRange; SERVED_COUNT] {
         range_of::<OffsetForLeaderEpochRequest>(ApiKey::OffsetForLeaderEpoch),
         range_of::<DescribeConfigsRequest>(ApiKey::DescribeConfigs),
         range_of::<AlterConfigsRequest>(ApiKey::AlterConfigs),
+        range_of::<DescribeLogDirsRequest>(ApiKey::DescribeLogDirs),
         range_of::<CreatePartitionsRequest>(ApiKey::CreatePartitions),
         range_of::<DeleteGroupsRequest>(ApiKey::DeleteGroups),
         range_of::<IncrementalAlterConfigsRequest>(ApiKey::IncrementalAlterConfigs),
         range_of::<OffsetDeleteRequest>(ApiKey::OffsetDelete),
         range_of::<DescribeClusterRequest>(ApiKey::DescribeCluster),
+        range_of::<DescribeProducersRequest>(ApiKey::DescribeProducers),
     ]
 }
 
-const SERVED_COUNT: usize = 26;
+const SERVED_COUNT: usize = 28;
 
 /// The lowest Produce version Kafka 4.x advertises. KIP-896 removed v0-v2 from the broker but
 /// Kafka keeps advertising them because librdkafka before 2.x refuses a broker whose Produce range
@@ -122,6 +124,8 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::DescribeConfigs => "DescribeConfigs",
         ApiKey::AlterConfigs => "AlterConfigs",
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
+        ApiKey::DescribeLogDirs => "DescribeLogDirs",
+        ApiKey::DescribeProducers => "DescribeProducers",
         ApiKey::OffsetDelete => "OffsetDelete",
         _ => "other",
     }

@@ -64,6 +64,8 @@ pub struct PartitionLog {
     dir: PathBuf,
     /// Segment size for the next roll; a topic's `segment.bytes` may change it.
     segment_bytes: AtomicU64,
+    /// Roll the active segment once it is this old (ms) and an append comes; i64::MAX: never.
+    segment_ms: AtomicI64,
     writer: Mutex<Appender>,
     /// Readers clone this snapshot and never touch the append lock.
     segments: RwLock<Arc<Vec<Arc<Segment>>>>,
@@ -83,6 +85,8 @@ struct Appender {
     scratch: BytesMut,
     index: Vec<(u32, u32, i64)>,
     producers: ProducerStates,
+    /// When the active segment was created or opened (for `segment.ms`).
+    active_since: std::time::Instant,
 }
 
 impl PartitionLog {
@@ -135,12 +139,14 @@ impl PartitionLog {
         Ok(PartitionLog {
             dir,
             segment_bytes: AtomicU64::new(config.segment_bytes),
+            segment_ms: AtomicI64::new(i64::MAX),
             writer: Mutex::new(Appender {
                 active,
                 writer,
                 scratch: BytesMut::new(),
                 index: Vec::new(),
                 producers,
+                active_since: std::time::Instant::now(),
             }),
             segments: RwLock::new(Arc::new(segments)),
             log_end: AtomicI64::new(log_end),
@@ -189,6 +195,7 @@ impl PartitionLog {
             scratch,
             index,
             producers,
+            active_since,
         } = &mut *app;
         // Idempotence is checked under the append lock: it orders a producer's batches.
         for b in batch::batches(records).flatten() {
@@ -220,9 +227,13 @@ impl PartitionLog {
         let segment_bytes = self.segment_bytes.load(Ordering::Relaxed);
         // Roll by the configured size (which may have changed since the active segment was
         // created), or when the pre-sized file has no room left.
+        let segment_ms = self.segment_ms.load(Ordering::Relaxed);
+        let too_old = u64::try_from(segment_ms)
+            .is_ok_and(|ms| active_since.elapsed() >= std::time::Duration::from_millis(ms));
         let rolled = active.size() > 0
-            && (active.size() + need > segment_bytes || active.remaining() < need);
+            && (active.size() + need > segment_bytes || active.remaining() < need || too_old);
         if rolled {
+            *active_since = std::time::Instant::now();
             let capacity = segment_bytes.max(need);
             active.seal()?;
             let (seg, w) = Segment::create(&self.dir, base_offset, capacity)?;
@@ -420,6 +431,17 @@ impl PartitionLog {
             *slot = fresh;
         }
         *self.segments.write() = Arc::new(list);
+    }
+
+    /// Rolls the active segment at the next append once it is `ms` old (`segment.ms`).
+    pub fn set_segment_ms(&self, ms: i64) {
+        self.segment_ms
+            .store(if ms < 0 { i64::MAX } else { ms }, Ordering::Relaxed);
+    }
+
+    /// The idempotent producers with batches in this partition.
+    pub fn producers(&self) -> Vec<crate::producers::ProducerSnapshot> {
+        self.writer.lock().producers.snapshot()
     }
 
     /// Changes the size of segments started from now on.
@@ -806,6 +828,18 @@ mod tests {
         assert!(log.size_bytes() < 2048 + 1100);
         let (gone, next) = log.enforce_retention(i64::MAX / 2, 1, -1).unwrap();
         assert!(log.segment_count() == 1 && next.is_none() && gone > 0);
+    }
+
+    #[test]
+    fn segment_ms_rolls_an_old_active_segment_on_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path().join("t-0"), LogConfig::default()).unwrap();
+        log.append(&batch("a", 1, 0)).unwrap();
+        log.set_segment_ms(0);
+        assert!(log.append(&batch("b", 1, 0)).unwrap().rolled);
+        log.set_segment_ms(-1);
+        assert!(!log.append(&batch("c", 1, 0)).unwrap().rolled);
+        assert_eq!(log.segment_count(), 2);
     }
 
     #[test]

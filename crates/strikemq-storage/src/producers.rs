@@ -18,6 +18,20 @@ struct Written {
     last_seq: i32,
     base_offset: i64,
     last_offset: i64,
+    max_timestamp: i64,
+}
+
+/// One producer's state, as DescribeProducers shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerSnapshot {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Its current epoch.
+    pub epoch: i16,
+    /// Sequence of its last record.
+    pub last_sequence: i32,
+    /// Timestamp of its last batch.
+    pub last_timestamp: i64,
 }
 
 #[derive(Debug)]
@@ -127,7 +141,26 @@ impl ProducerStates {
             last_seq: last_seq(first, b.last_offset_delta()),
             base_offset,
             last_offset: base_offset + i64::from(b.last_offset_delta()),
+            max_timestamp: b.max_timestamp(),
         });
+    }
+
+    /// Every producer with batches in the log.
+    pub(crate) fn snapshot(&self) -> Vec<ProducerSnapshot> {
+        let mut out: Vec<ProducerSnapshot> = self
+            .map
+            .iter()
+            .filter_map(|(&pid, e)| {
+                e.batches.back().map(|w| ProducerSnapshot {
+                    producer_id: pid,
+                    epoch: e.epoch,
+                    last_sequence: w.last_seq,
+                    last_timestamp: w.max_timestamp,
+                })
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        out
     }
 
     /// Replays the batch headers of a log segment.

@@ -262,6 +262,25 @@ class JavaClientTest {
     }
 
     @Test
+    void logDirsAndProducers() throws Exception {
+        String topic = newTopic();
+        create(topic, 1);
+        try (KafkaProducer<byte[], byte[]> p = producer(Map.of())) {
+            p.send(new ProducerRecord<>(topic, b("idempotent by default"))).get();
+        }
+        try (Admin admin = admin()) {
+            TopicPartition tp = new TopicPartition(topic, 0);
+            var dirs = admin.describeLogDirs(List.of(0)).allDescriptions().get().get(0);
+            assertEquals(1, dirs.size());
+            var replica = dirs.values().iterator().next().replicaInfos().get(tp);
+            assertTrue(replica.size() > 0);
+            var producers = admin.describeProducers(List.of(tp)).all().get().get(tp).activeProducers();
+            assertEquals(1, producers.size());
+            assertEquals(0, producers.get(0).lastSequence());
+        }
+    }
+
+    @Test
     void manyMessagesInOrder() throws Exception {
         String topic = newTopic();
         create(topic, 1);
