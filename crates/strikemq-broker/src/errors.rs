@@ -11,7 +11,9 @@ pub(crate) fn storage_error(e: &StorageError) -> ResponseError {
         StorageError::EmptyAppend => ResponseError::InvalidRecord,
         StorageError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
         StorageError::TopicExists(_) => ResponseError::TopicAlreadyExists,
-        StorageError::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
+        StorageError::InvalidTopicName { .. } | StorageError::TopicCollision { .. } => {
+            ResponseError::InvalidTopicException
+        }
         StorageError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,

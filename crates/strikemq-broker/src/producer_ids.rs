@@ -22,6 +22,9 @@ pub(crate) struct ProducerIds {
     path: PathBuf,
     /// (next id to give, end of the reserved block)
     state: Mutex<(i64, i64)>,
+    /// transactional.id -> (producer id, epoch): the same id gets the same producer, one epoch
+    /// later, fencing the previous instance (KIP-98). Kept while the broker runs.
+    transactional: Mutex<std::collections::HashMap<String, (i64, i16)>>,
 }
 
 impl ProducerIds {
@@ -41,6 +44,7 @@ impl ProducerIds {
         Ok(ProducerIds {
             path,
             state: Mutex::new((next, next)),
+            transactional: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -57,6 +61,32 @@ impl ProducerIds {
     }
 
     pub(crate) fn handle(&self, req: &InitProducerIdRequest) -> InitProducerIdResponse {
+        if let Some(tid) = req.transactional_id.as_ref().filter(|t| !t.0.is_empty()) {
+            let mut known = self.transactional.lock();
+            if let Some((pid, epoch)) = known.get(tid.0.as_str()).copied() {
+                if epoch < i16::MAX - 1 {
+                    known.insert(tid.0.as_str().to_owned(), (pid, epoch + 1));
+                    return InitProducerIdResponse::default()
+                        .with_producer_id(ProducerId(pid))
+                        .with_producer_epoch(epoch + 1);
+                }
+            }
+            return match self.allocate() {
+                Ok(id) => {
+                    known.insert(tid.0.as_str().to_owned(), (id, 0));
+                    InitProducerIdResponse::default()
+                        .with_producer_id(ProducerId(id))
+                        .with_producer_epoch(0)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot reserve producer ids");
+                    InitProducerIdResponse::default()
+                        .with_error_code(code(ResponseError::KafkaStorageError))
+                        .with_producer_id(ProducerId(-1))
+                        .with_producer_epoch(-1)
+                }
+            };
+        }
         // KIP-360: a producer that already has an id asks for an epoch bump after an error.
         if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
             return InitProducerIdResponse::default()

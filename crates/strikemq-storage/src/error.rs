@@ -50,6 +50,14 @@ pub enum StorageError {
     /// The topic exists already.
     #[error("topic {0} already exists")]
     TopicExists(String),
+    /// The name differs from an existing topic's only in '.' and '_'.
+    #[error("topic '{name}' collides with existing topic: {existing}")]
+    TopicCollision {
+        /// The new name.
+        name: String,
+        /// The topic it collides with.
+        existing: String,
+    },
     /// The topic name breaks Kafka's rules.
     #[error("invalid topic name {name:?}: {reason}")]
     InvalidTopicName {

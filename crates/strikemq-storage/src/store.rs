@@ -192,6 +192,14 @@ impl Store {
         if topics.contains_key(name) {
             return Err(StorageError::TopicExists(name.to_owned()));
         }
+        // Kafka refuses names that differ only in '.' and '_': metric names would collide.
+        let folded = name.replace('.', "_");
+        if let Some(existing) = topics.keys().find(|t| t.replace('.', "_") == folded) {
+            return Err(StorageError::TopicCollision {
+                name: name.to_owned(),
+                existing: existing.clone(),
+            });
+        }
         let meta = TopicMeta {
             name: name.to_owned(),
             id: Uuid::new_v4(),
@@ -395,6 +403,12 @@ mod tests {
                 store.create_topic("zero", 0, BTreeMap::new()),
                 Err(StorageError::InvalidPartitions(0))
             ));
+            store.create_topic("a.b", 1, BTreeMap::new()).unwrap();
+            assert!(matches!(
+                store.create_topic("a_b", 1, BTreeMap::new()),
+                Err(StorageError::TopicCollision { .. })
+            ));
+            store.delete_topic("a.b").unwrap();
             store.create_topic("gone", 1, BTreeMap::new()).unwrap();
             store.delete_topic("gone").unwrap();
             assert!(!dir.path().join("gone-0").exists());
