@@ -71,21 +71,11 @@ impl ProducerIds {
                         .with_producer_epoch(epoch + 1);
                 }
             }
-            return match self.allocate() {
-                Ok(id) => {
-                    known.insert(tid.0.as_str().to_owned(), (id, 0));
-                    InitProducerIdResponse::default()
-                        .with_producer_id(ProducerId(id))
-                        .with_producer_epoch(0)
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot reserve producer ids");
-                    InitProducerIdResponse::default()
-                        .with_error_code(code(ResponseError::KafkaStorageError))
-                        .with_producer_id(ProducerId(-1))
-                        .with_producer_epoch(-1)
-                }
-            };
+            let resp = self.fresh();
+            if resp.error_code == 0 {
+                known.insert(tid.0.as_str().to_owned(), (resp.producer_id.0, 0));
+            }
+            return resp;
         }
         // KIP-360: a producer that already has an id asks for an epoch bump after an error.
         if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
@@ -93,6 +83,11 @@ impl ProducerIds {
                 .with_producer_id(req.producer_id)
                 .with_producer_epoch(req.producer_epoch + 1);
         }
+        self.fresh()
+    }
+
+    /// A new producer id at epoch 0.
+    fn fresh(&self) -> InitProducerIdResponse {
         match self.allocate() {
             Ok(id) => InitProducerIdResponse::default()
                 .with_producer_id(ProducerId(id))

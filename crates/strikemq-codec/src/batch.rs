@@ -480,46 +480,95 @@ impl BatchBuilder {
     }
     /// Encodes the batch with base offset 0. Panics if no record was added.
     pub fn build(&self) -> Bytes {
-        use bytes::BufMut;
         assert!(!self.records.is_empty(), "a record batch needs a record");
         let base_ts = self.records.iter().map(|r| r.timestamp).min().unwrap_or(0);
         let max_ts = self.records.iter().map(|r| r.timestamp).max().unwrap_or(0);
-        let mut body = bytes::BytesMut::new();
-        for (i, r) in self.records.iter().enumerate() {
-            let mut rec = bytes::BytesMut::new();
-            rec.put_u8(0);
-            put_varlong(&mut rec, r.timestamp - base_ts);
-            put_varlong(&mut rec, i as i64);
-            put_nullable(&mut rec, r.key.as_deref());
-            put_nullable(&mut rec, r.value.as_deref());
-            put_varlong(&mut rec, r.headers.len() as i64);
-            for (k, v) in &r.headers {
-                put_nullable(&mut rec, Some(k.as_bytes()));
-                put_nullable(&mut rec, v.as_deref());
-            }
-            put_varlong(&mut body, rec.len() as i64);
-            body.extend_from_slice(&rec);
-        }
-        let (pid, epoch, seq) = self.producer_id.unwrap_or((-1, -1, -1));
-        let mut out = bytes::BytesMut::with_capacity(HEADER_SIZE + body.len());
-        out.put_i64(0);
-        out.put_i32((HEADER_SIZE - LOG_OVERHEAD + body.len()) as i32);
-        out.put_i32(-1);
-        out.put_i8(2);
-        out.put_u32(0); // CRC, filled below
-        out.put_i16(0);
-        out.put_i32(self.records.len() as i32 - 1);
-        out.put_i64(base_ts);
-        out.put_i64(max_ts);
-        out.put_i64(pid);
-        out.put_i16(epoch);
-        out.put_i32(seq);
-        out.put_i32(self.records.len() as i32);
-        out.extend_from_slice(&body);
-        let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
-        out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-        out.freeze()
+        let body = encode_records(self.records.iter().enumerate().map(|(i, r)| {
+            (
+                r.timestamp - base_ts,
+                i as i64,
+                &r.key,
+                &r.value,
+                &r.headers[..],
+            )
+        }));
+        encode_batch(
+            &RebuiltHeader {
+                base_offset: 0,
+                last_offset_delta: self.records.len() as i32 - 1,
+                max_timestamp: max_ts,
+                producer: self.producer_id.unwrap_or((-1, -1, -1)),
+                log_append_time: false,
+            },
+            base_ts,
+            self.records.len(),
+            &body,
+        )
     }
+}
+
+/// The records section of an uncompressed batch: (timestamp delta, offset delta, key, value,
+/// headers) per record.
+#[allow(clippy::type_complexity)]
+fn encode_records<'a>(
+    records: impl Iterator<
+        Item = (
+            i64,
+            i64,
+            &'a Option<Bytes>,
+            &'a Option<Bytes>,
+            &'a [(String, Option<Bytes>)],
+        ),
+    >,
+) -> bytes::BytesMut {
+    use bytes::BufMut;
+    let mut body = bytes::BytesMut::new();
+    let mut rec = bytes::BytesMut::new();
+    for (ts_delta, offset_delta, key, value, headers) in records {
+        rec.clear();
+        rec.put_u8(0);
+        put_varlong(&mut rec, ts_delta);
+        put_varlong(&mut rec, offset_delta);
+        put_nullable(&mut rec, key.as_deref());
+        put_nullable(&mut rec, value.as_deref());
+        put_varlong(&mut rec, headers.len() as i64);
+        for (k, v) in headers {
+            put_nullable(&mut rec, Some(k.as_bytes()));
+            put_nullable(&mut rec, v.as_deref());
+        }
+        put_varlong(&mut body, rec.len() as i64);
+        body.extend_from_slice(&rec);
+    }
+    body
+}
+
+/// A whole uncompressed batch around an encoded records section, CRC included.
+fn encode_batch(header: &RebuiltHeader, base_ts: i64, count: usize, body: &[u8]) -> Bytes {
+    use bytes::BufMut;
+    let (pid, epoch, seq) = header.producer;
+    let attributes: i16 = if header.log_append_time {
+        TIMESTAMP_TYPE_BIT
+    } else {
+        0
+    };
+    let mut out = bytes::BytesMut::with_capacity(HEADER_SIZE + body.len());
+    out.put_i64(header.base_offset);
+    out.put_i32((HEADER_SIZE - LOG_OVERHEAD + body.len()) as i32);
+    out.put_i32(0);
+    out.put_i8(2);
+    out.put_u32(0); // CRC, filled below
+    out.put_i16(attributes);
+    out.put_i32(header.last_offset_delta);
+    out.put_i64(base_ts);
+    out.put_i64(header.max_timestamp);
+    out.put_i64(pid);
+    out.put_i16(epoch);
+    out.put_i32(seq);
+    out.put_i32(count as i32);
+    out.extend_from_slice(body);
+    let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
+    out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    out.freeze()
 }
 
 /// What [`rebuild_batch`] keeps of the batch it replaces.
@@ -553,52 +602,21 @@ impl RebuiltHeader {
 /// Encodes some of a batch's records again, uncompressed, at their original offsets: what a
 /// log cleaner writes after dropping superseded records. Offsets may have gaps; the CRC is new.
 pub fn rebuild_batch(header: &RebuiltHeader, records: &[Record]) -> Bytes {
-    use bytes::BufMut;
     let base_ts = records
         .iter()
         .map(|r| r.timestamp)
         .min()
         .unwrap_or(header.max_timestamp);
-    let mut body = bytes::BytesMut::new();
-    for r in records {
-        let mut rec = bytes::BytesMut::new();
-        rec.put_u8(0);
-        put_varlong(&mut rec, r.timestamp - base_ts);
-        put_varlong(&mut rec, r.offset - header.base_offset);
-        put_nullable(&mut rec, r.key.as_deref());
-        put_nullable(&mut rec, r.value.as_deref());
-        put_varlong(&mut rec, r.headers.len() as i64);
-        for (k, v) in &r.headers {
-            put_nullable(&mut rec, Some(k.as_bytes()));
-            put_nullable(&mut rec, v.as_deref());
-        }
-        put_varlong(&mut body, rec.len() as i64);
-        body.extend_from_slice(&rec);
-    }
-    let (pid, epoch, seq) = header.producer;
-    let attributes: i16 = if header.log_append_time {
-        TIMESTAMP_TYPE_BIT
-    } else {
-        0
-    };
-    let mut out = bytes::BytesMut::with_capacity(HEADER_SIZE + body.len());
-    out.put_i64(header.base_offset);
-    out.put_i32((HEADER_SIZE - LOG_OVERHEAD + body.len()) as i32);
-    out.put_i32(0);
-    out.put_i8(2);
-    out.put_u32(0);
-    out.put_i16(attributes);
-    out.put_i32(header.last_offset_delta);
-    out.put_i64(base_ts);
-    out.put_i64(header.max_timestamp);
-    out.put_i64(pid);
-    out.put_i16(epoch);
-    out.put_i32(seq);
-    out.put_i32(records.len() as i32);
-    out.extend_from_slice(&body);
-    let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
-    out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-    out.freeze()
+    let body = encode_records(records.iter().map(|r| {
+        (
+            r.timestamp - base_ts,
+            r.offset - header.base_offset,
+            &r.key,
+            &r.value,
+            &r.headers[..],
+        )
+    }));
+    encode_batch(header, base_ts, records.len(), &body)
 }
 
 fn put_varlong(buf: &mut bytes::BytesMut, v: i64) {
