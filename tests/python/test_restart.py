@@ -49,3 +49,65 @@ def test_idempotent_producer_keeps_going_across_a_broker_restart(broker_factory,
     assert errors == []
     got = consume(b.bootstrap, topic, [0], 1000)
     assert [m.value() for m in got] == [b"before-%d" % i for i in range(500)] + [b"after-%d" % i for i in range(500)]
+
+
+def test_kill_9_under_load_loses_no_acknowledged_record(broker_factory, topic):
+    """Two idempotent acks=all producers; the broker (flush=always) is killed with SIGKILL three
+    times while they run. Every acknowledged record is there afterwards, once, in order."""
+    import random
+    import threading
+    import time
+    from confluent_kafka import Producer
+    b = broker_factory("--flush", "always", "--segment-bytes", str(1024 * 1024))
+    create_topic(b.bootstrap, topic, 2)
+    n = 4000
+    acked = [set(), set()]
+    done = threading.Event()
+
+    def produce(pid):
+        p = Producer({"bootstrap.servers": b.bootstrap, "enable.idempotence": True, "acks": "all",
+                      "linger.ms": 2, "message.timeout.ms": 60000, "reconnect.backoff.ms": 20,
+                      "reconnect.backoff.max.ms": 200})
+
+        def cb(err, msg):
+            if err is None:
+                acked[pid].add(int(msg.value().split(b"-")[1]))
+
+        for i in range(n):
+            while True:
+                try:
+                    p.produce(topic, value=b"p%d-%d" % (pid, i), partition=pid, on_delivery=cb)
+                    break
+                except BufferError:
+                    p.poll(0.05)
+            p.poll(0)
+            if i % 200 == 0:
+                time.sleep(0.01)
+        p.flush(90)
+
+    threads = [threading.Thread(target=produce, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    rng = random.Random(7)
+    for _ in range(3):
+        time.sleep(rng.uniform(0.2, 0.6))
+        b.kill()
+        b.start()
+    for t in threads:
+        t.join(120)
+    assert all(len(a) > n / 2 for a in acked), [len(a) for a in acked]
+    for pid in range(2):
+        from confluent_kafka import Consumer, TopicPartition as TP
+        c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "crash-" + topic, "enable.auto.commit": False})
+        c.assign([TP(topic, pid, 0)])
+        low, high = c.get_watermark_offsets(TP(topic, pid), timeout=10)
+        seqs = []
+        while len(seqs) < high - low:
+            m = c.poll(5)
+            assert m is not None and m.error() is None
+            seqs.append(int(m.value().split(b"-")[1]))
+        c.close()
+        assert len(seqs) == len(set(seqs)), "a record was written twice"
+        assert seqs == sorted(seqs), "records out of order"
+        missing = acked[pid] - set(seqs)
+        assert not missing, f"acknowledged but lost: {sorted(missing)[:10]}"

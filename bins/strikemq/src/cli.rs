@@ -51,6 +51,13 @@ pub(crate) struct Cli {
     /// Largest record batch accepted, in bytes [default: 1048588].
     #[arg(long, env = "STRIKEMQ_MESSAGE_MAX_BYTES")]
     message_max_bytes: Option<usize>,
+    /// When appends are forced to disk: never (page cache only), interval, or always (before
+    /// answering acks=all) [default: never].
+    #[arg(long, env = "STRIKEMQ_FLUSH", value_parser = ["never", "interval", "always"])]
+    flush: Option<String>,
+    /// With --flush interval: most milliseconds between an append and its fsync [default: 1000].
+    #[arg(long, env = "STRIKEMQ_FLUSH_INTERVAL_MS")]
+    flush_interval_ms: Option<u64>,
     /// Default retention.ms of topics; -1 keeps data for ever [default: 604800000].
     #[arg(long, env = "STRIKEMQ_RETENTION_MS", allow_hyphen_values = true)]
     retention_ms: Option<i64>,
@@ -85,6 +92,8 @@ struct FileConfig {
     segment_bytes: Option<u64>,
     max_request_bytes: Option<usize>,
     message_max_bytes: Option<usize>,
+    flush: Option<String>,
+    flush_interval_ms: Option<u64>,
     retention_ms: Option<i64>,
     retention_bytes: Option<i64>,
     group_initial_rebalance_delay_ms: Option<u64>,
@@ -138,6 +147,11 @@ impl Cli {
                 .message_max_bytes
                 .or(file.message_max_bytes)
                 .unwrap_or(d.message_max_bytes),
+            flush: self.flush.or(file.flush).unwrap_or(d.flush),
+            flush_interval_ms: self
+                .flush_interval_ms
+                .or(file.flush_interval_ms)
+                .unwrap_or(d.flush_interval_ms),
             retention_ms: self
                 .retention_ms
                 .or(file.retention_ms)
@@ -186,6 +200,34 @@ mod tests {
         assert_eq!(c.io_threads, 3);
         assert!(!c.auto_create_topics);
         assert_eq!(c.default_partitions, 1);
+    }
+
+    #[test]
+    fn flush_policies() {
+        let c = Cli::try_parse_from([
+            "strikemq",
+            "--flush",
+            "interval",
+            "--flush-interval-ms",
+            "250",
+        ])
+        .unwrap()
+        .into_config()
+        .unwrap();
+        assert_eq!(
+            c.flush_policy().unwrap(),
+            strikemq_broker::FlushPolicy::Interval(std::time::Duration::from_millis(250))
+        );
+        assert!(Cli::try_parse_from(["strikemq", "--flush", "sometimes"]).is_err());
+        let c = Cli::try_parse_from([
+            "strikemq",
+            "--flush",
+            "interval",
+            "--flush-interval-ms",
+            "0",
+        ])
+        .unwrap();
+        assert!(c.into_config().is_err());
     }
 
     #[test]

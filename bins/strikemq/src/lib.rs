@@ -62,6 +62,10 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// Largest record batch accepted (Kafka's `message.max.bytes`).
     pub message_max_bytes: usize,
+    /// When appends are forced to disk: "never", "interval" or "always".
+    pub flush: String,
+    /// With `flush = "interval"`: at most this long between an append and its fsync.
+    pub flush_interval_ms: u64,
     /// Default `retention.ms` of topics (Kafka's `log.retention.ms`); -1 keeps data for ever.
     pub retention_ms: i64,
     /// Default `retention.bytes` of topics (Kafka's `log.retention.bytes`); -1 for no limit.
@@ -89,6 +93,8 @@ impl Default for Config {
             segment_bytes: 1024 * 1024 * 1024,
             max_request_bytes: 100 * 1024 * 1024,
             message_max_bytes: 1_048_588,
+            flush: "never".to_owned(),
+            flush_interval_ms: 1000,
             retention_ms: 7 * 24 * 3600 * 1000,
             retention_bytes: -1,
             group_initial_rebalance_delay_ms: 0,
@@ -115,6 +121,7 @@ impl Config {
         if self.message_max_bytes == 0 {
             return Err("message_max_bytes must be positive".into());
         }
+        self.flush_policy()?;
         if self.retention_ms < -1 || self.retention_bytes < -1 {
             return Err("retention_ms and retention_bytes must be -1 or more".into());
         }
@@ -122,6 +129,21 @@ impl Config {
             return Err("offsets_retention_minutes must be positive".into());
         }
         Ok(())
+    }
+
+    /// The flush policy the `flush` setting names.
+    pub fn flush_policy(&self) -> Result<strikemq_broker::FlushPolicy, String> {
+        match self.flush.as_str() {
+            "never" => Ok(strikemq_broker::FlushPolicy::Never),
+            "always" => Ok(strikemq_broker::FlushPolicy::Always),
+            "interval" if self.flush_interval_ms > 0 => Ok(strikemq_broker::FlushPolicy::Interval(
+                Duration::from_millis(self.flush_interval_ms),
+            )),
+            "interval" => Err("flush_interval_ms must be positive".into()),
+            other => Err(format!(
+                "flush must be never, interval or always, not {other:?}"
+            )),
+        }
     }
 
     /// The host clients are told to connect to.
@@ -246,6 +268,7 @@ impl BrokerBuilder {
             segment_bytes: config.segment_bytes,
             retention_ms: config.retention_ms,
             retention_bytes: config.retention_bytes,
+            flush: config.flush_policy().map_err(StartError::Config)?,
             groups: GroupConfig {
                 initial_rebalance_delay: Duration::from_millis(
                     config.group_initial_rebalance_delay_ms,
@@ -279,6 +302,22 @@ impl BrokerBuilder {
             move |now| r.clean_logs(now),
         )
         .map_err(spawn_error)?;
+        let mut timers = vec![timer, cleaner];
+        if matches!(
+            broker.config().flush,
+            strikemq_broker::FlushPolicy::Interval(_)
+        ) {
+            let b = broker.clone();
+            let f = broker.clone();
+            timers.push(
+                deadline_thread::DeadlineThread::start(
+                    "strikemq-flusher",
+                    |poke| b.set_flush_timer(poke),
+                    move |now| f.flush_due(now),
+                )
+                .map_err(spawn_error)?,
+            );
+        }
         let reactor = Reactor::start(
             listener,
             ReactorConfig {
@@ -314,7 +353,7 @@ impl BrokerBuilder {
             config,
             broker,
             reactor: Some(reactor),
-            timers: vec![timer, cleaner],
+            timers,
             rest,
         })
     }

@@ -52,7 +52,11 @@ fn run() -> anyhow::Result<()> {
         None => println!("  http        disabled"),
     }
     println!("  io threads  {}", c.io_threads);
-    println!("  data dir    {}", c.data_dir.display());
+    println!(
+        "  data dir    {} (flush: {})",
+        c.data_dir.display(),
+        c.flush
+    );
     println!(
         "  topics      {} on disk, auto-create {}",
         running.broker().store().topics().len(),

@@ -47,6 +47,7 @@ impl Broker {
             )
         })?;
         let (base, _, _) = crate::produce::append(self, &t, partition, batch)
+            .and_then(|r| crate::produce::sync_if_always(self, &t, partition).map(|_| r))
             .map_err(|e| Refusal::new(e, format!("cannot append to {topic}-{partition}: {e:?}")))?;
         self.appended();
         Ok(base)

@@ -55,6 +55,19 @@ pub use fetch::ParkedFetch;
 use group_requests::GroupSlot;
 pub use group_requests::ParkedGroup;
 
+/// When appended data is forced to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPolicy {
+    /// Never: the OS writes the page cache back when it likes. A killed broker loses nothing;
+    /// a machine that loses power loses what was not yet written back.
+    Never,
+    /// Every so often: at most this much acknowledged data is lost to a power loss.
+    Interval(Duration),
+    /// Before answering a Produce with acks=-1 (and every REST produce): what such a producer
+    /// was told is written survives a power loss.
+    Always,
+}
+
 /// Broker-wide settings.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -77,6 +90,8 @@ pub struct BrokerConfig {
     pub retention_ms: i64,
     /// Kafka's `log.retention.bytes`, the default of `retention.bytes` (-1: no limit).
     pub retention_bytes: i64,
+    /// When appends are forced to disk.
+    pub flush: FlushPolicy,
     /// Consumer group settings.
     pub groups: GroupConfig,
 }
@@ -93,6 +108,7 @@ impl Default for BrokerConfig {
             segment_bytes: 1024 * 1024 * 1024,
             retention_ms: 7 * 24 * 3600 * 1000,
             retention_bytes: -1,
+            flush: FlushPolicy::Never,
             groups: GroupConfig::default(),
         }
     }
@@ -161,6 +177,9 @@ pub struct Broker {
     wake_parked: OnceLock<Listener>,
     group_timer: OnceLock<Listener>,
     retention_timer: OnceLock<Listener>,
+    flush_timer: OnceLock<Listener>,
+    /// With `FlushPolicy::Interval`: when the next flush is due, if anything is unsynced.
+    flush_due: parking_lot::Mutex<Option<Instant>>,
     append_seq: AtomicU64,
     append_waiters: std::sync::atomic::AtomicUsize,
     append_signal: (parking_lot::Mutex<()>, parking_lot::Condvar),
@@ -192,6 +211,8 @@ impl Broker {
             wake_parked: OnceLock::new(),
             group_timer: OnceLock::new(),
             retention_timer: OnceLock::new(),
+            flush_timer: OnceLock::new(),
+            flush_due: parking_lot::Mutex::new(None),
             append_seq: AtomicU64::new(0),
             append_waiters: std::sync::atomic::AtomicUsize::new(0),
             append_signal: (parking_lot::Mutex::new(()), parking_lot::Condvar::new()),
@@ -238,7 +259,52 @@ impl Broker {
         let _ = self.group_timer.set(Box::new(f));
     }
 
+    /// Registers the function that pokes the flusher (with `FlushPolicy::Interval`) when data
+    /// becomes unsynced. Only the first registration counts.
+    pub fn set_flush_timer(&self, f: impl Fn() + Send + Sync + 'static) {
+        let _ = self.flush_timer.set(Box::new(f));
+    }
+
+    /// With `FlushPolicy::Interval`: syncs every partition with unsynced data once its flush is
+    /// due, and returns when the next one is (none while nothing is unsynced).
+    pub fn flush_due(&self, now: Instant) -> Option<Instant> {
+        let mut due = self.flush_due.lock();
+        match *due {
+            Some(at) if at <= now => {
+                *due = None;
+                drop(due);
+                self.flush_all();
+                None
+            }
+            other => other,
+        }
+    }
+
+    /// Syncs every log with unsynced data.
+    pub fn flush_all(&self) {
+        if let Err(e) = self.offsets.sync() {
+            tracing::error!(error = %e, "flushing committed offsets failed");
+        }
+        for topic in self.store.topics() {
+            for (i, p) in topic.partitions().iter().enumerate() {
+                if let Err(e) = p.sync() {
+                    tracing::error!(topic = topic.name(), partition = i, error = %e, "flush failed");
+                }
+            }
+        }
+    }
+
     fn appended(&self) {
+        if let FlushPolicy::Interval(every) = self.config.flush {
+            let mut due = self.flush_due.lock();
+            if due.is_none() {
+                *due = Some(Instant::now() + every);
+                drop(due);
+                if let Some(f) = self.flush_timer.get() {
+                    f();
+                }
+            }
+        }
         // SeqCst pairs with wait_for_append: either it sees the new sequence or we see it waiting.
         self.append_seq.fetch_add(1, Ordering::SeqCst);
         // Blocking waiters (REST peeks) only cost a lock when there are any.

@@ -60,6 +60,10 @@ impl OffsetsStore {
         }
     }
 
+    pub(crate) fn sync(&self) -> Result<(), StorageError> {
+        self.log.sync()
+    }
+
     pub(crate) fn close(&self) -> Result<(), StorageError> {
         self.log.close()
     }

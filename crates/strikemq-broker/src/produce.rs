@@ -43,7 +43,13 @@ pub(crate) fn handle(
                 } else {
                     match &topic {
                         None => Err(unknown),
-                        Some(t) => append(broker, t, p.index, p.records.as_deref().unwrap_or(&[])),
+                        Some(t) => append(broker, t, p.index, p.records.as_deref().unwrap_or(&[]))
+                            .and_then(|r| {
+                                if req.acks == -1 {
+                                    sync_if_always(broker, t, p.index)?;
+                                }
+                                Ok(r)
+                            }),
                     }
                 };
                 let resp = PartitionProduceResponse::default().with_index(p.index);
@@ -168,4 +174,22 @@ fn check_size(
         return Err(ResponseError::MessageTooLarge);
     }
     Ok(())
+}
+
+/// `FlushPolicy::Always`: the data is on disk before the producer hears it was written.
+pub(crate) fn sync_if_always(
+    broker: &Broker,
+    topic: &Topic,
+    partition: i32,
+) -> Result<(), ResponseError> {
+    if broker.config().flush != crate::FlushPolicy::Always {
+        return Ok(());
+    }
+    let Some(log) = topic.partition(partition) else {
+        return Ok(());
+    };
+    log.sync().map_err(|e| {
+        tracing::error!(topic = topic.name(), partition, error = %e, "fsync failed");
+        ResponseError::KafkaStorageError
+    })
 }

@@ -71,6 +71,11 @@ pub struct PartitionLog {
     segments: RwLock<Arc<Vec<Arc<Segment>>>>,
     log_end: AtomicI64,
     log_start: AtomicI64,
+    /// Appended data not yet synced to disk.
+    unsynced: std::sync::atomic::AtomicBool,
+    /// Held during an fsync: a caller that finds nothing unsynced knows an fsync that started
+    /// after its write has finished.
+    sync_lock: Mutex<()>,
     /// Compaction: the closed segments below this offset hold no superseded records.
     pub(crate) cleaned_up_to: AtomicI64,
     /// Compaction: when the oldest tombstone it kept may be removed (ms), or i64::MAX.
@@ -151,6 +156,8 @@ impl PartitionLog {
             segments: RwLock::new(Arc::new(segments)),
             log_end: AtomicI64::new(log_end),
             log_start: AtomicI64::new(log_start),
+            unsynced: std::sync::atomic::AtomicBool::new(false),
+            sync_lock: Mutex::new(()),
             cleaned_up_to: AtomicI64::new(0),
             tombstone_deadline: AtomicI64::new(0),
         })
@@ -270,6 +277,7 @@ impl PartitionLog {
         }
         active.append(writer, scratch, index, next)?;
         producers.replay(scratch);
+        self.unsynced.store(true, Ordering::Release);
         self.log_end.store(next, Ordering::Release);
         Ok(AppendInfo {
             base_offset,
@@ -368,15 +376,22 @@ impl PartitionLog {
     }
 
     /// Writes the active segment's data to disk.
+    /// Does nothing when nothing was appended since the last sync. Appends go on meanwhile: the
+    /// fsync runs outside the append lock (a segment rolled meanwhile was synced when sealed).
     pub fn sync(&self) -> Result<(), StorageError> {
-        let app = self.writer.lock();
-        app.active.sync()
+        let _one_at_a_time = self.sync_lock.lock();
+        if !self.unsynced.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let active = self.writer.lock().active.clone();
+        active
+            .sync()
+            .inspect_err(|_| self.unsynced.store(true, Ordering::Release))
     }
 
     /// Trims the active segment to its written size (clean shutdown).
     pub fn close(&self) -> Result<(), StorageError> {
         let app = self.writer.lock();
-        app.active.sync()?;
         app.active.seal()
     }
 
