@@ -34,6 +34,9 @@ cargo test --workspace 2>&1 | tee -a "$LOG"
 step "python: confluent-kafka, kafka-python, kcat"
 tests/.venv/bin/python -m pytest tests/python -q -p no:cacheprovider 2>&1 | tee -a "$LOG"
 
+step "conformance: the same scenarios on Apache Kafka 4.1 (from Maven Central) and StrikeMQ"
+tests/.venv/bin/python -m pytest tests/conformance -q -p no:cacheprovider 2>&1 | tee -a "$LOG"
+
 step "java: org.apache.kafka:kafka-clients"
 (cd tests/java && mvn -B -q test)
 cat tests/java/target/surefire-reports/*.txt | tee -a "$LOG"

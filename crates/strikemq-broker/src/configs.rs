@@ -20,6 +20,7 @@ const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 /// ConfigSource values.
 const SOURCE_TOPIC: i8 = 1;
+const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
 /// IncrementalAlterConfigs operations.
@@ -120,7 +121,7 @@ const TOPIC_CONFIGS: &[Def] = &[
     Def {
         name: "message.timestamp.after.max.ms",
         kind: Kind::Long(0),
-        default: MAX,
+        default: |_| "3600000".into(),
         doc: "How far a timestamp may be ahead of the broker's clock",
     },
     Def {
@@ -297,9 +298,16 @@ pub(crate) fn describe_topic_configs(
         .map(|d| {
             let default = (d.default)(broker.config());
             let set = configs.get(d.name);
+            // A KRaft Kafka 4 cluster holds min.insync.replicas as a cluster-wide dynamic default
+            // (KIP-966, eligible leader replicas), and reports it with that source.
+            let default_source = if d.name == "min.insync.replicas" {
+                SOURCE_DYNAMIC_DEFAULT_BROKER
+            } else {
+                SOURCE_DEFAULT
+            };
             let (value, source) = match set {
                 Some(v) => (v.clone(), SOURCE_TOPIC),
-                None => (default.clone(), SOURCE_DEFAULT),
+                None => (default.clone(), default_source),
             };
             let mut syn = Vec::new();
             if synonyms {

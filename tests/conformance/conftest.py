@@ -1,0 +1,114 @@
+"""A reference Apache Kafka 4.1 (KRaft, single node, from Maven Central jars) and a StrikeMQ, side
+by side on free ports, for tests that compare what clients observe on both."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "python"))
+from broker_process import BrokerProcess  # noqa: E402  (the launcher the client tests use)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def kafka_classpath():
+    out = HERE / "target" / "classpath.txt"
+    out.parent.mkdir(exist_ok=True)
+    subprocess.run(["mvn", "-q", "-B", "-f", str(HERE / "pom.xml"), "dependency:build-classpath",
+                    f"-Dmdep.outputFile={out}"], check=True, timeout=900)
+    return out.read_text().strip()
+
+
+class ReferenceKafka:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="kafka-reference-")
+        self.port = free_port()
+        self.controller_port = free_port()
+        self.proc = None
+
+    @property
+    def bootstrap(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self):
+        cp = kafka_classpath()
+        props = Path(self.dir) / "server.properties"
+        props.write_text("\n".join([
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={self.dir}/data",
+            "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "",
+        ]))
+        cluster_id = subprocess.run(["java", "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
+                                    check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        subprocess.run(["java", "-cp", cp, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+                       check=True, capture_output=True, timeout=120)
+        self.log = open(Path(self.dir) / "kafka.log", "wb")
+        self.proc = subprocess.Popen(["java", "-Xmx512m", "-cp", cp, "kafka.Kafka", str(props)],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if "Kafka Server started" in (Path(self.dir) / "kafka.log").read_text(errors="replace"):
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.25)
+        self.stop()
+        raise RuntimeError("the reference Kafka did not start; see " + str(Path(self.dir) / "kafka.log"))
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def kafka():
+    k = ReferenceKafka().start()
+    yield k
+    k.stop()
+
+
+@pytest.fixture(scope="session")
+def strikemq():
+    d = tempfile.mkdtemp(prefix="strikemq-conformance-")
+    b = BrokerProcess(os.path.join(d, "data")).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(params=["kafka", "strikemq"])
+def any_broker(request, kafka, strikemq):
+    return kafka if request.param == "kafka" else strikemq
+
+
+@pytest.fixture
+def topic():
+    return "c-" + uuid.uuid4().hex[:12]
