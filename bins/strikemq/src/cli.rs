@@ -51,6 +51,9 @@ pub(crate) struct Cli {
     /// Largest record batch accepted, in bytes [default: 1048588].
     #[arg(long, env = "STRIKEMQ_MESSAGE_MAX_BYTES")]
     message_max_bytes: Option<usize>,
+    /// Kafka connections open at once; newer ones are closed (0: no limit) [default: 0].
+    #[arg(long, env = "STRIKEMQ_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
     /// When appends are forced to disk: never (page cache only), interval, or always (before
     /// answering acks=all) [default: never].
     #[arg(long, env = "STRIKEMQ_FLUSH", value_parser = ["never", "interval", "always"])]
@@ -92,6 +95,7 @@ struct FileConfig {
     segment_bytes: Option<u64>,
     max_request_bytes: Option<usize>,
     message_max_bytes: Option<usize>,
+    max_connections: Option<usize>,
     flush: Option<String>,
     flush_interval_ms: Option<u64>,
     retention_ms: Option<i64>,
@@ -147,6 +151,10 @@ impl Cli {
                 .message_max_bytes
                 .or(file.message_max_bytes)
                 .unwrap_or(d.message_max_bytes),
+            max_connections: self
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(d.max_connections),
             flush: self.flush.or(file.flush).unwrap_or(d.flush),
             flush_interval_ms: self
                 .flush_interval_ms

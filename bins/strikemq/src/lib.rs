@@ -62,6 +62,8 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// Largest record batch accepted (Kafka's `message.max.bytes`).
     pub message_max_bytes: usize,
+    /// Kafka connections open at once (Kafka's `max.connections`); 0 means no limit.
+    pub max_connections: usize,
     /// When appends are forced to disk: "never", "interval" or "always".
     pub flush: String,
     /// With `flush = "interval"`: at most this long between an append and its fsync.
@@ -93,6 +95,7 @@ impl Default for Config {
             segment_bytes: 1024 * 1024 * 1024,
             max_request_bytes: 100 * 1024 * 1024,
             message_max_bytes: 1_048_588,
+            max_connections: 0,
             flush: "never".to_owned(),
             flush_interval_ms: 1000,
             retention_ms: 7 * 24 * 3600 * 1000,
@@ -199,6 +202,11 @@ impl BrokerBuilder {
     /// Worker threads.
     pub fn io_threads(mut self, n: usize) -> Self {
         self.config.io_threads = n;
+        self
+    }
+    /// Kafka connections open at once (0: no limit).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.config.max_connections = n;
         self
     }
     /// Whether Metadata auto-creates topics.
@@ -323,6 +331,11 @@ impl BrokerBuilder {
             ReactorConfig {
                 io_threads: config.io_threads,
                 max_frame_bytes: config.max_request_bytes,
+                max_connections: if config.max_connections == 0 {
+                    usize::MAX
+                } else {
+                    config.max_connections
+                },
             },
             service,
         )

@@ -349,3 +349,68 @@ fn a_resent_idempotent_produce_is_written_once() {
     );
     broker.shutdown().unwrap();
 }
+
+#[test]
+fn connections_beyond_the_limit_are_closed_and_the_rest_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = strikemq::Broker::builder()
+        .bind("127.0.0.1".parse().unwrap())
+        .port(0)
+        .http_port(0)
+        .io_threads(2)
+        .max_connections(3)
+        .data_dir(dir.path())
+        .start()
+        .unwrap();
+    let mut open: Vec<Client> = (0..3)
+        .map(|_| Client::connect(broker.kafka_addr()))
+        .collect();
+    for c in &mut open {
+        let r: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+        assert_eq!(r.error_code, 0);
+    }
+    let mut extra = Client::connect(broker.kafka_addr());
+    extra.send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    assert!(extra.is_closed());
+    drop(open.pop());
+    // The slot frees up once the broker has seen the close.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = Client::connect(broker.kafka_addr());
+        c.send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+        let mut len = [0u8; 4];
+        if c.stream.read_exact(&mut len).is_ok() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no slot freed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    broker.shutdown().unwrap();
+}
+
+#[test]
+fn a_client_that_does_not_read_cannot_stall_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path());
+    let mut c = Client::connect(broker.kafka_addr());
+    create_topic(&mut c, "big");
+    let value = "x".repeat(60_000);
+    for _ in 0..4 {
+        produce(&mut c, "big", &[&value]);
+    }
+    // 300 fetches of ~240 KB each, none read: far more than any socket buffer.
+    let mut lazy = Client::connect(broker.kafka_addr());
+    let ids: Vec<i32> = (0..300)
+        .map(|_| lazy.send(ApiKey::Fetch, 12, &fetch_req("big", 0, 0)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // Others are served meanwhile.
+    let mut other = Client::connect(broker.kafka_addr());
+    assert_eq!(produce(&mut other, "big", &["still served"]), 4);
+    // The lazy client finally reads: every answer, in order.
+    for id in ids {
+        let (got, _) = lazy.recv(ApiKey::Fetch, 12);
+        assert_eq!(got, id);
+    }
+    broker.shutdown().unwrap();
+}

@@ -69,6 +69,8 @@ pub struct ReactorConfig {
     pub io_threads: usize,
     /// Frames larger than this close the connection.
     pub max_frame_bytes: usize,
+    /// Connections open at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
 }
 
 impl Default for ReactorConfig {
@@ -76,6 +78,7 @@ impl Default for ReactorConfig {
         ReactorConfig {
             io_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_frame_bytes: strikemq_codec::frame::DEFAULT_MAX_FRAME,
+            max_connections: usize::MAX,
         }
     }
 }
@@ -127,6 +130,9 @@ struct WorkerSlot {
 struct Shared {
     workers: Vec<WorkerSlot>,
     shutdown: AtomicBool,
+    /// Connections accepted and not yet closed.
+    open: std::sync::atomic::AtomicUsize,
+    max_connections: usize,
 }
 
 const ACCEPTOR_WAKE: Token = Token(0);
@@ -171,6 +177,8 @@ impl Reactor {
         let shared = Arc::new(Shared {
             workers: slots,
             shutdown: AtomicBool::new(false),
+            open: std::sync::atomic::AtomicUsize::new(0),
+            max_connections: config.max_connections,
         });
         service.set_wakeup(Wakeup {
             shared: shared.clone(),
@@ -260,6 +268,13 @@ fn accept_loop(
         loop {
             match listener.accept() {
                 Ok((stream, peer)) => {
+                    if shared.open.load(Ordering::Acquire) >= shared.max_connections {
+                        // Kafka's max.connections: the newcomer is closed, the others keep going.
+                        tracing::warn!(%peer, max = shared.max_connections, "too many connections; closing the new one");
+                        drop(stream);
+                        continue;
+                    }
+                    shared.open.fetch_add(1, Ordering::AcqRel);
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::debug!(%peer, error = %e, "set_nodelay failed");
                     }
@@ -267,6 +282,8 @@ fn accept_loop(
                     next = next.wrapping_add(1);
                     if senders[i].send(stream).is_ok() {
                         let _ = shared.workers[i].waker.wake();
+                    } else {
+                        shared.open.fetch_sub(1, Ordering::AcqRel);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

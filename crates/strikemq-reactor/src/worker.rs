@@ -84,7 +84,10 @@ impl<S: Service> Worker<S> {
         while let Ok(mut stream) = self.incoming.try_recv() {
             let peer = match stream.peer_addr() {
                 Ok(p) => p,
-                Err(_) => continue,
+                Err(_) => {
+                    self.shared.open.fetch_sub(1, Ordering::AcqRel);
+                    continue;
+                }
             };
             let entry = self.conns.vacant_entry();
             let token = Token(entry.key() + 1);
@@ -94,6 +97,7 @@ impl<S: Service> Worker<S> {
                 Interest::READABLE | Interest::WRITABLE,
             ) {
                 tracing::warn!(%peer, error = %e, "cannot register connection");
+                self.shared.open.fetch_sub(1, Ordering::AcqRel);
                 continue;
             }
             tracing::debug!(worker = self.id, %peer, "connection accepted");
@@ -225,6 +229,7 @@ impl<S: Service> Worker<S> {
     fn close(&mut self, key: usize) {
         if self.conns.contains(key) {
             let mut conn = self.conns.remove(key);
+            self.shared.open.fetch_sub(1, Ordering::AcqRel);
             let _ = self.poll.registry().deregister(&mut conn.stream);
             tracing::debug!(worker = self.id, peer = %conn.peer, "connection closed");
         }
