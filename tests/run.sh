@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and integration tests, then real Kafka clients (librdkafka via kcat,
-# confluent-kafka and the rdkafka crate, kafka-python, the Java client, confluent-kafka-go, kafkajs)
+# confluent-kafka and the rdkafka crate, kafka-python, aiokafka, the Java client, confluent-kafka-go,
+# franz-go, kafkajs)
 # against the strikemq binary. Installs what it needs: kcat and curl from Debian, Python clients into tests/.venv,
 # kafkajs into tests/node, Java and Go dependencies through Maven and the Go module proxy.
 set -euo pipefail
@@ -41,7 +42,7 @@ step "java: org.apache.kafka:kafka-clients"
 (cd tests/java && mvn -B -q test)
 cat tests/java/target/surefire-reports/*.txt | tee -a "$LOG"
 
-step "go: confluent-kafka-go"
+step "go: confluent-kafka-go, franz-go"
 (cd tests/go && go test -count=1 -v ./... 2>&1) | grep -E '^(=== RUN|--- |ok|FAIL|PASS)' | tee -a "$LOG"
 
 step "node: kafkajs"

@@ -1,5 +1,12 @@
 module strikemq.io/tests/go
 
-go 1.22
+go 1.26.0
 
-require github.com/confluentinc/confluent-kafka-go/v2 v2.11.1 // indirect
+require (
+	github.com/confluentinc/confluent-kafka-go/v2 v2.11.1 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+	github.com/twmb/franz-go v1.22.3 // indirect
+	github.com/twmb/franz-go/pkg/kadm v1.20.0 // indirect
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
+)
