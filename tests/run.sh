@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and integration tests, then real Kafka clients (librdkafka via kcat,
 # confluent-kafka and the rdkafka crate, kafka-python, aiokafka, the Java client, confluent-kafka-go,
-# franz-go, kafkajs)
-# against the strikemq binary. Installs what it needs: kcat and curl from Debian, Python clients into tests/.venv,
-# kafkajs into tests/node, Java and Go dependencies through Maven and the Go module proxy.
+# franz-go, kafkajs) against the strikemq binary, and conformance scenarios against a real Apache
+# Kafka. Installs what it needs: kcat and curl from Debian, Python clients into tests/.venv, kafkajs
+# into tests/node, Java, Kafka and Go dependencies through Maven and the Go module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
