@@ -1,0 +1,65 @@
+//! The log's hot path: appending 1 KiB and 16 KiB batches, reading them back, index look-ups.
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use strikemq_codec::batch::{BatchBuilder, NewRecord};
+use strikemq_storage::{LogConfig, PartitionLog};
+
+fn batch(records: usize, size: usize) -> Bytes {
+    let mut b = BatchBuilder::new();
+    for i in 0..records {
+        b = b.record(NewRecord {
+            timestamp: i as i64,
+            value: Some(Bytes::from(vec![b'v'; size])),
+            ..Default::default()
+        });
+    }
+    b.build()
+}
+
+fn benches(c: &mut Criterion) {
+    let config = LogConfig {
+        segment_bytes: 64 * 1024 * 1024,
+    };
+    let mut g = c.benchmark_group("storage");
+    for (name, records, size) in [("1 KiB", 1, 1000), ("16 KiB", 16, 1000)] {
+        let data = batch(records, size);
+        g.throughput(Throughput::Bytes(100 * data.len() as u64));
+        g.bench_function(format!("append 100 {name} batches"), |b| {
+            b.iter_batched(
+                || {
+                    let dir = tempfile::tempdir().unwrap();
+                    let log = PartitionLog::open(dir.path().join("b-0"), config.clone()).unwrap();
+                    (dir, log)
+                },
+                |(dir, log)| {
+                    for _ in 0..100 {
+                        log.append(&data).unwrap();
+                    }
+                    (dir, log)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path().join("r-0"), config).unwrap();
+    let data = batch(16, 1000);
+    for _ in 0..2000 {
+        log.append(&data).unwrap();
+    }
+    let end = log.log_end_offset();
+    // A read hands out a zero-copy slice: this measures the look-up, not a copy of the bytes.
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("read up to 1 MiB from a random offset", |b| {
+        let mut offset = 0i64;
+        b.iter(|| {
+            offset = (offset + 7919) % end;
+            log.read(offset, 1 << 20).unwrap().records.len()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(storage, benches);
+criterion_main!(storage);
