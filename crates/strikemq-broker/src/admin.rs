@@ -71,7 +71,7 @@ impl Broker {
     /// Deletes a topic and its committed offsets, as DeleteTopics does; returns its partition count.
     pub fn delete_topic(&self, name: &str) -> Result<usize, Refusal> {
         let topic = self.store().delete_topic(name)?;
-        crate::topics::drop_committed_offsets(self, name);
+        drop_committed_offsets(self, name);
         Ok(topic.partition_count())
     }
 
@@ -130,5 +130,14 @@ impl Broker {
         }
         drop(guard);
         self.append_waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Kafka drops the committed offsets of a deleted topic.
+fn drop_committed_offsets(broker: &Broker, topic: &str) {
+    let removed = broker.with_groups(|g| g.remove_topic(topic));
+    let changes: Vec<_> = removed.into_iter().map(|(g, k)| (g, k, None)).collect();
+    if let Err(e) = broker.persist_offsets(&changes, std::time::Instant::now()) {
+        tracing::error!(topic, error = %e, "cannot record dropped offsets");
     }
 }

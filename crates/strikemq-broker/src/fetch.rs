@@ -46,11 +46,6 @@ impl ParkedFetch {
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
-
-    /// The correlation id of the parked request.
-    pub fn correlation_id(&self) -> i32 {
-        self.correlation_id
-    }
 }
 
 pub(crate) fn run(broker: &Broker, parked: ParkedFetch, now: Instant) -> Outcome {

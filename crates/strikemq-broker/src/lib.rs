@@ -618,11 +618,6 @@ fn api_versions(error_code: i16) -> ApiVersionsResponse {
         .with_finalized_features_epoch(-1)
 }
 
-/// Whether an api key is among those [`Broker::handle`] serves.
-pub fn serves(key: ApiKey) -> bool {
-    strikemq_codec::versions::advertised(key).is_some()
-}
-
 #[cfg(test)]
 mod testutil;
 

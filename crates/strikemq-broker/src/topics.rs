@@ -168,11 +168,8 @@ fn create_one(
         });
     }
     let topic = broker
-        .store()
         .create_topic(name, partitions, configs.clone())
-        .map_err(|e| Refused(storage_error(&e), e.to_string()))?;
-    crate::retention::apply_topic_settings(broker, &topic);
-    broker.retention_changed();
+        .map_err(|r| Refused(r.error, r.message))?;
     Ok(Created {
         partitions,
         id: Some(topic.id()),
@@ -226,27 +223,15 @@ pub(crate) fn delete(
                     topic.name().to_owned(),
                 ))))
                 .with_topic_id(topic.id());
-            match store.delete_topic(topic.name()) {
-                Ok(_) => {
-                    drop_committed_offsets(broker, topic.name());
-                    result
-                }
-                Err(e) => result
-                    .with_error_code(code(storage_error(&e)))
-                    .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+            match broker.delete_topic(topic.name()) {
+                Ok(_) => result,
+                Err(r) => result
+                    .with_error_code(code(r.error))
+                    .with_error_message(Some(StrBytes::from_string(r.message))),
             }
         })
         .collect();
     DeleteTopicsResponse::default().with_responses(responses)
-}
-
-/// Kafka drops the committed offsets of a deleted topic.
-pub(crate) fn drop_committed_offsets(broker: &Broker, topic: &str) {
-    let removed = broker.with_groups(|g| g.remove_topic(topic));
-    let changes: Vec<_> = removed.into_iter().map(|(g, k)| (g, k, None)).collect();
-    if let Err(e) = broker.persist_offsets(&changes, std::time::Instant::now()) {
-        tracing::error!(topic, error = %e, "cannot record dropped offsets");
-    }
 }
 
 /// The configs a created topic ends up with (CreateTopics v5+), as DescribeConfigs shows them.

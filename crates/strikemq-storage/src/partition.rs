@@ -519,15 +519,6 @@ impl PartitionLog {
         Ok((drop, next_expiry))
     }
 
-    /// Every file of the log, for tests and tooling.
-    pub fn files(&self) -> Vec<PathBuf> {
-        self.segments
-            .read()
-            .iter()
-            .flat_map(|s| s.paths().map(Path::to_path_buf))
-            .collect()
-    }
-
     /// Number of segments.
     pub fn segment_count(&self) -> usize {
         self.segments.read().len()
