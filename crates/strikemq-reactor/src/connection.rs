@@ -9,7 +9,7 @@ use mio::net::TcpStream;
 /// Stop taking requests off a connection while this many response bytes wait to be written: a
 /// client that does not read its responses cannot make the broker buffer without bound.
 pub(crate) const OUTPUT_HIGH_WATER: usize = 8 * 1024 * 1024;
-const READ_CHUNK: usize = 64 * 1024;
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
 pub(crate) struct Connection<P> {
     pub(crate) stream: TcpStream,
@@ -44,22 +44,35 @@ impl<P> Connection<P> {
         self.parked.is_none() && self.output.len() < OUTPUT_HIGH_WATER
     }
 
-    /// One read into the input buffer, sized for the frame being received.
-    pub(crate) fn read_some(&mut self, max_frame: usize) -> io::Result<ReadOutcome> {
+    /// One read into the input buffer, sized for the frame being received. Reads of up to
+    /// [`READ_CHUNK`] go through `scratch` (copying what arrived is cheaper than zeroing a fresh
+    /// chunk of the buffer first); the rest of a large frame is read in place.
+    pub(crate) fn read_some(
+        &mut self,
+        max_frame: usize,
+        scratch: &mut [u8],
+    ) -> io::Result<ReadOutcome> {
         let want = match strikemq_codec::frame::peek_frame_len(&self.input, max_frame) {
             Ok(Some(len)) => (len + strikemq_codec::frame::LENGTH_PREFIX)
                 .saturating_sub(self.input.len())
                 .clamp(1, 4 * READ_CHUNK),
             _ => READ_CHUNK,
         };
+        if want <= scratch.len() {
+            let res = read_retrying(&mut self.stream, scratch);
+            return match res {
+                Ok(0) => Ok(ReadOutcome::Closed),
+                Ok(n) => {
+                    self.input.extend_from_slice(&scratch[..n]);
+                    Ok(ReadOutcome::Data)
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
+                Err(e) => Err(e),
+            };
+        }
         let start = self.input.len();
         self.input.resize(start + want, 0);
-        let res = loop {
-            match self.stream.read(&mut self.input[start..]) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
+        let res = read_retrying(&mut self.stream, &mut self.input[start..]);
         match res {
             Ok(0) => {
                 self.input.truncate(start);
@@ -98,5 +111,14 @@ impl<P> Connection<P> {
             self.output = BytesMut::new();
         }
         Ok(())
+    }
+}
+
+fn read_retrying(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
     }
 }

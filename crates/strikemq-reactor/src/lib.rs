@@ -108,9 +108,19 @@ pub struct Wakeup {
 }
 
 impl Wakeup {
-    /// Wakes every worker that currently holds a parked request (once until it has run).
+    /// Wakes every worker that currently holds a parked request (once until it has run). The
+    /// worker calling this (a produce handled on an I/O thread) is not woken through its event
+    /// loop: it notes the wake-up and resumes its parked requests before it polls again, which
+    /// saves a syscall and a loop pass per produce.
     pub fn wake(&self) {
-        for w in &self.shared.workers {
+        let me = worker::current(&self.shared);
+        for (i, w) in self.shared.workers.iter().enumerate() {
+            if Some(i) == me {
+                if w.has_parked.load(Ordering::Acquire) {
+                    worker::note_self_wake();
+                }
+                continue;
+            }
             if w.has_parked.load(Ordering::Acquire) && !w.wake_pending.swap(true, Ordering::AcqRel)
             {
                 let _ = w.waker.wake();

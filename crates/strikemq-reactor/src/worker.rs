@@ -1,5 +1,6 @@
 //! A worker thread: one mio event loop serving many connections.
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +17,25 @@ use crate::{ReactorConfig, Service, Shared, Step};
 /// The waker's token; connections use `slab key + 1`.
 pub(crate) const WAKE: Token = Token(0);
 
+thread_local! {
+    /// On a worker thread: its reactor (by address) and index.
+    static CURRENT: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
+    /// A wake-up for this worker raised on its own thread, handled before the next poll.
+    static SELF_WAKE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The index of the worker of `shared` running on this thread, if any.
+pub(crate) fn current(shared: &Arc<Shared>) -> Option<usize> {
+    let me = Arc::as_ptr(shared) as usize;
+    CURRENT
+        .with(Cell::get)
+        .and_then(|(reactor, id)| (reactor == me).then_some(id))
+}
+
+pub(crate) fn note_self_wake() {
+    SELF_WAKE.with(|w| w.set(true));
+}
+
 pub(crate) struct Worker<S: Service> {
     id: usize,
     poll: Poll,
@@ -24,6 +44,9 @@ pub(crate) struct Worker<S: Service> {
     service: Arc<S>,
     conns: Slab<Connection<S::Parked>>,
     max_frame: usize,
+    /// Where small reads land before they are copied to a connection's buffer, so a read does not
+    /// zero a fresh 64 KiB first.
+    scratch: Vec<u8>,
 }
 
 impl<S: Service> Worker<S> {
@@ -43,11 +66,13 @@ impl<S: Service> Worker<S> {
             service,
             conns: Slab::new(),
             max_frame: config.max_frame_bytes,
+            scratch: vec![0; crate::connection::READ_CHUNK],
         }
     }
 
     pub(crate) fn run(mut self) {
         let mut events = Events::with_capacity(1024);
+        CURRENT.with(|c| c.set(Some((Arc::as_ptr(&self.shared) as usize, self.id))));
         loop {
             let timeout = self
                 .next_deadline()
@@ -76,7 +101,16 @@ impl<S: Service> Worker<S> {
             if woken {
                 self.accept_new();
             }
-            self.resume_parked(woken);
+            let mut woken = woken || SELF_WAKE.with(|w| w.replace(false));
+            loop {
+                self.resume_parked(woken);
+                // Answering a parked request may append data others wait for (a produce
+                // resumed after a full buffer): go round until nothing new was woken here.
+                if !SELF_WAKE.with(|w| w.replace(false)) {
+                    break;
+                }
+                woken = true;
+            }
         }
     }
 
@@ -197,7 +231,7 @@ impl<S: Service> Worker<S> {
                 break false;
             }
             if conn.accepting() && !conn.read_closed {
-                match conn.read_some(max_frame) {
+                match conn.read_some(max_frame, &mut self.scratch) {
                     Ok(ReadOutcome::Data) => progressed = true,
                     Ok(ReadOutcome::WouldBlock) => {}
                     Ok(ReadOutcome::Closed) => {
