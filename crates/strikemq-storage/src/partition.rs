@@ -98,7 +98,16 @@ impl PartitionLog {
     /// Opens the log in `dir`, creating the directory and a first segment if needed, and recovers
     /// the last segment (a torn tail is cut off).
     pub fn open(dir: impl Into<PathBuf>, config: LogConfig) -> Result<PartitionLog, StorageError> {
-        let dir = dir.into();
+        Self::open_after(dir.into(), config, false)
+    }
+
+    /// Opens the log; after a clean shutdown (`clean`) the last segment is trusted up to its
+    /// size instead of being validated batch by batch.
+    pub(crate) fn open_after(
+        dir: PathBuf,
+        config: LogConfig,
+        clean: bool,
+    ) -> Result<PartitionLog, StorageError> {
         std::fs::create_dir_all(&dir).ctx("create dir", &dir)?;
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(&dir).ctx("list", &dir)? {
@@ -127,7 +136,15 @@ impl PartitionLog {
                 for &base in closed {
                     segments.push(Segment::open_closed(&dir, base)?);
                 }
-                Segment::recover_active(&dir, last, config.segment_bytes)?
+                let fast = if clean {
+                    Segment::open_clean_active(&dir, last, config.segment_bytes)?
+                } else {
+                    None
+                };
+                match fast {
+                    Some(opened) => opened,
+                    None => Segment::recover_active(&dir, last, config.segment_bytes)?,
+                }
             }
         };
         segments.push(active.clone());

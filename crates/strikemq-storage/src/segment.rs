@@ -116,12 +116,30 @@ pub(crate) struct Segment {
     time_index: RwLock<Vec<TimeEntry>>,
 }
 
-/// Appender-side state of the active segment, guarded by the partition's append lock.
+/// Appender-side state of the active segment, guarded by the partition's append lock. The index
+/// files are opened on the first append that indexes something, so that a partition nobody
+/// writes to holds one file descriptor (its log), not three: thousands of idle partitions must
+/// fit in a process's descriptor limit.
 #[derive(Debug)]
 pub(crate) struct SegmentWriter {
-    index_file: File,
-    time_file: File,
+    index_file: Option<File>,
+    time_file: Option<File>,
     bytes_since_index: u64,
+}
+
+fn open_for_append<'a>(
+    slot: &'a mut Option<File>,
+    path: &Path,
+) -> Result<&'a mut File, StorageError> {
+    if slot.is_none() {
+        *slot = Some(
+            OpenOptions::new()
+                .append(true)
+                .open(path)
+                .ctx("open", path)?,
+        );
+    }
+    Ok(slot.as_mut().unwrap_or_else(|| unreachable!("just opened")))
 }
 
 impl Segment {
@@ -170,8 +188,8 @@ impl Segment {
             .ctx("create", &log_path)?;
         file.set_len(capacity).ctx("size", &log_path)?;
         let map = map::LogMap::new(&file, capacity).ctx("map", &log_path)?;
-        let index_file = create_truncated(&index_path)?;
-        let time_file = create_truncated(&time_path)?;
+        create_truncated(&index_path)?;
+        create_truncated(&time_path)?;
         let seg = Segment::assemble(
             base_offset,
             (log_path, index_path, time_path),
@@ -187,8 +205,8 @@ impl Segment {
         Ok((
             Arc::new(seg),
             SegmentWriter {
-                index_file,
-                time_file,
+                index_file: None,
+                time_file: None,
                 bytes_since_index: 0,
             },
         ))
@@ -228,6 +246,61 @@ impl Segment {
         seg.next_offset.store(next, Ordering::Release);
         seg.max_timestamp.store(max_ts, Ordering::Release);
         Ok(Arc::new(seg))
+    }
+
+    /// Opens the last segment after a clean shutdown, which trimmed it to its written size:
+    /// trusts the indexes and reads only the batches after the last index entry, so start-up does
+    /// not grow with the data. `None` when the tail does not end on a whole batch; the caller then
+    /// recovers the segment the slow way.
+    pub(crate) fn open_clean_active(
+        dir: &Path,
+        base_offset: i64,
+        capacity: u64,
+    ) -> Result<Option<(Arc<Segment>, SegmentWriter)>, StorageError> {
+        let (log_path, index_path, time_path) = paths(dir, base_offset);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&log_path)
+            .ctx("open", &log_path)?;
+        let len = file.metadata().ctx("stat", &log_path)?.len();
+        let index = read_index(&index_path)?;
+        let time_index = read_time_index(&time_path)?;
+        let capacity = capacity.max(len);
+        file.set_len(capacity).ctx("size", &log_path)?;
+        let map = map::LogMap::new(&file, capacity).ctx("map", &log_path)?;
+        let seg = Segment::assemble(
+            base_offset,
+            (log_path, index_path, time_path),
+            file,
+            map,
+            capacity,
+            len,
+            base_offset,
+            -1,
+            index,
+            time_index,
+        );
+        seg.index.write().retain(|e| u64::from(e.position) < len);
+        let (next, max_ts, valid) = seg.scan_tail();
+        if valid != len {
+            return Ok(None);
+        }
+        seg.next_offset.store(next, Ordering::Release);
+        seg.max_timestamp.store(max_ts, Ordering::Release);
+        let since_index = match seg.index.read().last() {
+            Some(e) => len - u64::from(e.position),
+            None if len == 0 => 0,
+            None => INDEX_INTERVAL,
+        };
+        Ok(Some((
+            Arc::new(seg),
+            SegmentWriter {
+                index_file: None,
+                time_file: None,
+                bytes_since_index: since_index,
+            },
+        )))
     }
 
     /// Opens the last segment after a stop: validates every batch (length, CRC, increasing
@@ -317,8 +390,8 @@ impl Segment {
         Ok((
             Arc::new(seg),
             SegmentWriter {
-                index_file,
-                time_file,
+                index_file: None,
+                time_file: None,
                 bytes_since_index: since_index,
             },
         ))
@@ -413,7 +486,7 @@ impl Segment {
         writer.bytes_since_index += batches.len() as u64 - u64::from(prev_pos);
         if !new_index.is_empty() {
             write_entries(
-                &mut writer.index_file,
+                open_for_append(&mut writer.index_file, &self.index_path)?,
                 &self.index_path,
                 &new_index,
                 encode_index,
@@ -422,7 +495,7 @@ impl Segment {
         }
         if !new_time.is_empty() {
             write_entries(
-                &mut writer.time_file,
+                open_for_append(&mut writer.time_file, &self.time_path)?,
                 &self.time_path,
                 &new_time,
                 encode_time,
