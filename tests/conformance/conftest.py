@@ -3,6 +3,7 @@ by side on free ports, for tests that compare what clients observe on both."""
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -94,6 +95,7 @@ def kafka():
     k = ReferenceKafka().start()
     yield k
     k.stop()
+    shutil.rmtree(k.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +104,7 @@ def strikemq():
     b = BrokerProcess(os.path.join(d, "data")).start()
     yield b
     b.stop()
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(params=["kafka", "strikemq"])

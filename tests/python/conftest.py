@@ -1,6 +1,7 @@
 """Fixtures that run the real strikemq binary on free ports for the client tests."""
 
 import os
+import shutil
 import tempfile
 import uuid
 
@@ -24,6 +25,8 @@ def broker_factory():
     yield make
     for b in started:
         b.kill()
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +34,9 @@ def broker():
     d = tempfile.mkdtemp(prefix="strikemq-test-")
     b = BrokerProcess(os.path.join(d, "data")).start()
     yield b
-    assert b.stop() == 0, "broker did not exit cleanly"
+    code = b.stop()
+    shutil.rmtree(d, ignore_errors=True)
+    assert code == 0, "broker did not exit cleanly"
 
 
 @pytest.fixture
