@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and integration tests, then real Kafka clients (librdkafka via kcat,
-# confluent-kafka and the rdkafka crate, kafka-python, aiokafka, the Java client, confluent-kafka-go,
-# franz-go, kafkajs) against the strikemq binary, and conformance scenarios against a real Apache
-# Kafka. Installs what it needs: kcat and curl from Debian, Python clients into tests/.venv, kafkajs
-# into tests/node, Java, Kafka and Go dependencies through Maven and the Go module proxy.
+# confluent-kafka and the rdkafka crate, kafka-python, aiokafka, the Java client 4.1 and 3.9 with
+# Kafka Streams, confluent-kafka-go, franz-go, Sarama, segmentio/kafka-go, kafkajs) against the
+# strikemq binary, and conformance scenarios against a real Apache Kafka. Installs what it needs:
+# kcat and curl from Debian, Python clients into tests/.venv, kafkajs into tests/node, Java, Kafka
+# and Go dependencies through Maven and the Go module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -38,11 +39,15 @@ tests/.venv/bin/python -m pytest tests/python -q -p no:cacheprovider 2>&1 | tee 
 step "conformance: the same scenarios on Apache Kafka 4.1 (from Maven Central) and StrikeMQ"
 tests/.venv/bin/python -m pytest tests/conformance -q -p no:cacheprovider 2>&1 | tee -a "$LOG"
 
-step "java: org.apache.kafka:kafka-clients"
+step "java: org.apache.kafka:kafka-clients and kafka-streams 4.1"
 (cd tests/java && mvn -B -q test)
 cat tests/java/target/surefire-reports/*.txt | tee -a "$LOG"
 
-step "go: confluent-kafka-go, franz-go"
+step "java: org.apache.kafka:kafka-clients and kafka-streams 3.9"
+(cd tests/java && mvn -B -q test -Dkafka.version=3.9.1)
+cat tests/java/target/surefire-reports/*.txt | tee -a "$LOG"
+
+step "go: confluent-kafka-go, franz-go, Sarama, segmentio/kafka-go"
 (cd tests/go && go test -count=1 -v ./... 2>&1) | grep -E '^(=== RUN|--- |ok|FAIL|PASS)' | tee -a "$LOG"
 
 step "node: kafkajs"
