@@ -96,7 +96,7 @@ pub(crate) fn delete_records(broker: &Broker, req: &DeleteRecordsRequest) -> Del
                 .iter()
                 .map(|p| {
                     let r = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
-                    let Some(log) = topic.as_ref().and_then(|t| t.partition(p.partition_index)) else {
+                    let Ok(log) = crate::errors::partition_log(topic.as_deref(), p.partition_index) else {
                         return r
                             .with_low_watermark(-1)
                             .with_error_code(code(ResponseError::UnknownTopicOrPartition));
@@ -170,7 +170,8 @@ pub(crate) fn offset_for_leader_epoch(
                 .iter()
                 .map(|p| {
                     let r = EpochEndOffset::default().with_partition(p.partition);
-                    let Some(log) = topic.as_ref().and_then(|t| t.partition(p.partition)) else {
+                    let Ok(log) = crate::errors::partition_log(topic.as_deref(), p.partition)
+                    else {
                         return r.with_error_code(code(ResponseError::UnknownTopicOrPartition));
                     };
                     // The client's view of the leader epoch must not be ahead of ours (KIP-320);
@@ -231,7 +232,7 @@ pub(crate) fn describe_log_dirs(
                     parts
                         .into_iter()
                         .filter_map(|p| {
-                            t.partition(p).map(|log| {
+                            t.partition(p).ok().map(|log| {
                                 DescribeLogDirsPartition::default()
                                     .with_partition_index(p)
                                     .with_partition_size(log.size_bytes() as i64)
@@ -266,9 +267,9 @@ pub(crate) fn describe_producers(
                 .iter()
                 .map(|&p| {
                     let r = PartitionResponse::default().with_partition_index(p);
-                    match topic.as_ref().and_then(|t| t.partition(p)) {
-                        None => r.with_error_code(code(ResponseError::UnknownTopicOrPartition)),
-                        Some(log) => r.with_active_producers(
+                    match crate::errors::partition_log(topic.as_deref(), p) {
+                        Err(e) => r.with_error_code(code(e)),
+                        Ok(log) => r.with_active_producers(
                             log.producers()
                                 .into_iter()
                                 .map(|s| {

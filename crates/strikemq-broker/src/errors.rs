@@ -5,11 +5,29 @@ use strikemq_codec::BatchError;
 use strikemq_storage::StorageError;
 
 /// The Kafka error for a storage failure.
+/// A partition's log, opened on first use: UNKNOWN_TOPIC_OR_PARTITION without the topic or the
+/// partition, KAFKA_STORAGE_ERROR (logged) when its files cannot be opened.
+pub(crate) fn partition_log(
+    topic: Option<&strikemq_storage::Topic>,
+    partition: i32,
+) -> Result<&std::sync::Arc<strikemq_storage::PartitionLog>, ResponseError> {
+    let topic = topic.ok_or(ResponseError::UnknownTopicOrPartition)?;
+    topic.partition(partition).map_err(|e| {
+        let err = storage_error(&e);
+        if err == ResponseError::KafkaStorageError {
+            tracing::error!(topic = topic.name(), partition, error = %e, "cannot open the partition");
+        }
+        err
+    })
+}
+
 pub(crate) fn storage_error(e: &StorageError) -> ResponseError {
     match e {
         StorageError::InvalidBatch(b) => batch_error(b),
         StorageError::EmptyAppend => ResponseError::InvalidRecord,
-        StorageError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+        StorageError::UnknownTopic(_) | StorageError::UnknownPartition { .. } => {
+            ResponseError::UnknownTopicOrPartition
+        }
         StorageError::TopicExists(_) => ResponseError::TopicAlreadyExists,
         StorageError::InvalidTopicName { .. } | StorageError::TopicCollision { .. } => {
             ResponseError::InvalidTopicException

@@ -97,7 +97,7 @@ fn build(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, u
                 let data = PartitionData::default()
                     .with_partition_index(fp.partition)
                     .with_records(Some(Bytes::new()));
-                let Some(log) = topic.as_ref().and_then(|t| t.partition(fp.partition)) else {
+                let Ok(log) = crate::errors::partition_log(topic.as_deref(), fp.partition) else {
                     any_error = true;
                     let e = if topic.is_none() {
                         unknown

@@ -296,10 +296,9 @@ impl Broker {
             for (pi, p) in t.partitions.iter().enumerate() {
                 let e = if let Err(e) = verdict {
                     Some(e)
-                } else if topic
+                } else if !topic
                     .as_ref()
-                    .and_then(|t| t.partition(p.partition_index))
-                    .is_none()
+                    .is_some_and(|t| t.has_partition(p.partition_index))
                 {
                     Some(ResponseError::UnknownTopicOrPartition)
                 } else if p
@@ -615,10 +614,9 @@ impl Broker {
                         t.partitions
                             .iter()
                             .map(|p| {
-                                let e = if topic
+                                let e = if !topic
                                     .as_ref()
-                                    .and_then(|t| t.partition(p.partition_index))
-                                    .is_none()
+                                    .is_some_and(|t| t.has_partition(p.partition_index))
                                 {
                                     Some(ResponseError::UnknownTopicOrPartition)
                                 } else if subscribed.iter().any(|s| s == name) {

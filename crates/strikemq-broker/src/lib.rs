@@ -286,7 +286,7 @@ impl Broker {
             tracing::error!(error = %e, "flushing committed offsets failed");
         }
         for topic in self.store.topics() {
-            for (i, p) in topic.partitions().iter().enumerate() {
+            for (i, p) in topic.open_partitions() {
                 if let Err(e) = p.sync() {
                     tracing::error!(topic = topic.name(), partition = i, error = %e, "flush failed");
                 }

@@ -35,7 +35,7 @@ pub(crate) fn handle(
                 .map(|p| {
                     let resp = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    let Some(log) = topic.as_ref().and_then(|t| t.partition(p.partition_index))
+                    let Ok(log) = crate::errors::partition_log(topic.as_deref(), p.partition_index)
                     else {
                         return resp
                             .with_error_code(code(ResponseError::UnknownTopicOrPartition))

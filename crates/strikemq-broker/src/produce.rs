@@ -103,9 +103,7 @@ pub(crate) fn append(
     partition: i32,
     records: &[u8],
 ) -> Result<(i64, i64, i64), ResponseError> {
-    let log = topic
-        .partition(partition)
-        .ok_or(ResponseError::UnknownTopicOrPartition)?;
+    let log = crate::errors::partition_log(Some(topic), partition)?;
     // Produce v3+ carries exactly one magic-v2 batch per partition (Kafka's
     // ProduceRequest.validateRecords); anything else is INVALID_RECORD. The header checks are
     // enough here: the log verifies the CRC once, when it appends.
@@ -185,7 +183,7 @@ pub(crate) fn sync_if_always(
     if broker.config().flush != crate::FlushPolicy::Always {
         return Ok(());
     }
-    let Some(log) = topic.partition(partition) else {
+    let Ok(log) = topic.partition(partition) else {
         return Ok(());
     };
     log.sync().map_err(|e| {

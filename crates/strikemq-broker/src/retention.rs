@@ -15,14 +15,10 @@ fn number(broker: &Broker, topic: &Topic, key: &str) -> Option<i64> {
 /// Applies a topic's `segment.bytes` to its partitions (for segments started from now on).
 pub(crate) fn apply_topic_settings(broker: &Broker, topic: &Topic) {
     if let Some(bytes) = number(broker, topic, "segment.bytes") {
-        for p in topic.partitions() {
-            p.set_segment_bytes(bytes.max(0) as u64);
-        }
+        topic.set_segment_bytes(bytes.max(0) as u64);
     }
     if let Some(ms) = number(broker, topic, "segment.ms") {
-        for p in topic.partitions() {
-            p.set_segment_ms(ms);
-        }
+        topic.set_segment_ms(ms);
     }
 }
 
@@ -46,8 +42,8 @@ impl Broker {
                     min_lag_ms: number(self, &topic, "min.compaction.lag.ms").unwrap_or(0),
                     delete_retention_ms: number(self, &topic, "delete.retention.ms").unwrap_or(0),
                 };
-                for (i, p) in topic.partitions().iter().enumerate() {
-                    match p.compact(now_ms, compaction) {
+                for (i, p) in topic.partitions().enumerate() {
+                    match p.and_then(|p| p.compact(now_ms, compaction)) {
                         Ok(r) => due(r.next_due_ms),
                         Err(e) => {
                             tracing::error!(topic = topic.name(), partition = i, error = %e, "compaction failed")
@@ -63,8 +59,9 @@ impl Broker {
             if ms < 0 && bytes < 0 {
                 continue;
             }
-            for (i, p) in topic.partitions().iter().enumerate() {
-                match p.enforce_retention(now_ms, ms, bytes) {
+            // Opens every partition: retention holds for logs nobody has read since the start.
+            for (i, p) in topic.partitions().enumerate() {
+                match p.and_then(|p| p.enforce_retention(now_ms, ms, bytes)) {
                     Ok((_, expiry)) => due(expiry),
                     Err(e) => {
                         tracing::error!(topic = topic.name(), partition = i, error = %e, "retention failed")

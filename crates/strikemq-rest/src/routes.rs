@@ -39,6 +39,11 @@ fn fail(status: u16, code: &str, message: impl Into<String>) -> Fail {
     Box::new(Response::error(status, code, message))
 }
 
+/// A partition whose files cannot be opened (a 500 with the storage error).
+fn storage_fail(e: strikemq_storage::StorageError) -> Fail {
+    fail(500, "storage_error", e.to_string())
+}
+
 fn refusal(r: Refusal) -> Fail {
     let (status, code) = match r.error {
         ResponseError::TopicAlreadyExists => (409, "topic_exists"),
@@ -247,8 +252,10 @@ impl Api {
             .topics()
             .iter()
             .map(|t| {
-                let start: i64 = t.partitions().iter().map(|p| p.log_start_offset()).sum();
-                let end: i64 = t.partitions().iter().map(|p| p.log_end_offset()).sum();
+                // A partition whose files cannot be opened counts for nothing here; describing
+                // the topic reports the error.
+                let start: i64 = t.partitions().flatten().map(|p| p.log_start_offset()).sum();
+                let end: i64 = t.partitions().flatten().map(|p| p.log_end_offset()).sum();
                 json!({
                     "name": t.name(),
                     "partitions": t.partition_count(),
@@ -328,17 +335,17 @@ impl Api {
         let t = self.topic(name)?;
         let partitions: Vec<Value> = t
             .partitions()
-            .iter()
             .enumerate()
             .map(|(i, p)| {
-                json!({
+                let p = p.map_err(storage_fail)?;
+                Ok(json!({
                     "partition": i,
                     "start_offset": p.log_start_offset(),
                     "end_offset": p.log_end_offset(),
                     "size_bytes": p.size_bytes(),
-                })
+                }))
             })
-            .collect();
+            .collect::<Result<_, Fail>>()?;
         Ok(Response::json(
             200,
             &json!({
@@ -389,7 +396,7 @@ impl Api {
             ));
         }
         let partitions: Vec<i32> = match param::<i32>(&params, "partition")? {
-            Some(p) if t.partition(p).is_some() => vec![p],
+            Some(p) if t.has_partition(p) => vec![p],
             Some(p) => {
                 return Err(fail(
                     404,
@@ -403,21 +410,21 @@ impl Api {
         let starts: Vec<i64> = partitions
             .iter()
             .map(|&p| {
-                let log = &t.partitions()[p as usize];
-                match offset {
+                let log = t.partition(p).map_err(storage_fail)?;
+                Ok(match offset {
                     None => log.log_start_offset(),
                     Some(o) if o < 0 => (log.log_end_offset() + o).max(log.log_start_offset()),
                     Some(o) => o.max(log.log_start_offset()),
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, Fail>>()?;
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
         loop {
             let seq = self.broker.append_sequence();
             let mut messages = Vec::new();
             let mut next = serde_json::Map::new();
             for (&p, &start) in partitions.iter().zip(&starts) {
-                let log = &t.partitions()[p as usize];
+                let log = t.partition(p).map_err(storage_fail)?;
                 let end = read_records(
                     log,
                     p,
@@ -570,7 +577,7 @@ impl Api {
             .map(|((topic, p), c)| {
                 let end = store
                     .topic(topic)
-                    .and_then(|t| t.partition(*p).map(|l| l.log_end_offset()));
+                    .and_then(|t| t.partition(*p).ok().map(|l| l.log_end_offset()));
                 json!({
                     "topic": topic,
                     "partition": p,

@@ -8,6 +8,14 @@ use strikemq_codec::BatchError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageError {
+    /// A topic has no partition with this index.
+    #[error("topic {topic} has no partition {partition}")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The index asked for.
+        partition: i32,
+    },
     /// A file operation failed.
     #[error("{op} {path}: {source}")]
     Io {

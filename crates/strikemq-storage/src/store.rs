@@ -13,7 +13,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -58,7 +59,7 @@ pub struct Topic {
     name: String,
     id: Uuid,
     configs: BTreeMap<String, String>,
-    partitions: Vec<Arc<PartitionLog>>,
+    partitions: Vec<Arc<PartitionSlot>>,
 }
 
 impl Topic {
@@ -78,15 +79,121 @@ impl Topic {
     pub fn partition_count(&self) -> usize {
         self.partitions.len()
     }
-    /// A partition's log.
-    pub fn partition(&self, index: i32) -> Option<&Arc<PartitionLog>> {
+    /// Whether the topic has a partition with this index (without opening it).
+    pub fn has_partition(&self, index: i32) -> bool {
+        usize::try_from(index).is_ok_and(|i| i < self.partitions.len())
+    }
+    /// A partition's log, opened (and recovered after a crash) on first use.
+    pub fn partition(&self, index: i32) -> Result<&Arc<PartitionLog>, StorageError> {
         usize::try_from(index)
             .ok()
             .and_then(|i| self.partitions.get(i))
+            .ok_or_else(|| StorageError::UnknownPartition {
+                topic: self.name.clone(),
+                partition: index,
+            })?
+            .get()
     }
-    /// All partition logs, by index.
-    pub fn partitions(&self) -> &[Arc<PartitionLog>] {
-        &self.partitions
+    /// Every partition log by index, each opened on first use.
+    pub fn partitions(
+        &self,
+    ) -> impl Iterator<Item = Result<&Arc<PartitionLog>, StorageError>> + '_ {
+        self.partitions.iter().map(|s| s.get())
+    }
+    /// Sets `segment.bytes` for every partition: now for the open ones, at open for the others.
+    pub fn set_segment_bytes(&self, bytes: u64) {
+        for slot in &self.partitions {
+            slot.segment_bytes.store(bytes, Ordering::Release);
+            if let Some(log) = slot.log.get() {
+                log.set_segment_bytes(bytes);
+            }
+        }
+    }
+    /// Sets `segment.ms` for every partition: now for the open ones, at open for the others.
+    pub fn set_segment_ms(&self, ms: i64) {
+        for slot in &self.partitions {
+            slot.segment_ms.store(ms, Ordering::Release);
+            if let Some(log) = slot.log.get() {
+                log.set_segment_ms(ms);
+            }
+        }
+    }
+    /// The partition logs opened so far, with their index: the others have not changed since
+    /// the store was opened.
+    pub fn open_partitions(&self) -> impl Iterator<Item = (i32, &Arc<PartitionLog>)> + '_ {
+        self.partitions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.log.get().map(|l| (i as i32, l)))
+    }
+}
+
+/// A partition log opened on first use, so that a store with thousands of partitions on disk
+/// opens in milliseconds and pays for each partition (its files, maps, a crash recovery) only
+/// when something reads or writes it.
+#[derive(Debug)]
+struct PartitionSlot {
+    dir: PathBuf,
+    config: LogConfig,
+    /// The store was closed cleanly and this log has not been opened since.
+    clean: bool,
+    log: OnceLock<Arc<PartitionLog>>,
+    opening: parking_lot::Mutex<()>,
+    /// Topic-level settings to apply when the log is opened (0 / `i64::MIN`: none).
+    segment_bytes: AtomicU64,
+    segment_ms: AtomicI64,
+}
+
+impl PartitionSlot {
+    fn lazy(dir: PathBuf, config: LogConfig, clean: bool) -> PartitionSlot {
+        PartitionSlot {
+            dir,
+            config,
+            clean,
+            log: OnceLock::new(),
+            opening: parking_lot::Mutex::new(()),
+            segment_bytes: AtomicU64::new(0),
+            segment_ms: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// The log of a partition found on disk; its directory must still be there (a request that
+    /// resolved a topic just before it was deleted must not bring the directory back).
+    fn get(&self) -> Result<&Arc<PartitionLog>, StorageError> {
+        self.open(false)
+    }
+
+    /// Creates the partition's directory and first segment now (a new topic or partition), so a
+    /// bad directory fails the request that creates it.
+    fn create(&self) -> Result<&Arc<PartitionLog>, StorageError> {
+        self.open(true)
+    }
+
+    fn open(&self, create: bool) -> Result<&Arc<PartitionLog>, StorageError> {
+        if let Some(log) = self.log.get() {
+            return Ok(log);
+        }
+        let _one_opener = self.opening.lock();
+        if let Some(log) = self.log.get() {
+            return Ok(log);
+        }
+        if !create && !self.dir.is_dir() {
+            return Err(StorageError::Io {
+                op: "open",
+                path: self.dir.clone(),
+                source: std::io::ErrorKind::NotFound.into(),
+            });
+        }
+        let log = PartitionLog::open_after(self.dir.clone(), self.config.clone(), self.clean)?;
+        match self.segment_bytes.load(Ordering::Acquire) {
+            0 => {}
+            bytes => log.set_segment_bytes(bytes),
+        }
+        match self.segment_ms.load(Ordering::Acquire) {
+            i64::MIN => {}
+            ms => log.set_segment_ms(ms),
+        }
+        Ok(self.log.get_or_init(|| Arc::new(log)))
     }
 }
 
@@ -221,6 +328,9 @@ impl Store {
         // Partition directories first: a crash before the metadata is written leaves only empty
         // directories, never a topic without its logs.
         let topic = open_topic(&self.dir, &self.config, meta, false)?;
+        for p in &topic.partitions {
+            p.create()?;
+        }
         self.write_meta(&topic)?;
         let topic = Arc::new(topic);
         topics.insert(name.to_owned(), topic.clone());
@@ -245,10 +355,13 @@ impl Store {
         }
         let mut partitions = old.partitions.clone();
         for p in current..count as usize {
-            partitions.push(Arc::new(PartitionLog::open(
+            let slot = PartitionSlot::lazy(
                 self.dir.join(format!("{name}-{p}")),
                 self.config.log.clone(),
-            )?));
+                false,
+            );
+            slot.create()?;
+            partitions.push(Arc::new(slot));
         }
         let topic = Topic {
             name: old.name.clone(),
@@ -311,7 +424,10 @@ impl Store {
         let meta_path = self.meta_path(name);
         std::fs::remove_file(&meta_path).ctx("remove", &meta_path)?;
         for p in &topic.partitions {
-            std::fs::remove_dir_all(p.dir()).ctx("remove", p.dir())?;
+            match std::fs::remove_dir_all(&p.dir) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other.ctx("remove", &p.dir)?,
+            }
         }
         tracing::info!(topic = name, "deleted topic");
         Ok(topic)
@@ -321,7 +437,7 @@ impl Store {
     /// next start trusts the logs instead of validating their last segments.
     pub fn close(&self) -> Result<(), StorageError> {
         for topic in self.topics.read().values() {
-            for p in &topic.partitions {
+            for (_, p) in topic.open_partitions() {
                 p.sync()?;
                 p.close()?;
             }
@@ -349,14 +465,13 @@ fn open_topic(
 ) -> Result<Topic, StorageError> {
     let partitions = (0..meta.partitions)
         .map(|p| {
-            PartitionLog::open_after(
+            Arc::new(PartitionSlot::lazy(
                 dir.join(format!("{}-{p}", meta.name)),
                 config.log.clone(),
                 clean,
-            )
-            .map(Arc::new)
+            ))
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
     Ok(Topic {
         name: meta.name,
         id: meta.id,
@@ -409,6 +524,51 @@ mod tests {
             assert!(validate_topic_name(bad).is_err(), "{bad:?}");
         }
         assert!(validate_topic_name(&"x".repeat(249)).is_ok());
+    }
+
+    #[test]
+    fn partitions_open_on_first_use_with_the_topic_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+            let t = store.create_topic("lazy", 3, BTreeMap::new()).unwrap();
+            // Created partitions exist at once.
+            assert_eq!(t.open_partitions().count(), 3);
+            t.partition(1).unwrap().append(&batch("x", 4, 0)).unwrap();
+            store.close().unwrap();
+        }
+        let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+        let t = store.topic("lazy").unwrap();
+        assert_eq!(t.partition_count(), 3);
+        assert_eq!(t.open_partitions().count(), 0);
+        assert!(t.has_partition(2) && !t.has_partition(3) && !t.has_partition(-1));
+        // Settings given before a partition is opened apply when it is.
+        t.set_segment_bytes(4096);
+        let p1 = t.partition(1).unwrap();
+        assert_eq!(p1.log_end_offset(), 4);
+        assert_eq!(
+            t.open_partitions().map(|(i, _)| i).collect::<Vec<_>>(),
+            vec![1]
+        );
+        for i in 0..200 {
+            p1.append(&batch(&format!("{i:0>100}"), 10, i)).unwrap();
+        }
+        assert!(
+            std::fs::read_dir(dir.path().join("lazy-1"))
+                .unwrap()
+                .count()
+                > 3,
+            "no roll"
+        );
+        assert!(matches!(
+            t.partition(3),
+            Err(StorageError::UnknownPartition { partition: 3, .. })
+        ));
+        // A partition directory that vanished is an error, not a new empty log.
+        std::fs::remove_dir_all(dir.path().join("lazy-2")).unwrap();
+        assert!(matches!(t.partition(2), Err(StorageError::Io { .. })));
+        assert!(!dir.path().join("lazy-2").exists());
+        assert_eq!(t.partitions().filter(|p| p.is_ok()).count(), 2);
     }
 
     #[test]
