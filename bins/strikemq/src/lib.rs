@@ -17,8 +17,16 @@
 //! running.shutdown().unwrap();
 //! ```
 
+mod alloc;
 mod deadline_thread;
 mod service;
+
+pub use alloc::GuardedAllocator;
+
+// The unit tests feed malformed frames to the decoders, as the binary's allocator allows.
+#[cfg(test)]
+#[global_allocator]
+static TEST_ALLOCATOR: GuardedAllocator = GuardedAllocator;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;

@@ -9,6 +9,10 @@ use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+/// A malformed frame must not abort the process through a refused allocation (see the module).
+#[global_allocator]
+static ALLOCATOR: strikemq::GuardedAllocator = strikemq::GuardedAllocator;
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("strikemq: {e:#}");

@@ -60,6 +60,12 @@ impl Broker {
         partitions: i32,
         configs: BTreeMap<String, String>,
     ) -> Result<Arc<Topic>, Refusal> {
+        if i64::from(partitions) + 1 > crate::topics::MAX_RECORDS_PER_REQUEST {
+            return Err(Refusal::new(
+                ResponseError::PolicyViolation,
+                crate::topics::TOO_MANY_PARTITIONS.to_owned(),
+            ));
+        }
         let configs = crate::configs::validate_all(&configs)
             .map_err(|m| Refusal::new(ResponseError::InvalidConfig, m))?;
         let topic = self.store().create_topic(name, partitions, configs)?;

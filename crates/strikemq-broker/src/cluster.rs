@@ -54,6 +54,11 @@ pub(crate) fn create_partitions(
                         format!("Topic currently has {current} partitions, which is higher than the requested {}.", t.count),
                     ));
                 }
+                if i64::from(t.count) - i64::from(current) > crate::topics::MAX_RECORDS_PER_REQUEST {
+                    // Kafka 4.1 refuses this with UNKNOWN_SERVER_ERROR (its controller's limit
+                    // surfaces unmapped here); clients see the same code from us.
+                    return Err((ResponseError::UnknownServerError, crate::topics::TOO_MANY_PARTITIONS.to_owned()));
+                }
                 if let Some(assignments) = t.assignments.as_ref().filter(|a| !a.is_empty()) {
                     if assignments.len() as i32 != t.count - current
                         || assignments.iter().any(|a| a.broker_ids.iter().any(|b| b.0 != node))

@@ -454,6 +454,37 @@ fn create_and_delete_topics() {
     assert_eq!(r.topics[0].error_code, 0);
     assert!(t.broker.store().topic("v").is_none());
 
+    // Kafka's 10,000-records-per-request limit: the whole request is refused, nothing created.
+    for (partitions, message) in [
+        (
+            9_999,
+            "Unable to perform excessively large batch operation.",
+        ),
+        (
+            10_001,
+            "Excessively large number of partitions per request.",
+        ),
+        (
+            i32::MAX,
+            "Excessively large number of partitions per request.",
+        ),
+    ] {
+        let req = CreateTopicsRequest::default()
+            .with_topics(vec![topic("huge", partitions, 1), topic("small", 1, 1)]);
+        let ResponseKind::CreateTopics(r) =
+            response(call(&t.broker, ApiKey::CreateTopics, 7, &req))
+        else {
+            panic!()
+        };
+        for res in &r.topics {
+            assert_eq!(res.error_code, ResponseError::PolicyViolation.code());
+            assert_eq!(res.error_message.as_deref(), Some(message));
+        }
+        assert!(
+            t.broker.store().topic("huge").is_none() && t.broker.store().topic("small").is_none()
+        );
+    }
+
     // Delete by name (v4) and by id (v6); unknown ones get errors.
     let req = DeleteTopicsRequest::default().with_topic_names(vec![name("a"), name("zz")]);
     let ResponseKind::DeleteTopics(r) = response(call(&t.broker, ApiKey::DeleteTopics, 4, &req))
@@ -607,6 +638,12 @@ fn create_partitions_delete_records_cluster_and_epochs() {
         r.results[0].error_code
     };
     assert_eq!(grow(1, false), ResponseError::InvalidPartitions.code());
+    // More than 10,000 new partitions at once: Kafka 4.1's code, and nothing is created.
+    assert_eq!(
+        grow(10_002, false),
+        ResponseError::UnknownServerError.code()
+    );
+    assert_eq!(t.broker.store().topic("t").unwrap().partition_count(), 1);
     assert_eq!(grow(4, true), 0);
     assert_eq!(t.broker.store().topic("t").unwrap().partition_count(), 1);
     assert_eq!(grow(4, false), 0);

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use strikemq_codec::kafka_protocol::messages::create_topics_request::CreatableTopic;
 use strikemq_codec::kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use strikemq_codec::kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use strikemq_codec::kafka_protocol::messages::{
@@ -21,6 +22,23 @@ const DELETE_BY_ID_VERSION: i16 = 6;
 
 struct Refused(ResponseError, String);
 
+/// Kafka's controller takes at most this many records from one request (its
+/// `MAX_RECORDS_PER_USER_OP`): a topic is one record, each partition one, each config one.
+pub(crate) const MAX_RECORDS_PER_REQUEST: i64 = 10_000;
+
+pub(crate) const TOO_MANY_PARTITIONS: &str = "Excessively large number of partitions per request.";
+
+/// The partitions a CreateTopics entry asks for, as far as they can be told before validating it.
+fn requested_partitions(broker: &Broker, t: &CreatableTopic) -> i64 {
+    if !t.assignments.is_empty() {
+        t.assignments.len() as i64
+    } else if t.num_partitions == -1 {
+        i64::from(broker.config().default_partitions)
+    } else {
+        i64::from(t.num_partitions.max(0))
+    }
+}
+
 /// What CreateTopics made (or, with validate_only, would make).
 struct Created {
     partitions: i32,
@@ -37,13 +55,35 @@ pub(crate) fn create(
     for t in &req.topics {
         *seen.entry(t.name.0.as_str()).or_default() += 1;
     }
+    // Like Kafka 4, a request that would make more than 10,000 partitions, or more than 10,000
+    // metadata records in all, is refused whole: one request must not make the broker create
+    // millions of files.
+    let partitions: i64 = req
+        .topics
+        .iter()
+        .map(|t| requested_partitions(broker, t))
+        .sum();
+    let records: i64 = req
+        .topics
+        .iter()
+        .map(|t| 1 + requested_partitions(broker, t) + t.configs.len() as i64)
+        .sum();
+    let too_large = if partitions > MAX_RECORDS_PER_REQUEST {
+        Some(TOO_MANY_PARTITIONS)
+    } else if records > MAX_RECORDS_PER_REQUEST {
+        Some("Unable to perform excessively large batch operation.")
+    } else {
+        None
+    };
     let topics = req
         .topics
         .iter()
         .map(|t| {
             let name = t.name.0.as_str();
             let result = CreatableTopicResult::default().with_name(t.name.clone());
-            let outcome = if seen.get(name).copied().unwrap_or(0) > 1 {
+            let outcome = if let Some(message) = too_large {
+                Err(Refused(ResponseError::PolicyViolation, message.to_owned()))
+            } else if seen.get(name).copied().unwrap_or(0) > 1 {
                 Err(Refused(
                     ResponseError::InvalidRequest,
                     format!("Create topics request from client contains multiple entries for topic {name}"),
@@ -85,7 +125,7 @@ pub(crate) fn create(
 
 fn create_one(
     broker: &Broker,
-    t: &strikemq_codec::kafka_protocol::messages::create_topics_request::CreatableTopic,
+    t: &CreatableTopic,
     validate_only: bool,
 ) -> Result<Created, Refused> {
     let name = t.name.0.as_str();

@@ -50,6 +50,7 @@ fn refusal(r: Refusal) -> Fail {
         ResponseError::NonEmptyGroup => (409, "group_not_empty"),
         ResponseError::InvalidTopicException => (400, "invalid_topic_name"),
         ResponseError::InvalidPartitions => (400, "invalid_partitions"),
+        ResponseError::PolicyViolation => (400, "policy_violation"),
         ResponseError::InvalidReplicationFactor => (400, "invalid_replication_factor"),
         ResponseError::InvalidConfig => (400, "invalid_config"),
         ResponseError::UnknownTopicOrPartition => (404, "unknown_topic_or_partition"),
