@@ -253,6 +253,7 @@ impl BrokerBuilder {
             StoreConfig {
                 log: LogConfig {
                     segment_bytes: config.segment_bytes,
+                    ..Default::default()
                 },
             },
         )

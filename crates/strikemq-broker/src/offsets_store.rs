@@ -26,6 +26,7 @@ pub(crate) struct OffsetsStore {
 fn log_config() -> LogConfig {
     LogConfig {
         segment_bytes: SEGMENT_BYTES,
+        ..Default::default()
     }
 }
 

@@ -795,3 +795,80 @@ fn a_transactional_id_keeps_its_producer_and_bumps_the_epoch() {
     let (b, _) = init("app-2");
     assert_ne!(a, b);
 }
+
+/// A disk that fills up: writes fail with ENOSPC (after writing part of their bytes) while `full`.
+#[derive(Debug, Default)]
+struct FullDisk {
+    full: std::sync::atomic::AtomicBool,
+}
+
+impl strikemq_storage::FileOps for FullDisk {
+    fn write_at(
+        &self,
+        file: &std::fs::File,
+        path: &std::path::Path,
+        buf: &[u8],
+        pos: u64,
+    ) -> std::io::Result<()> {
+        if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = strikemq_storage::RealFiles.write_at(file, path, &buf[..buf.len() / 3], pos);
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        strikemq_storage::RealFiles.write_at(file, path, buf, pos)
+    }
+    fn append(
+        &self,
+        file: &mut std::fs::File,
+        path: &std::path::Path,
+        buf: &[u8],
+    ) -> std::io::Result<()> {
+        strikemq_storage::RealFiles.append(file, path, buf)
+    }
+    fn set_len(
+        &self,
+        file: &std::fs::File,
+        path: &std::path::Path,
+        len: u64,
+    ) -> std::io::Result<()> {
+        strikemq_storage::RealFiles.set_len(file, path, len)
+    }
+    fn sync(&self, file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
+        strikemq_storage::RealFiles.sync(file, path)
+    }
+}
+
+#[test]
+fn a_full_disk_answers_kafka_storage_error_and_loses_nothing() {
+    let disk = std::sync::Arc::new(FullDisk::default());
+    let t = crate::testutil::broker_with(strikemq_storage::StoreConfig {
+        log: strikemq_storage::LogConfig {
+            files: disk.clone(),
+            ..Default::default()
+        },
+    });
+    create(&t, "t", 1);
+    assert_eq!(produce_code(&t, "t", batch(&["a", "b"], 0), 1), (0, 0));
+    disk.full.store(true, std::sync::atomic::Ordering::SeqCst);
+    for acks in [1, -1] {
+        let (code, _) = produce_code(&t, "t", batch(&["lost"], 0), acks);
+        assert_eq!(code, ResponseError::KafkaStorageError.code());
+    }
+    disk.full.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(produce_code(&t, "t", batch(&["c"], 0), 1), (0, 2));
+    let ResponseKind::Fetch(r) = response(call(
+        &t.broker,
+        ApiKey::Fetch,
+        12,
+        &fetch_req("t", 0, 0, 1, 0),
+    )) else {
+        panic!()
+    };
+    let p = &r.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.high_watermark), (0, 3));
+    let records = p.records.clone().unwrap();
+    let got: Vec<String> = strikemq_codec::batch::batches(&records)
+        .flat_map(|b| strikemq_codec::batch::decode_records(&b.unwrap()).unwrap())
+        .map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(got, ["a", "b", "c"]);
+}

@@ -17,8 +17,12 @@ pub(crate) struct TestBroker {
 }
 
 pub(crate) fn broker() -> TestBroker {
+    broker_with(StoreConfig::default())
+}
+
+pub(crate) fn broker_with(config: StoreConfig) -> TestBroker {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    let store = Store::open(dir.path(), config).unwrap();
     TestBroker {
         broker: Broker::new(BrokerConfig::default(), store).unwrap(),
         _dir: dir,

@@ -20,6 +20,7 @@ fn batch(records: usize, size: usize) -> Bytes {
 fn benches(c: &mut Criterion) {
     let config = LogConfig {
         segment_bytes: 64 * 1024 * 1024,
+        ..Default::default()
     };
     let mut g = c.benchmark_group("storage");
     for (name, records, size) in [("1 KiB", 1, 1000), ("16 KiB", 16, 1000)] {

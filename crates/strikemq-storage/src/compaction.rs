@@ -186,7 +186,7 @@ impl PartitionLog {
         }
         std::fs::rename(&cleaned, &log).ctx("rename", &cleaned)?;
         // Validates the new file and writes its indexes; the file is exactly its batches.
-        let (fresh, _) = Segment::recover_active(dir, old.base_offset, 0)?;
+        let (fresh, _) = Segment::recover_active(dir, old.base_offset, 0, &old.files)?;
         self.swap_segment(old, fresh);
         Ok(true)
     }
@@ -254,6 +254,7 @@ mod tests {
             &path,
             LogConfig {
                 segment_bytes: 1024,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -304,6 +305,7 @@ mod tests {
             &path,
             LogConfig {
                 segment_bytes: 1024,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -325,6 +327,7 @@ mod tests {
             dir.path().join("c-0"),
             LogConfig {
                 segment_bytes: 1024,
+                ..Default::default()
             },
         )
         .unwrap();

@@ -28,6 +28,7 @@
 
 mod compaction;
 mod error;
+mod files;
 mod partition;
 mod producers;
 mod segment;
@@ -35,6 +36,7 @@ mod store;
 
 pub use compaction::{CompactionPolicy, CompactionResult};
 pub use error::StorageError;
+pub use files::{FileOps, RealFiles};
 pub use partition::{AppendInfo, LogConfig, PartitionLog, ReadResult};
 pub use producers::ProducerSnapshot;
 pub use store::{validate_topic_name, Store, StoreConfig, Topic, MAX_TOPIC_NAME_LEN};

@@ -15,8 +15,6 @@
 //! `<base>` is the segment's base offset as 20 decimal digits, as in Kafka.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,6 +24,7 @@ use parking_lot::RwLock;
 use strikemq_codec::batch::{batch_size, RecordBatch, LAST_OFFSET_DELTA_OFFSET};
 
 use crate::error::{IoContext, StorageError};
+use crate::files::FileOps;
 
 /// Bytes of log between two offset index entries.
 pub(crate) const INDEX_INTERVAL: u64 = 4096;
@@ -105,6 +104,7 @@ pub(crate) struct Segment {
     index_path: PathBuf,
     time_path: PathBuf,
     file: File,
+    pub(crate) files: Arc<dyn FileOps>,
     map: map::LogMap,
     capacity: u64,
     /// Bytes published to readers.
@@ -147,7 +147,7 @@ impl Segment {
     fn assemble(
         base_offset: i64,
         (log_path, index_path, time_path): (PathBuf, PathBuf, PathBuf),
-        file: File,
+        (file, files): (File, Arc<dyn FileOps>),
         map: map::LogMap,
         capacity: u64,
         size: u64,
@@ -162,6 +162,7 @@ impl Segment {
             index_path,
             time_path,
             file,
+            files,
             map,
             capacity,
             size: AtomicU64::new(size),
@@ -177,6 +178,7 @@ impl Segment {
         dir: &Path,
         base_offset: i64,
         capacity: u64,
+        files: &Arc<dyn FileOps>,
     ) -> Result<(Arc<Segment>, SegmentWriter), StorageError> {
         let (log_path, index_path, time_path) = paths(dir, base_offset);
         let file = OpenOptions::new()
@@ -186,14 +188,16 @@ impl Segment {
             .truncate(true)
             .open(&log_path)
             .ctx("create", &log_path)?;
-        file.set_len(capacity).ctx("size", &log_path)?;
+        files
+            .set_len(&file, &log_path, capacity)
+            .ctx("size", &log_path)?;
         let map = map::LogMap::new(&file, capacity).ctx("map", &log_path)?;
         create_truncated(&index_path)?;
         create_truncated(&time_path)?;
         let seg = Segment::assemble(
             base_offset,
             (log_path, index_path, time_path),
-            file,
+            (file, files.clone()),
             map,
             capacity,
             0,
@@ -213,7 +217,11 @@ impl Segment {
     }
 
     /// Opens a closed segment, trusting its size; indexes are rebuilt if they look damaged.
-    pub(crate) fn open_closed(dir: &Path, base_offset: i64) -> Result<Arc<Segment>, StorageError> {
+    pub(crate) fn open_closed(
+        dir: &Path,
+        base_offset: i64,
+        files: &Arc<dyn FileOps>,
+    ) -> Result<Arc<Segment>, StorageError> {
         let (log_path, index_path, time_path) = paths(dir, base_offset);
         let file = OpenOptions::new()
             .read(true)
@@ -227,7 +235,7 @@ impl Segment {
         let seg = Segment::assemble(
             base_offset,
             (log_path, index_path, time_path),
-            file,
+            (file, files.clone()),
             map,
             len,
             len,
@@ -256,6 +264,7 @@ impl Segment {
         dir: &Path,
         base_offset: i64,
         capacity: u64,
+        files: &Arc<dyn FileOps>,
     ) -> Result<Option<(Arc<Segment>, SegmentWriter)>, StorageError> {
         let (log_path, index_path, time_path) = paths(dir, base_offset);
         let file = OpenOptions::new()
@@ -267,12 +276,14 @@ impl Segment {
         let index = read_index(&index_path)?;
         let time_index = read_time_index(&time_path)?;
         let capacity = capacity.max(len);
-        file.set_len(capacity).ctx("size", &log_path)?;
+        files
+            .set_len(&file, &log_path, capacity)
+            .ctx("size", &log_path)?;
         let map = map::LogMap::new(&file, capacity).ctx("map", &log_path)?;
         let seg = Segment::assemble(
             base_offset,
             (log_path, index_path, time_path),
-            file,
+            (file, files.clone()),
             map,
             capacity,
             len,
@@ -310,6 +321,7 @@ impl Segment {
         dir: &Path,
         base_offset: i64,
         capacity: u64,
+        files: &Arc<dyn FileOps>,
     ) -> Result<(Arc<Segment>, SegmentWriter), StorageError> {
         let (log_path, index_path, time_path) = paths(dir, base_offset);
         let file = OpenOptions::new()
@@ -368,17 +380,33 @@ impl Segment {
         }
         let capacity = capacity.max(pos);
         // Cut the tail, then grow back (sparse, zero-filled) to the capacity for appends.
-        file.set_len(pos).ctx("truncate", &log_path)?;
-        file.set_len(capacity).ctx("size", &log_path)?;
+        files
+            .set_len(&file, &log_path, pos)
+            .ctx("truncate", &log_path)?;
+        files
+            .set_len(&file, &log_path, capacity)
+            .ctx("size", &log_path)?;
         let map = map::LogMap::new(&file, capacity).ctx("map", &log_path)?;
         let mut index_file = create_truncated(&index_path)?;
         let mut time_file = create_truncated(&time_path)?;
-        write_entries(&mut index_file, &index_path, &index, encode_index)?;
-        write_entries(&mut time_file, &time_path, &time_index, encode_time)?;
+        write_entries(
+            files.as_ref(),
+            &mut index_file,
+            &index_path,
+            &index,
+            encode_index,
+        )?;
+        write_entries(
+            files.as_ref(),
+            &mut time_file,
+            &time_path,
+            &time_index,
+            encode_time,
+        )?;
         let seg = Segment::assemble(
             base_offset,
             (log_path, index_path, time_path),
-            file,
+            (file, files.clone()),
             map,
             capacity,
             pos,
@@ -457,23 +485,27 @@ impl Segment {
         next_offset: i64,
     ) -> Result<(), StorageError> {
         let pos = self.size();
-        self.file
-            .write_all_at(batches, pos)
+        // Nothing is published, in memory or to readers, until every write has succeeded: a
+        // failed append (a full disk) leaves the segment as it was, and bytes written past its
+        // size are overwritten by the next append or cut at the next open.
+        self.files
+            .write_at(&self.file, &self.log_path, batches, pos)
             .ctx("write", &self.log_path)?;
         // Index entries: (relative offset, position within `batches`, max timestamp) per batch.
         let mut new_index = Vec::new();
         let mut new_time = Vec::new();
         let mut max_ts = self.max_timestamp();
         let mut prev_pos = 0u32;
+        let mut since_index = writer.bytes_since_index;
         for &(rel, at, ts) in batch_index {
-            writer.bytes_since_index += u64::from(at - prev_pos);
+            since_index += u64::from(at - prev_pos);
             prev_pos = at;
-            if writer.bytes_since_index >= INDEX_INTERVAL || (pos == 0 && at == 0) {
+            if since_index >= INDEX_INTERVAL || (pos == 0 && at == 0) {
                 new_index.push(IndexEntry {
                     rel_offset: rel,
                     position: (pos + u64::from(at)) as u32,
                 });
-                writer.bytes_since_index = 0;
+                since_index = 0;
             }
             if ts > max_ts {
                 max_ts = ts;
@@ -483,25 +515,47 @@ impl Segment {
                 });
             }
         }
-        writer.bytes_since_index += batches.len() as u64 - u64::from(prev_pos);
+        since_index += batches.len() as u64 - u64::from(prev_pos);
+        let index_len = (self.index.read().len() * INDEX_ENTRY) as u64;
+        let time_len = (self.time_index.read().len() * TIME_ENTRY) as u64;
         if !new_index.is_empty() {
-            write_entries(
-                open_for_append(&mut writer.index_file, &self.index_path)?,
+            let file = open_for_append(&mut writer.index_file, &self.index_path)?;
+            if let Err(e) = write_entries(
+                self.files.as_ref(),
+                file,
                 &self.index_path,
                 &new_index,
                 encode_index,
-            )?;
-            self.index.write().extend_from_slice(&new_index);
+            ) {
+                // A torn entry would shift every later one: cut the file back.
+                let _ = self.files.set_len(file, &self.index_path, index_len);
+                return Err(e);
+            }
         }
         if !new_time.is_empty() {
-            write_entries(
-                open_for_append(&mut writer.time_file, &self.time_path)?,
-                &self.time_path,
-                &new_time,
-                encode_time,
-            )?;
-            self.time_index.write().extend_from_slice(&new_time);
+            let written =
+                open_for_append(&mut writer.time_file, &self.time_path).and_then(|file| {
+                    write_entries(
+                        self.files.as_ref(),
+                        file,
+                        &self.time_path,
+                        &new_time,
+                        encode_time,
+                    )
+                    .inspect_err(|_| {
+                        let _ = self.files.set_len(file, &self.time_path, time_len);
+                    })
+                });
+            if let Err(e) = written {
+                if let Some(file) = writer.index_file.as_ref() {
+                    let _ = self.files.set_len(file, &self.index_path, index_len);
+                }
+                return Err(e);
+            }
         }
+        self.index.write().extend_from_slice(&new_index);
+        self.time_index.write().extend_from_slice(&new_time);
+        writer.bytes_since_index = since_index;
         self.max_timestamp.store(max_ts, Ordering::Release);
         self.next_offset.store(next_offset, Ordering::Release);
         self.size
@@ -559,14 +613,16 @@ impl Segment {
 
     /// Flushes the log and its indexes to disk.
     pub(crate) fn sync(&self) -> Result<(), StorageError> {
-        self.file.sync_data().ctx("sync", &self.log_path)
+        self.files
+            .sync(&self.file, &self.log_path)
+            .ctx("sync", &self.log_path)
     }
 
     /// Trims the file to the bytes written, for a segment that will take no more appends.
     pub(crate) fn seal(&self) -> Result<(), StorageError> {
         // The mapping may be longer than the file afterwards; nothing is read past `size`.
-        self.file
-            .set_len(self.size())
+        self.files
+            .set_len(&self.file, &self.log_path, self.size())
             .ctx("truncate", &self.log_path)
     }
 
@@ -627,6 +683,7 @@ fn encode_time(e: &TimeEntry, out: &mut Vec<u8>) {
 }
 
 fn write_entries<T>(
+    files: &dyn FileOps,
     file: &mut File,
     path: &Path,
     entries: &[T],
@@ -639,7 +696,7 @@ fn write_entries<T>(
     for e in entries {
         encode(e, &mut buf);
     }
-    file.write_all(&buf).ctx("write", path)
+    files.append(file, path, &buf).ctx("write", path)
 }
 
 fn read_file_or_empty(path: &Path) -> Result<Vec<u8>, StorageError> {
