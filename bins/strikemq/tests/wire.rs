@@ -414,3 +414,38 @@ fn a_client_that_does_not_read_cannot_stall_the_others() {
     }
     broker.shutdown().unwrap();
 }
+
+#[test]
+fn thousands_of_idle_connections_and_a_connection_storm_leave_the_broker_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path());
+    // 2,000 clients connect, each asks once and then sits idle (as pooled clients do).
+    let mut idle: Vec<Client> = (0..2000)
+        .map(|_| Client::connect(broker.kafka_addr()))
+        .collect();
+    for c in idle.iter_mut() {
+        c.send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    }
+    for c in idle.iter_mut() {
+        let (id, _) = c.recv(ApiKey::ApiVersions, 3);
+        assert_eq!(id, 1);
+    }
+    // A storm: 1,000 connections opened and dropped at once, half of them mid-request.
+    for i in 0..1000 {
+        let mut c = Client::connect(broker.kafka_addr());
+        if i % 2 == 0 {
+            // The start of a 50-byte frame, never finished.
+            c.stream.write_all(&[0, 0, 0, 50, 0, 18]).unwrap();
+        }
+    }
+    // A new client and every idle one are still answered, in order.
+    let mut fresh = Client::connect(broker.kafka_addr());
+    create_topic(&mut fresh, "storm");
+    assert_eq!(produce(&mut fresh, "storm", &["after the storm"]), 0);
+    for c in idle.iter_mut().step_by(97) {
+        let r: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+        assert_eq!(r.error_code, 0);
+    }
+    drop(idle);
+    broker.shutdown().unwrap();
+}

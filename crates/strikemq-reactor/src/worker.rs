@@ -43,6 +43,9 @@ pub(crate) struct Worker<S: Service> {
     shared: Arc<Shared>,
     service: Arc<S>,
     conns: Slab<Connection<S::Parked>>,
+    /// Keys of the connections holding a parked request, so that deadlines and wake-ups cost
+    /// the parked connections, not every idle one.
+    parked: std::collections::BTreeSet<usize>,
     max_frame: usize,
     /// Where small reads land before they are copied to a connection's buffer, so a read does not
     /// zero a fresh 64 KiB first.
@@ -65,6 +68,7 @@ impl<S: Service> Worker<S> {
             shared,
             service,
             conns: Slab::new(),
+            parked: std::collections::BTreeSet::new(),
             max_frame: config.max_frame_bytes,
             scratch: vec![0; crate::connection::READ_CHUNK],
         }
@@ -140,9 +144,9 @@ impl<S: Service> Worker<S> {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.conns
+        self.parked
             .iter()
-            .filter_map(|(_, c)| c.parked.as_ref().map(S::deadline))
+            .filter_map(|&k| self.conns.get(k)?.parked.as_ref().map(S::deadline))
             .min()
     }
 
@@ -155,33 +159,43 @@ impl<S: Service> Worker<S> {
         }
         let now = Instant::now();
         let due: Vec<usize> = self
-            .conns
+            .parked
             .iter()
-            .filter(|(_, c)| {
-                c.parked
-                    .as_ref()
-                    .is_some_and(|p| woken || S::deadline(p) <= now)
+            .copied()
+            .filter(|&k| {
+                self.conns.get(k).is_some_and(|c| {
+                    c.parked
+                        .as_ref()
+                        .is_some_and(|p| woken || S::deadline(p) <= now)
+                })
             })
-            .map(|(k, _)| k)
             .collect();
         for key in due {
-            let conn = &mut self.conns[key];
-            let Some(parked) = conn.parked.take() else {
+            let Some(conn) = self.conns.get_mut(key) else {
+                self.parked.remove(&key);
                 continue;
             };
+            let Some(parked) = conn.parked.take() else {
+                self.parked.remove(&key);
+                continue;
+            };
+            self.parked.remove(&key);
             match self.service.resume(parked, now, &mut conn.output) {
                 Step::Done => {
                     tracing::trace!(worker = self.id, peer = %conn.peer, woken, "parked request answered");
                     self.drive(key)
                 }
-                Step::Park(p) => conn.parked = Some(p),
+                Step::Park(p) => {
+                    conn.parked = Some(p);
+                    self.parked.insert(key);
+                }
                 Step::Close(reason) => {
                     tracing::info!(peer = %conn.peer, reason, "closing connection");
                     self.close(key);
                 }
             }
         }
-        let any = self.conns.iter().any(|(_, c)| c.parked.is_some());
+        let any = !self.parked.is_empty();
         slot.has_parked.store(any, Ordering::Release);
     }
 
@@ -206,6 +220,7 @@ impl<S: Service> Worker<S> {
                             Step::Park(p) => {
                                 tracing::trace!(worker = self.id, peer = %conn.peer, "request parked");
                                 conn.parked = Some(p);
+                                self.parked.insert(key);
                             }
                             Step::Close(reason) => {
                                 tracing::info!(peer = %conn.peer, reason, "closing connection");
@@ -222,6 +237,7 @@ impl<S: Service> Worker<S> {
                         conn.read_closed = true;
                         conn.input.clear();
                         conn.parked = None;
+                        self.parked.remove(&key);
                         break;
                     }
                 }
@@ -261,6 +277,7 @@ impl<S: Service> Worker<S> {
     }
 
     fn close(&mut self, key: usize) {
+        self.parked.remove(&key);
         if self.conns.contains(key) {
             let mut conn = self.conns.remove(key);
             self.shared.open.fetch_sub(1, Ordering::AcqRel);
