@@ -4,11 +4,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use strikemq_broker::{Broker, Outcome, Parked};
 use strikemq_codec::request::decode_request;
-use strikemq_codec::response::encode_response;
-use strikemq_reactor::{Service, Step, Wakeup};
+use strikemq_codec::response::encode_response_to;
+use strikemq_reactor::{Output, Service, Step, Wakeup};
 
 /// Decodes frames, hands them to the broker and encodes its answers.
 #[derive(Debug)]
@@ -17,9 +17,9 @@ pub(crate) struct KafkaService {
 }
 
 impl KafkaService {
-    fn finish(outcome: Outcome, out: &mut BytesMut) -> Step<Parked> {
+    fn finish(outcome: Outcome, out: &mut Output) -> Step<Parked> {
         match outcome {
-            Outcome::Respond(resp) => match encode_response(&resp, out) {
+            Outcome::Respond(resp) => match encode_response_to(&resp, out) {
                 Ok(()) => Step::Done,
                 Err(e) => {
                     tracing::error!(error = %e, "response encoding failed");
@@ -35,13 +35,7 @@ impl KafkaService {
 impl Service for KafkaService {
     type Parked = Parked;
 
-    fn call(
-        &self,
-        frame: Bytes,
-        peer: SocketAddr,
-        now: Instant,
-        out: &mut BytesMut,
-    ) -> Step<Parked> {
+    fn call(&self, frame: Bytes, peer: SocketAddr, now: Instant, out: &mut Output) -> Step<Parked> {
         match decode_request(frame) {
             // Kafka reports client hosts as "/1.2.3.4".
             Ok(req) => {
@@ -60,7 +54,7 @@ impl Service for KafkaService {
         }
     }
 
-    fn resume(&self, parked: Parked, now: Instant, out: &mut BytesMut) -> Step<Parked> {
+    fn resume(&self, parked: Parked, now: Instant, out: &mut Output) -> Step<Parked> {
         Self::finish(self.broker.resume(parked, now), out)
     }
 
@@ -88,9 +82,9 @@ mod tests {
     use std::path::Path;
     use std::time::{Duration, Instant};
 
-    use bytes::{Bytes, BytesMut};
+    use bytes::Bytes;
     use strikemq_broker::{Broker, BrokerConfig};
-    use strikemq_reactor::{Service, Step};
+    use strikemq_reactor::{Output, Service, Step};
     use strikemq_storage::{Store, StoreConfig};
 
     use super::KafkaService;
@@ -192,7 +186,7 @@ mod tests {
         let (mut answered, mut closed, mut parked) = (0u32, 0u32, 0u32);
         // Unmutated first: the captured frames must all be served.
         for frame in &pool {
-            let mut out = BytesMut::new();
+            let mut out = Output::new();
             let step = service.call(Bytes::from(frame.clone()), peer, Instant::now(), &mut out);
             assert!(
                 !matches!(step, Step::Close(_)),
@@ -208,7 +202,7 @@ mod tests {
             }
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 let now = Instant::now();
-                let mut out = BytesMut::new();
+                let mut out = Output::new();
                 match service.call(bytes, peer, now, &mut out) {
                     Step::Done => 0,
                     Step::Close(_) => 1,

@@ -6,7 +6,9 @@
 //! - [`frame`]: cutting length-prefixed frames out of a read buffer, with a maximum size;
 //! - [`request`]: decoding the request header and body, dispatching on (api key, version);
 //! - [`versions`]: the one table of served APIs and versions that ApiVersions advertises;
-//! - [`response`]: encoding a response frame;
+//! - [`response`]: encoding a response frame, a Fetch response with its record batches shared
+//!   rather than copied;
+//! - [`output`]: the queue of response bytes a connection writes with vectored I/O;
 //! - [`batch`]: a zero-copy, CRC32C-checked view of magic-v2 record batches and, off the hot path,
 //!   decoding of their records (with gzip, snappy, lz4 and zstd).
 //!
@@ -30,6 +32,7 @@
 pub mod batch;
 pub mod error;
 pub mod frame;
+pub mod output;
 pub mod request;
 pub mod response;
 pub mod versions;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use bytes::BytesMut;
 use mio::net::TcpStream;
+use strikemq_codec::output::Output;
 
 /// Stop taking requests off a connection while this many response bytes wait to be written: a
 /// client that does not read its responses cannot make the broker buffer without bound.
@@ -15,7 +16,7 @@ pub(crate) struct Connection<P> {
     pub(crate) stream: TcpStream,
     pub(crate) peer: SocketAddr,
     pub(crate) input: BytesMut,
-    pub(crate) output: BytesMut,
+    pub(crate) output: Output,
     pub(crate) parked: Option<P>,
     /// The peer closed its side; answer what is buffered, then close.
     pub(crate) read_closed: bool,
@@ -33,7 +34,7 @@ impl<P> Connection<P> {
             stream,
             peer,
             input: BytesMut::with_capacity(4096),
-            output: BytesMut::new(),
+            output: Output::new(),
             parked: None,
             read_closed: false,
         }
@@ -95,21 +96,27 @@ impl<P> Connection<P> {
 
     /// Writes as much buffered output as the socket takes.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
+        // Header bytes and shared record sets go out together: one writev per pass.
+        const SLICES: usize = 64;
         while !self.output.is_empty() {
-            match self.stream.write(&self.output) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    let _ = self.output.split_to(n);
+            let written = match self.output.contiguous() {
+                Some(bytes) => self.stream.write(bytes),
+                None => {
+                    let mut slices = [std::io::IoSlice::new(&[]); SLICES];
+                    let n = self.output.io_slices(&mut slices);
+                    self.stream.write_vectored(&slices[..n])
                 }
+            };
+            match written {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.output.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
         // Give back the memory of a large response once it is out.
-        if self.output.capacity() > OUTPUT_HIGH_WATER {
-            self.output = BytesMut::new();
-        }
+        self.output.shrink_if_empty(OUTPUT_HIGH_WATER);
         Ok(())
     }
 }

@@ -25,9 +25,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
+pub use strikemq_codec::output::Output;
 
 /// What a [`Service`] did with a frame.
 #[derive(Debug)]
@@ -51,10 +52,10 @@ pub trait Service: Send + Sync + 'static {
         frame: Bytes,
         peer: SocketAddr,
         now: Instant,
-        out: &mut BytesMut,
+        out: &mut Output,
     ) -> Step<Self::Parked>;
     /// Re-runs a parked request after a wake-up or at its deadline.
-    fn resume(&self, parked: Self::Parked, now: Instant, out: &mut BytesMut) -> Step<Self::Parked>;
+    fn resume(&self, parked: Self::Parked, now: Instant, out: &mut Output) -> Step<Self::Parked>;
     /// When a parked request must be resumed at the latest.
     fn deadline(parked: &Self::Parked) -> Instant;
     /// Receives the handle that wakes workers holding parked requests; the service calls it when
