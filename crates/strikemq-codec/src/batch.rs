@@ -372,19 +372,84 @@ pub fn decode_records(batch: &RecordBatch<'_>) -> Result<Vec<Record>, BatchError
     Ok(out)
 }
 
+/// The most a batch's records may take once decompressed. Producers send batches of a few MiB at
+/// most; a small batch that claims more is a decompression bomb, refused before it is expanded.
+pub const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;
+
 fn decompress(codec: Compression, section: Bytes) -> Result<Bytes, BatchError> {
-    use bytes::Buf;
-    use kafka_protocol::compression::Decompressor;
-    let mut src = section;
-    let take = |b: &mut Bytes| -> anyhow::Result<Bytes> { Ok(b.copy_to_bytes(b.remaining())) };
-    let res = match codec {
-        Compression::None => return Ok(src),
-        Compression::Gzip => kafka_protocol::compression::Gzip::decompress(&mut src, take),
-        Compression::Snappy => kafka_protocol::compression::Snappy::decompress(&mut src, take),
-        Compression::Lz4 => kafka_protocol::compression::Lz4::decompress(&mut src, take),
-        Compression::Zstd => kafka_protocol::compression::Zstd::decompress(&mut src, take),
+    decompress_bounded(codec, section, MAX_DECOMPRESSED_BYTES)
+}
+
+fn decompress_bounded(
+    codec: Compression,
+    section: Bytes,
+    limit: usize,
+) -> Result<Bytes, BatchError> {
+    use std::io::Read;
+    let fail = |e: &dyn std::fmt::Display| {
+        BatchError::MalformedRecord(format!("cannot decompress {codec:?}: {e}"))
     };
-    res.map_err(|e| BatchError::MalformedRecord(format!("cannot decompress {codec:?}: {e}")))
+    let read_all = |mut r: Box<dyn Read + '_>| -> Result<Bytes, BatchError> {
+        let mut out = Vec::new();
+        (&mut r)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| fail(&e))?;
+        if out.len() > limit {
+            return Err(fail(&format!("more than {limit} bytes")));
+        }
+        Ok(Bytes::from(out))
+    };
+    match codec {
+        Compression::None => Ok(section),
+        Compression::Gzip => read_all(Box::new(flate2::read::GzDecoder::new(&section[..]))),
+        Compression::Lz4 => read_all(Box::new(
+            lz4::Decoder::new(&section[..]).map_err(|e| fail(&e))?,
+        )),
+        Compression::Zstd => read_all(Box::new(
+            zstd::stream::read::Decoder::new(&section[..]).map_err(|e| fail(&e))?,
+        )),
+        Compression::Snappy => snappy(&section, limit).map_err(|e| fail(&e)),
+    }
+}
+
+/// Snappy as Kafka clients write it: xerial's framing (a 16-byte header, then blocks each
+/// prefixed with its big-endian length), or one raw block. Every block states its decompressed
+/// length up front, so the bound is checked before anything is expanded.
+fn snappy(section: &[u8], limit: usize) -> Result<Bytes, String> {
+    const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
+    const XERIAL_HEADER: usize = 16;
+    let mut decoder = snap::raw::Decoder::new();
+    let mut out = Vec::new();
+    let mut expand = |block: &[u8], out: &mut Vec<u8>| -> Result<(), String> {
+        let n = snap::raw::decompress_len(block).map_err(|e| e.to_string())?;
+        if out.len() + n > limit {
+            return Err(format!("more than {limit} bytes"));
+        }
+        let at = out.len();
+        out.resize(at + n, 0);
+        decoder
+            .decompress(block, &mut out[at..])
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    };
+    if !section.starts_with(XERIAL_MAGIC) {
+        expand(section, &mut out)?;
+        return Ok(Bytes::from(out));
+    }
+    let mut rest = section
+        .get(XERIAL_HEADER..)
+        .ok_or("truncated snappy header")?;
+    while !rest.is_empty() {
+        let len = rest
+            .get(..4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .ok_or("truncated snappy block length")?;
+        let block = rest.get(4..4 + len).ok_or("truncated snappy block")?;
+        expand(block, &mut out)?;
+        rest = &rest[4 + len..];
+    }
+    Ok(Bytes::from(out))
 }
 
 struct Cursor<'a> {
@@ -647,6 +712,50 @@ mod tests {
         TimestampType,
     };
     use proptest::prelude::*;
+
+    #[test]
+    fn decompression_is_bounded_for_every_codec() {
+        use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
+        // 2 MiB that compress to almost nothing, and some that do not.
+        let mut plain = vec![0u8; 2 << 20];
+        for (i, b) in plain.iter_mut().enumerate().step_by(4096) {
+            *b = (i / 4096) as u8;
+        }
+        let fill = |b: &mut bytes::BytesMut| -> anyhow::Result<()> {
+            b.extend_from_slice(&plain);
+            Ok(())
+        };
+        let mut cases = Vec::new();
+        let mut out = bytes::BytesMut::new();
+        Gzip::compress(&mut out, fill).unwrap();
+        cases.push((Compression::Gzip, out.split().freeze()));
+        Lz4::compress(&mut out, fill).unwrap();
+        cases.push((Compression::Lz4, out.split().freeze()));
+        Zstd::compress(&mut out, fill).unwrap();
+        cases.push((Compression::Zstd, out.split().freeze()));
+        Snappy::compress(&mut out, fill).unwrap();
+        cases.push((Compression::Snappy, out.split().freeze()));
+        cases.push((
+            Compression::Snappy,
+            Bytes::from(snap::raw::Encoder::new().compress_vec(&plain).unwrap()),
+        ));
+        for (codec, section) in cases {
+            assert!(
+                section.len() < plain.len() / 8,
+                "{codec:?} did not compress"
+            );
+            let got = decompress_bounded(codec, section.clone(), 4 << 20).unwrap();
+            assert_eq!(&got[..], &plain[..], "{codec:?}");
+            let err = decompress_bounded(codec, section.clone(), 1 << 20).unwrap_err();
+            assert!(err.to_string().contains("more than"), "{codec:?}: {err}");
+            // Cut input is an error, or (lz4 frames end quietly) less than was compressed; never
+            // a panic and never more.
+            let cut = section.slice(..section.len() / 2);
+            if let Ok(partial) = decompress_bounded(codec, cut, 4 << 20) {
+                assert!(partial.len() < plain.len(), "{codec:?}");
+            }
+        }
+    }
 
     fn kafka_protocol_batch(records: &[NewRecord], compression: KCompression) -> Bytes {
         let recs: Vec<KRecord> = records
