@@ -40,10 +40,17 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # Runs the traffic commands against a broker listening on $1; results named after $2.
 traffic() {
   local addr=$1 name=$2
+  # Each step starts with the page cache written back: dirty pages left by the previous step
+  # would otherwise be flushed during this one and slow it down.
+  sync
   client latency --bootstrap "$addr" --acks 1 --size 100 >"$OUT/$name-latency-acks1.json"
+  sync
   client latency --bootstrap "$addr" --acks -1 --size 100 --e2e 0 >"$OUT/$name-latency-acksall.json"
+  sync
   client produce --bootstrap "$addr" --size 1024 --batch 16 >"$OUT/$name-produce.json"
+  sync
   client produce --bootstrap "$addr" --size 1024 --batch 16 --compression lz4 --no-baseline >"$OUT/$name-produce-lz4.json"
+  sync
   client consume --bootstrap "$addr" --size 1024 --batch 16 >"$OUT/$name-consume.json"
 }
 

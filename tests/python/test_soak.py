@@ -59,7 +59,7 @@ def test_soak_with_restarts_consumes_everything_exactly_once_per_group(broker_fa
                         p.poll(0.05)
                 p.poll(0)
                 if i % 100 == 99:
-                    time.sleep(0.1)  # about a minute of traffic in all
+                    time.sleep(0.1)
             assert p.flush(150) == 0, "records left undelivered"
         except Exception as e:  # reported by the main thread
             errors.append(e)
@@ -161,3 +161,24 @@ def test_soak_with_restarts_consumes_everything_exactly_once_per_group(broker_fa
     # Load held steady since the last restart: no descriptor or memory growth worth the name.
     assert end[0] <= mid[0] + 16, f"descriptors grew from {mid[0]} to {end[0]}"
     assert end[1] <= mid[1] * 2 + 16 * 1024, f"RSS grew from {mid[1]} KiB to {end[1]} KiB"
+
+
+def test_creating_and_deleting_topics_leaks_no_descriptors(broker_factory, topic):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    from helpers import produce_all
+    b = broker_factory()
+    a = AdminClient({"bootstrap.servers": b.bootstrap})
+    before = None
+    for round in range(4):
+        names = [f"{topic}-{round}-{i}" for i in range(25)]
+        for f in a.create_topics([NewTopic(n, 4, 1) for n in names]).values():
+            f.result(15)
+        for n in names:
+            produce_all(b.bootstrap, n, [{"value": b"x", "partition": p} for p in range(4)])
+        for f in a.delete_topics(names).values():
+            f.result(15)
+        time.sleep(0.5)
+        if round == 0:
+            before = broker_figures(b)[0]
+    after = broker_figures(b)[0]
+    assert after <= before + 4, f"descriptors went from {before} to {after} over three rounds of 100 partitions"

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
-use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -167,8 +166,11 @@ impl PartitionLog {
                 .truncate(true)
                 .open(&cleaned)
                 .ctx("create", &cleaned)?;
-            f.write_all(bytes).ctx("write", &cleaned)?;
-            f.sync_all().ctx("sync", &cleaned)?;
+            // Through the seam like every log write: a full disk fails the pass, not the log.
+            old.files
+                .append(&mut f, &cleaned, bytes)
+                .ctx("write", &cleaned)?;
+            old.files.sync(&f, &cleaned).ctx("sync", &cleaned)?;
         }
         let _app = self.lock_appends();
         if !self.segment_snapshot().iter().any(|s| Arc::ptr_eq(s, old)) {
@@ -244,6 +246,38 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_full_disk_fails_a_cleaning_pass_and_leaves_the_log_as_it_was() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let faulty = Arc::new(crate::files::faults::Faulty::default());
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(
+            dir.path().join("c-0"),
+            LogConfig {
+                segment_bytes: 1024,
+                files: faulty.clone(),
+            },
+        )
+        .unwrap();
+        for round in 0..30 {
+            let v = format!("v{round}");
+            log.append(&keyed(&[("a", Some(&v)), ("b", Some(&v))], 100))
+                .unwrap();
+        }
+        let policy = CompactionPolicy {
+            min_lag_ms: 0,
+            delete_retention_ms: 1000,
+        };
+        let before = contents(&log);
+        faulty.full.store(true, SeqCst);
+        assert!(log.compact(200, policy).is_err());
+        assert_eq!(contents(&log), before);
+        faulty.full.store(false, SeqCst);
+        assert!(log.compact(200, policy).unwrap().records_removed > 0);
+        let after = contents(&log);
+        assert!(after.len() < before.len() && after.last() == before.last());
     }
 
     #[test]
