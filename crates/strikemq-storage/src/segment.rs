@@ -222,37 +222,11 @@ impl Segment {
         base_offset: i64,
         files: &Arc<dyn FileOps>,
     ) -> Result<Arc<Segment>, StorageError> {
-        let (log_path, index_path, time_path) = paths(dir, base_offset);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&log_path)
-            .ctx("open", &log_path)?;
-        let len = file.metadata().ctx("stat", &log_path)?.len();
-        let map = map::LogMap::new(&file, len).ctx("map", &log_path)?;
-        let index = read_index(&index_path)?;
-        let time_index = read_time_index(&time_path)?;
-        let seg = Segment::assemble(
-            base_offset,
-            (log_path, index_path, time_path),
-            (file, files.clone()),
-            map,
-            len,
-            len,
-            base_offset,
-            -1,
-            index,
-            time_index,
-        );
-        seg.index.write().retain(|e| u64::from(e.position) < len);
-        // The last batch gives the next offset and the scan checks the index points at batches.
-        let (next, max_ts, valid) = seg.scan_tail();
+        let (seg, len, valid) = Segment::open_trimmed(dir, base_offset, None, files)?;
         if valid != len {
             tracing::warn!(path = %seg.log_path.display(), valid, len, "closed segment has a torn tail; it will be ignored past the last whole batch");
             seg.size.store(valid, Ordering::Release);
         }
-        seg.next_offset.store(next, Ordering::Release);
-        seg.max_timestamp.store(max_ts, Ordering::Release);
         Ok(Arc::new(seg))
     }
 
@@ -266,6 +240,34 @@ impl Segment {
         capacity: u64,
         files: &Arc<dyn FileOps>,
     ) -> Result<Option<(Arc<Segment>, SegmentWriter)>, StorageError> {
+        let (seg, len, valid) = Segment::open_trimmed(dir, base_offset, Some(capacity), files)?;
+        if valid != len {
+            return Ok(None);
+        }
+        let since_index = match seg.index.read().last() {
+            Some(e) => len - u64::from(e.position),
+            None if len == 0 => 0,
+            None => INDEX_INTERVAL,
+        };
+        Ok(Some((
+            Arc::new(seg),
+            SegmentWriter {
+                index_file: None,
+                time_file: None,
+                bytes_since_index: since_index,
+            },
+        )))
+    }
+
+    /// Opens a segment whose file is exactly its batches (sealed, or trimmed by a clean stop),
+    /// trusting its indexes; with `grow_to`, re-sizes the file for appends. Returns the segment,
+    /// the file's length and how much of it ends on a whole batch (read from the last index entry).
+    fn open_trimmed(
+        dir: &Path,
+        base_offset: i64,
+        grow_to: Option<u64>,
+        files: &Arc<dyn FileOps>,
+    ) -> Result<(Segment, u64, u64), StorageError> {
         let (log_path, index_path, time_path) = paths(dir, base_offset);
         let file = OpenOptions::new()
             .read(true)
@@ -275,10 +277,12 @@ impl Segment {
         let len = file.metadata().ctx("stat", &log_path)?.len();
         let index = read_index(&index_path)?;
         let time_index = read_time_index(&time_path)?;
-        let capacity = capacity.max(len);
-        files
-            .set_len(&file, &log_path, capacity)
-            .ctx("size", &log_path)?;
+        let capacity = grow_to.map_or(len, |c| c.max(len));
+        if capacity != len {
+            files
+                .set_len(&file, &log_path, capacity)
+                .ctx("size", &log_path)?;
+        }
         let map = map::LogMap::new(&file, capacity).ctx("map", &log_path)?;
         let seg = Segment::assemble(
             base_offset,
@@ -293,25 +297,11 @@ impl Segment {
             time_index,
         );
         seg.index.write().retain(|e| u64::from(e.position) < len);
+        // The last batch gives the next offset and the scan checks the index points at batches.
         let (next, max_ts, valid) = seg.scan_tail();
-        if valid != len {
-            return Ok(None);
-        }
         seg.next_offset.store(next, Ordering::Release);
         seg.max_timestamp.store(max_ts, Ordering::Release);
-        let since_index = match seg.index.read().last() {
-            Some(e) => len - u64::from(e.position),
-            None if len == 0 => 0,
-            None => INDEX_INTERVAL,
-        };
-        Ok(Some((
-            Arc::new(seg),
-            SegmentWriter {
-                index_file: None,
-                time_file: None,
-                bytes_since_index: since_index,
-            },
-        )))
+        Ok((seg, len, valid))
     }
 
     /// Opens the last segment after a stop: validates every batch (length, CRC, increasing
