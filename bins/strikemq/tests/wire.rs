@@ -307,6 +307,7 @@ fn a_resent_idempotent_produce_is_written_once() {
         ApiKey::InitProducerId,
         4,
         &InitProducerIdRequest::default()
+            .with_transactional_id(None)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1),
     );

@@ -47,8 +47,17 @@ impl Broker {
             )
         })?;
         let (base, _, _) = crate::produce::append(self, &t, partition, batch)
-            .and_then(|r| crate::produce::sync_if_always(self, &t, partition).map(|_| r))
-            .map_err(|e| Refusal::new(e, format!("cannot append to {topic}-{partition}: {e:?}")))?;
+            .and_then(|r| {
+                crate::produce::sync_if_always(self, &t, partition)
+                    .map(|_| r)
+                    .map_err(Into::into)
+            })
+            .map_err(|r| {
+                let message = r.message.clone().unwrap_or_else(|| {
+                    format!("cannot append to {topic}-{partition}: {:?}", r.error)
+                });
+                Refusal::new(r.error, message)
+            })?;
         self.appended();
         Ok(base)
     }

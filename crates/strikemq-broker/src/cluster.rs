@@ -44,14 +44,19 @@ pub(crate) fn create_partitions(
                 if seen.get(name).copied().unwrap_or(0) > 1 {
                     return Err((ResponseError::InvalidRequest, format!("Duplicate topic {name} in request")));
                 }
-                let topic = broker.store().topic(name).ok_or_else(|| {
-                    (ResponseError::UnknownTopicOrPartition, format!("The topic '{name}' does not exist."))
-                })?;
+                // Kafka gives no message for an unknown topic here.
+                let topic = broker
+                    .store()
+                    .topic(name)
+                    .ok_or_else(|| (ResponseError::UnknownTopicOrPartition, String::new()))?;
                 let current = topic.partition_count() as i32;
-                if t.count <= current {
+                if t.count == current {
+                    return Err((ResponseError::InvalidPartitions, format!("Topic already has {current} partition(s).")));
+                }
+                if t.count < current {
                     return Err((
                         ResponseError::InvalidPartitions,
-                        format!("Topic currently has {current} partitions, which is higher than the requested {}.", t.count),
+                        format!("The topic {name} currently has {current} partition(s); {} would not be an increase.", t.count),
                     ));
                 }
                 if i64::from(t.count) - i64::from(current) > crate::topics::MAX_RECORDS_PER_REQUEST {
@@ -59,10 +64,16 @@ pub(crate) fn create_partitions(
                     // surfaces unmapped here); clients see the same code from us.
                     return Err((ResponseError::UnknownServerError, crate::topics::TOO_MANY_PARTITIONS.to_owned()));
                 }
-                if let Some(assignments) = t.assignments.as_ref().filter(|a| !a.is_empty()) {
-                    if assignments.len() as i32 != t.count - current
-                        || assignments.iter().any(|a| a.broker_ids.iter().any(|b| b.0 != node))
-                    {
+                // A list of assignments, even an empty one, must cover every new partition.
+                if let Some(assignments) = t.assignments.as_ref() {
+                    let added = t.count - current;
+                    if assignments.len() as i32 != added {
+                        return Err((
+                            ResponseError::InvalidReplicaAssignment,
+                            format!("Attempted to add {added} additional partition(s), but only {} assignment(s) were specified.", assignments.len()),
+                        ));
+                    }
+                    if assignments.iter().any(|a| a.broker_ids.iter().any(|b| b.0 != node)) {
                         return Err((
                             ResponseError::InvalidReplicaAssignment,
                             format!("Assignments must name broker {node} once for each of the {} new partitions.", t.count - current),
@@ -83,7 +94,7 @@ pub(crate) fn create_partitions(
                 Ok(()) => result,
                 Err((e, message)) => result
                     .with_error_code(code(e))
-                    .with_error_message(Some(StrBytes::from_string(message))),
+                    .with_error_message((!message.is_empty()).then(|| StrBytes::from_string(message))),
             }
         })
         .collect();
@@ -149,7 +160,12 @@ pub(crate) fn describe_cluster(
         response
     };
     if version >= 1 && req.endpoint_type != ENDPOINT_BROKERS {
-        return response
+        // Kafka's error answer carries no cluster id, controller or operations.
+        return DescribeClusterResponse::default()
+            .with_endpoint_type(ENDPOINT_BROKERS)
+            .with_cluster_id(StrBytes::default())
+            .with_controller_id(BrokerId(-1))
+            .with_cluster_authorized_operations(i32::MIN)
             .with_error_code(code(ResponseError::MismatchedEndpointType))
             .with_error_message(Some(StrBytes::from_static_str(
                 "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER",
@@ -204,6 +220,7 @@ pub(crate) fn offset_for_leader_epoch(
 pub(crate) fn describe_log_dirs(
     broker: &Broker,
     req: &DescribeLogDirsRequest,
+    version: i16,
 ) -> DescribeLogDirsResponse {
     use strikemq_codec::kafka_protocol::messages::describe_log_dirs_response::{
         DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
@@ -247,12 +264,31 @@ pub(crate) fn describe_log_dirs(
                 )
         })
         .collect();
-    DescribeLogDirsResponse::default().with_results(vec![DescribeLogDirsResult::default()
+    let result = DescribeLogDirsResult::default()
         .with_log_dir(StrBytes::from_string(store.dir().display().to_string()))
-        .with_topics(topics)
-        // The volume's size is not measured: Kafka's "unknown".
-        .with_total_bytes(-1)
-        .with_usable_bytes(-1)])
+        .with_topics(topics);
+    // v4 (KIP-827) adds the size of the volume and the space left on it.
+    let result = match volume_space(store.dir()) {
+        Some((total, usable)) if version >= 4 => {
+            result.with_total_bytes(total).with_usable_bytes(usable)
+        }
+        _ => result,
+    };
+    DescribeLogDirsResponse::default().with_results(vec![result])
+}
+
+/// Total and available bytes of the file system holding `dir`.
+#[cfg(unix)]
+fn volume_space(dir: &std::path::Path) -> Option<(i64, i64)> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    let block = st.f_frsize;
+    let bytes = |blocks: u64| i64::try_from(blocks.saturating_mul(block)).unwrap_or(i64::MAX);
+    Some((bytes(st.f_blocks), bytes(st.f_bavail)))
+}
+
+#[cfg(not(unix))]
+fn volume_space(_dir: &std::path::Path) -> Option<(i64, i64)> {
+    None
 }
 
 pub(crate) fn describe_producers(
@@ -262,39 +298,46 @@ pub(crate) fn describe_producers(
     use strikemq_codec::kafka_protocol::messages::describe_producers_response::{
         PartitionResponse, ProducerState, TopicResponse,
     };
-    let topics = req
-        .topics
-        .iter()
-        .map(|t| {
-            let topic = broker.store().topic(t.name.0.as_str());
-            let partitions = t
-                .partition_indexes
-                .iter()
-                .map(|&p| {
-                    let r = PartitionResponse::default().with_partition_index(p);
-                    match crate::errors::partition_log(topic.as_deref(), p) {
-                        Err(e) => r.with_error_code(code(e)),
-                        Ok(log) => r.with_active_producers(
-                            log.producers()
-                                .into_iter()
-                                .map(|s| {
-                                    ProducerState::default()
-                                        .with_producer_id(ProducerId(s.producer_id))
-                                        .with_producer_epoch(i32::from(s.epoch))
-                                        .with_last_sequence(s.last_sequence)
-                                        .with_last_timestamp(s.last_timestamp)
-                                        .with_coordinator_epoch(-1)
-                                        .with_current_txn_start_offset(-1)
-                                })
-                                .collect(),
-                        ),
-                    }
-                })
-                .collect();
-            TopicResponse::default()
-                .with_name(t.name.clone())
-                .with_partitions(partitions)
-        })
-        .collect();
+    let topics =
+        req.topics
+            .iter()
+            .map(|t| {
+                let topic = broker.store().topic(t.name.0.as_str());
+                let partitions =
+                    t.partition_indexes
+                        .iter()
+                        .map(|&p| {
+                            let r = PartitionResponse::default().with_partition_index(p);
+                            match crate::errors::partition_log(topic.as_deref(), p) {
+                                // Kafka's message for an unknown topic; none for an unknown partition.
+                                Err(e) => r.with_error_code(code(e)).with_error_message(
+                                    topic.is_none().then(|| {
+                                        StrBytes::from_static_str(
+                                            "This server does not host this topic-partition.",
+                                        )
+                                    }),
+                                ),
+                                Ok(log) => r.with_active_producers(
+                                    log.producers()
+                                        .into_iter()
+                                        .map(|s| {
+                                            ProducerState::default()
+                                                .with_producer_id(ProducerId(s.producer_id))
+                                                .with_producer_epoch(i32::from(s.epoch))
+                                                .with_last_sequence(s.last_sequence)
+                                                .with_last_timestamp(s.last_timestamp)
+                                                .with_coordinator_epoch(-1)
+                                                .with_current_txn_start_offset(-1)
+                                        })
+                                        .collect(),
+                                ),
+                            }
+                        })
+                        .collect();
+                TopicResponse::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(partitions)
+            })
+            .collect();
     DescribeProducersResponse::default().with_topics(topics)
 }

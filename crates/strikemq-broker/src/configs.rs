@@ -37,6 +37,12 @@ enum Kind {
     Bool,
     Choice(&'static [&'static str]),
     List(&'static [&'static str]),
+    /// An int within an inclusive range.
+    IntIn(i64, i64),
+    /// gzip's level: -1 (the codec's default) or 1 to 9.
+    GzipLevel,
+    /// `*`, empty, or `partition:broker` pairs (replication throttling).
+    ReplicaList,
 }
 
 impl Kind {
@@ -45,10 +51,10 @@ impl Kind {
         match self {
             Kind::Bool => 1,
             Kind::Choice(_) => 2,
-            Kind::Int(_) => 3,
+            Kind::Int(_) | Kind::IntIn(..) | Kind::GzipLevel => 3,
             Kind::Long(_) => 5,
             Kind::Ratio => 6,
-            Kind::List(_) => 7,
+            Kind::List(_) | Kind::ReplicaList => 7,
         }
     }
 }
@@ -66,15 +72,33 @@ const MAX: fn(&BrokerConfig) -> String = |_| i64::MAX.to_string();
 const TOPIC_CONFIGS: &[Def] = &[
     Def {
         name: "cleanup.policy",
-        kind: Kind::List(&["delete", "compact"]),
+        kind: Kind::List(&["compact", "delete"]),
         default: |_| "delete".into(),
         doc: "delete, compact, or both",
+    },
+    Def {
+        name: "compression.gzip.level",
+        kind: Kind::GzipLevel,
+        default: |_| "-1".into(),
+        doc: "gzip level used when the broker compresses; StrikeMQ keeps batches as sent",
+    },
+    Def {
+        name: "compression.lz4.level",
+        kind: Kind::IntIn(1, 17),
+        default: |_| "9".into(),
+        doc: "lz4 level used when the broker compresses; StrikeMQ keeps batches as sent",
     },
     Def {
         name: "compression.type",
         kind: Kind::Choice(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
         default: |_| "producer".into(),
         doc: "Compression of stored batches; producer keeps the producer's",
+    },
+    Def {
+        name: "compression.zstd.level",
+        kind: Kind::IntIn(-131_072, 22),
+        default: |_| "3".into(),
+        doc: "zstd level used when the broker compresses; StrikeMQ keeps batches as sent",
     },
     Def {
         name: "delete.retention.ms",
@@ -101,10 +125,34 @@ const TOPIC_CONFIGS: &[Def] = &[
         doc: "Time between forced fsyncs",
     },
     Def {
+        name: "follower.replication.throttled.replicas",
+        kind: Kind::ReplicaList,
+        default: |_| "".into(),
+        doc: "Replicas whose replication is throttled on followers; one broker has no followers",
+    },
+    Def {
         name: "index.interval.bytes",
         kind: Kind::Int(0),
         default: |_| "4096".into(),
         doc: "Bytes between offset index entries",
+    },
+    Def {
+        name: "leader.replication.throttled.replicas",
+        kind: Kind::ReplicaList,
+        default: |_| "".into(),
+        doc: "Replicas whose replication is throttled on the leader; one broker has no followers",
+    },
+    Def {
+        name: "local.retention.bytes",
+        kind: Kind::Long(-2),
+        default: |_| "-2".into(),
+        doc: "Local retention with tiered storage; -2 follows retention.bytes",
+    },
+    Def {
+        name: "local.retention.ms",
+        kind: Kind::Long(-2),
+        default: |_| "-2".into(),
+        doc: "Local retention with tiered storage; -2 follows retention.ms",
     },
     Def {
         name: "max.compaction.lag.ms",
@@ -161,6 +209,24 @@ const TOPIC_CONFIGS: &[Def] = &[
         doc: "Preallocate segment files",
     },
     Def {
+        name: "remote.log.copy.disable",
+        kind: Kind::Bool,
+        default: |_| "false".into(),
+        doc: "Stop copying to tiered storage; StrikeMQ has none",
+    },
+    Def {
+        name: "remote.log.delete.on.disable",
+        kind: Kind::Bool,
+        default: |_| "false".into(),
+        doc: "Delete tiered data when tiering is turned off; StrikeMQ has none",
+    },
+    Def {
+        name: "remote.storage.enable",
+        kind: Kind::Bool,
+        default: |_| "false".into(),
+        doc: "Tiered storage; StrikeMQ has none, so only false is accepted",
+    },
+    Def {
         name: "retention.bytes",
         kind: Kind::Long(-1),
         default: |_| "-1".into(),
@@ -210,6 +276,15 @@ fn def(name: &str) -> Option<&'static Def> {
 
 /// Checks one topic config; returns the value as stored.
 pub(crate) fn validate(name: &str, value: &str) -> Result<String, String> {
+    let v = validate_value(name, value)?;
+    if name == "remote.storage.enable" && v == "true" {
+        // What Kafka says when its tiered storage is off, which StrikeMQ's always is.
+        return Err("Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage.".to_owned());
+    }
+    Ok(v)
+}
+
+fn validate_value(name: &str, value: &str) -> Result<String, String> {
     let d = def(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
     let bad = |why: String| {
         Err(format!(
@@ -218,17 +293,58 @@ pub(crate) fn validate(name: &str, value: &str) -> Result<String, String> {
     };
     let v = value.trim();
     match d.kind {
-        Kind::Long(min) | Kind::Int(min) => match v.parse::<i64>() {
-            Err(_) => bad("Not a number".into()),
-            Ok(n) if matches!(d.kind, Kind::Int(_)) && i32::try_from(n).is_err() => {
-                bad("Not an int".into())
-            }
+        Kind::Long(min) => match v.parse::<i64>() {
+            Err(_) => bad("Not a number of type LONG".into()),
             Ok(n) if n < min => bad(format!("Value must be at least {min}")),
             Ok(n) => Ok(n.to_string()),
         },
+        Kind::Int(_) | Kind::IntIn(..) | Kind::GzipLevel => match v.parse::<i32>() {
+            Err(_) => bad("Not a number of type INT".into()),
+            Ok(n) => {
+                let n = i64::from(n);
+                match d.kind {
+                    Kind::Int(min) if n < min => bad(format!("Value must be at least {min}")),
+                    Kind::IntIn(min, _) if n < min => bad(format!("Value must be at least {min}")),
+                    Kind::IntIn(_, max) if n > max => {
+                        bad(format!("Value must be no more than {max}"))
+                    }
+                    Kind::GzipLevel if n != -1 && !(1..=9).contains(&n) => {
+                        bad("Value must be between 1 and 9 or equal to -1".into())
+                    }
+                    _ => Ok(n.to_string()),
+                }
+            }
+        },
+        Kind::ReplicaList => {
+            let pair = |p: &str| {
+                p.split_once(':').is_some_and(|(a, b)| {
+                    a.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok()
+                })
+            };
+            if v.is_empty() || v == "*" || v.split(',').all(pair) {
+                Ok(v.to_owned())
+            } else {
+                // Kafka parses the value as a list first and shows it as one.
+                let items: Vec<&str> = v.split(',').map(str::trim).collect();
+                Err(format!(
+                    "Invalid value [{}] for configuration {name}: {name} must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...",
+                    items.join(", ")
+                ))
+            }
+        }
         Kind::Ratio => match v.parse::<f64>() {
             Ok(r) if (0.0..=1.0).contains(&r) => Ok(v.to_owned()),
-            _ => bad("Value must be between 0 and 1".into()),
+            // Kafka shows the parsed double, the way Java prints it.
+            Ok(r) if r.is_finite() => Err(format!(
+                "Invalid value {} for configuration {name}: {}",
+                java_double(r),
+                if r > 1.0 {
+                    "Value must be no more than 1"
+                } else {
+                    "Value must be at least 0"
+                }
+            )),
+            _ => bad("Not a number of type DOUBLE".into()),
         },
         Kind::Bool => match v.to_ascii_lowercase().as_str() {
             b @ ("true" | "false") => Ok(b.to_owned()),
@@ -249,11 +365,20 @@ pub(crate) fn validate(name: &str, value: &str) -> Result<String, String> {
             }
             for i in &items {
                 if !options.contains(i) {
-                    return bad(format!("Items must be among: {}", options.join(", ")));
+                    return bad(format!("String must be one of: {}", options.join(", ")));
                 }
             }
             Ok(items.join(","))
         }
+    }
+}
+
+/// How Java's `Double.toString` prints ordinary values: `2.0`, `0.5`.
+fn java_double(r: f64) -> String {
+    if r.fract() == 0.0 && r.abs() < 1e7 {
+        format!("{r:.1}")
+    } else {
+        r.to_string()
     }
 }
 
@@ -319,12 +444,21 @@ pub(crate) fn describe_topic_configs(
                             .with_source(SOURCE_TOPIC),
                     );
                 }
-                syn.push(
-                    DescribeConfigsSynonym::default()
-                        .with_name(s(d.name))
-                        .with_value(Some(s(&default)))
-                        .with_source(SOURCE_DEFAULT),
-                );
+                if let Some(broker_name) = broker_synonym(d.name) {
+                    let sources: &[i8] = if default_source == SOURCE_DEFAULT {
+                        &[SOURCE_DEFAULT]
+                    } else {
+                        &[default_source, SOURCE_DEFAULT]
+                    };
+                    for &source in sources {
+                        syn.push(
+                            DescribeConfigsSynonym::default()
+                                .with_name(s(broker_name))
+                                .with_value(Some(s(&default)))
+                                .with_source(source),
+                        );
+                    }
+                }
             }
             DescribeConfigsResourceResult::default()
                 .with_name(s(d.name))
@@ -335,6 +469,39 @@ pub(crate) fn describe_topic_configs(
                 .with_documentation(if docs { Some(s(d.doc)) } else { None })
         })
         .collect()
+}
+
+/// The broker setting a topic config falls back to, as Kafka lists it among the synonyms. Kafka
+/// omits the ones whose broker setting has no value of its own (retention.ms falls back to
+/// log.retention.hours, for one) and the ones that exist only per topic.
+fn broker_synonym(topic_config: &str) -> Option<&'static str> {
+    Some(match topic_config {
+        "cleanup.policy" => "log.cleanup.policy",
+        "compression.gzip.level" => "compression.gzip.level",
+        "compression.lz4.level" => "compression.lz4.level",
+        "compression.type" => "compression.type",
+        "compression.zstd.level" => "compression.zstd.level",
+        "delete.retention.ms" => "log.cleaner.delete.retention.ms",
+        "file.delete.delay.ms" => "log.segment.delete.delay.ms",
+        "flush.messages" => "log.flush.interval.messages",
+        "index.interval.bytes" => "log.index.interval.bytes",
+        "local.retention.bytes" => "log.local.retention.bytes",
+        "local.retention.ms" => "log.local.retention.ms",
+        "max.compaction.lag.ms" => "log.cleaner.max.compaction.lag.ms",
+        "max.message.bytes" => "message.max.bytes",
+        "message.timestamp.after.max.ms" => "log.message.timestamp.after.max.ms",
+        "message.timestamp.before.max.ms" => "log.message.timestamp.before.max.ms",
+        "message.timestamp.type" => "log.message.timestamp.type",
+        "min.cleanable.dirty.ratio" => "log.cleaner.min.cleanable.ratio",
+        "min.compaction.lag.ms" => "log.cleaner.min.compaction.lag.ms",
+        "min.insync.replicas" => "min.insync.replicas",
+        "preallocate" => "log.preallocate",
+        "retention.bytes" => "log.retention.bytes",
+        "segment.bytes" => "log.segment.bytes",
+        "segment.index.bytes" => "log.index.size.max.bytes",
+        "unclean.leader.election.enable" => "unclean.leader.election.enable",
+        _ => return None,
+    })
 }
 
 /// Broker settings, read-only, under Kafka's names.
@@ -400,12 +567,15 @@ pub(crate) fn describe(broker: &Broker, req: &DescribeConfigsRequest) -> Describ
                         req.include_synonyms,
                         req.include_documentation,
                     )),
-                    None => base
-                        .with_error_code(code(ResponseError::UnknownTopicOrPartition))
-                        .with_error_message(Some(s(&format!(
-                            "Topic {} does not exist.",
-                            r.resource_name.as_str()
-                        )))),
+                    None => match strikemq_storage::validate_topic_name(r.resource_name.as_str()) {
+                        Err(e) => base
+                            .with_error_code(code(storage_error(&e)))
+                            .with_error_message(Some(s(&e.to_string()))),
+                        // Kafka gives no message here.
+                        Ok(()) => base
+                            .with_error_code(code(ResponseError::UnknownTopicOrPartition))
+                            .with_error_message(Some(s(""))),
+                    },
                 },
                 RESOURCE_BROKER
                     if r.resource_name.is_empty()
@@ -431,9 +601,9 @@ pub(crate) fn describe(broker: &Broker, req: &DescribeConfigsRequest) -> Describ
                 RESOURCE_BROKER => base
                     .with_error_code(code(ResponseError::InvalidRequest))
                     .with_error_message(Some(s("Unexpected broker id"))),
-                other => base
+                _ => base
                     .with_error_code(code(ResponseError::InvalidRequest))
-                    .with_error_message(Some(s(&format!("Unsupported resource type {other}")))),
+                    .with_error_message(Some(s(crate::errors::INVALID_REQUEST_MESSAGE))),
             }
         })
         .collect();
@@ -470,7 +640,7 @@ fn topic_or_error(
             .store()
             .topic(name)
             .map(|t| t.configs().clone())
-            .ok_or_else(|| (ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist."))),
+            .ok_or_else(|| (ResponseError::UnknownTopicOrPartition, format!("The topic '{name}' does not exist."))),
         RESOURCE_BROKER => Err((ResponseError::InvalidRequest, "Broker configs are read-only in StrikeMQ; set them with flags, environment variables or the config file.".into())),
         other => Err((ResponseError::InvalidRequest, format!("Unsupported resource type {other}"))),
     }
@@ -499,7 +669,7 @@ pub(crate) fn alter(broker: &Broker, req: &AlterConfigsRequest) -> AlterConfigsR
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
             match outcome {
-                Ok(()) => resp,
+                Ok(()) => resp.with_error_message(None),
                 Err((e, m)) => resp
                     .with_error_code(code(e))
                     .with_error_message(Some(s(&m))),
@@ -521,7 +691,12 @@ pub(crate) fn incremental_alter(
             let outcome = topic_or_error(broker, r.resource_type, name).and_then(|mut configs| {
                 for c in &r.configs {
                     let key = c.name.as_str();
-                    let d = def(key).ok_or_else(|| (ResponseError::InvalidConfig, format!("Unknown topic config name: {key}")))?;
+                    let d = def(key).ok_or_else(|| {
+                        (
+                            ResponseError::InvalidConfig,
+                            format!("Unknown topic config name: {key}"),
+                        )
+                    })?;
                     let value = c.value.as_ref().map(|v| v.as_str().to_owned());
                     match c.config_operation {
                         OP_SET => {
@@ -532,11 +707,31 @@ pub(crate) fn incremental_alter(
                         }
                         OP_APPEND | OP_SUBTRACT => {
                             if !matches!(d.kind, Kind::List(_)) {
-                                return Err((ResponseError::InvalidConfig, format!("Config value append/subtract is not allowed for config key: {key}")));
+                                let op = if c.config_operation == OP_APPEND {
+                                    "APPEND"
+                                } else {
+                                    "SUBTRACT"
+                                };
+                                return Err((
+                                    ResponseError::InvalidConfig,
+                                    format!(
+                                        "Can't {op} to key {key} because its type is not LIST."
+                                    ),
+                                ));
                             }
                             let current = effective(broker, &configs, key).unwrap_or_default();
-                            let mut items: Vec<String> = current.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-                            for v in value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                            let mut items: Vec<String> = current
+                                .split(',')
+                                .map(str::trim)
+                                .filter(|s| !s.is_empty())
+                                .map(String::from)
+                                .collect();
+                            for v in value
+                                .unwrap_or_default()
+                                .split(',')
+                                .map(str::trim)
+                                .filter(|s| !s.is_empty())
+                            {
                                 if c.config_operation == OP_APPEND {
                                     if !items.iter().any(|i| i == v) {
                                         items.push(v.to_owned());
@@ -547,7 +742,8 @@ pub(crate) fn incremental_alter(
                             }
                             configs.insert(key.to_owned(), items.join(","));
                         }
-                        other => return Err((ResponseError::InvalidRequest, format!("Unknown config operation {other}"))),
+                        // What Kafka 4.1 answers (it fails to map the operation, without a message).
+                        _ => return Err((ResponseError::UnknownServerError, String::new())),
                     }
                 }
                 apply(broker, name, configs, req.validate_only)
@@ -556,8 +752,10 @@ pub(crate) fn incremental_alter(
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
             match outcome {
-                Ok(()) => resp,
-                Err((e, m)) => resp.with_error_code(code(e)).with_error_message(Some(s(&m))),
+                Ok(()) => resp.with_error_message(None),
+                Err((e, m)) => resp
+                    .with_error_code(code(e))
+                    .with_error_message((!m.is_empty()).then(|| s(&m))),
             }
         })
         .collect();

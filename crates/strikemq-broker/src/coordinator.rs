@@ -37,22 +37,26 @@ pub(crate) fn handle(
                     c.with_node_id(BrokerId(-1))
                         .with_port(-1)
                         .with_error_code(code(ResponseError::InvalidRequest))
-                        .with_error_message(Some(StrBytes::from_string(format!(
-                            "Unknown coordinator type {}",
-                            req.key_type
-                        ))))
+                        .with_error_message(Some(StrBytes::from_static_str(
+                            crate::errors::INVALID_REQUEST_MESSAGE,
+                        )))
                 }
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
+    // v1-v3 carry a top-level message: Kafka sends the error's own text, "NONE" on success.
     if !valid_type {
         return FindCoordinatorResponse::default()
             .with_error_code(code(ResponseError::InvalidRequest))
+            .with_error_message(Some(StrBytes::from_static_str(
+                crate::errors::INVALID_REQUEST_MESSAGE,
+            )))
             .with_node_id(BrokerId(-1))
             .with_port(-1);
     }
     FindCoordinatorResponse::default()
+        .with_error_message(Some(StrBytes::from_static_str("NONE")))
         .with_node_id(BrokerId(cfg.node_id))
         .with_host(host)
         .with_port(cfg.advertised_port)

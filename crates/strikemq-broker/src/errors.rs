@@ -55,6 +55,9 @@ pub(crate) fn batch_error(e: &BatchError) -> ResponseError {
 
 pub(crate) const NONE: i16 = 0;
 
+/// Kafka's default message for INVALID_REQUEST, sent where Kafka has no more specific one.
+pub(crate) const INVALID_REQUEST_MESSAGE: &str = "This most likely occurs because of a request being malformed by the client library or the message was sent to an incompatible broker. See the broker logs for more details.";
+
 pub(crate) fn code(e: ResponseError) -> i16 {
     e.code()
 }

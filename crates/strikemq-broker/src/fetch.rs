@@ -78,6 +78,7 @@ fn build(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, u
     let mut total = 0usize;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(req.topics.len());
+    let read_committed = req.isolation_level == 1;
     for ft in &req.topics {
         let (topic, unknown) = if version >= TOPIC_ID_VERSION {
             (
@@ -94,8 +95,11 @@ fn build(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, u
             .partitions
             .iter()
             .map(|fp| {
+                // Kafka lists aborted transactions (none here: no transactions) only to
+                // read_committed consumers and sends null to the others.
                 let data = PartitionData::default()
                     .with_partition_index(fp.partition)
+                    .with_aborted_transactions(read_committed.then(Vec::new))
                     .with_records(Some(Bytes::new()));
                 let Ok(log) = crate::errors::partition_log(topic.as_deref(), fp.partition) else {
                     any_error = true;
@@ -104,8 +108,11 @@ fn build(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, u
                     } else {
                         ResponseError::UnknownTopicOrPartition
                     };
+                    // Kafka builds these answers before reading any log, with an empty (not
+                    // null) list of aborted transactions.
                     return data
                         .with_error_code(code(e))
+                        .with_aborted_transactions(Some(Vec::new()))
                         .with_high_watermark(-1)
                         .with_last_stable_offset(-1)
                         .with_log_start_offset(-1);
@@ -135,10 +142,11 @@ fn build(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, u
                         if !matches!(e, StorageError::OffsetOutOfRange { .. }) {
                             tracing::error!(partition = fp.partition, error = %e, "fetch failed");
                         }
+                        // As Kafka: a partition that failed reports no offsets at all.
                         data.with_error_code(code(storage_error(&e)))
-                            .with_high_watermark(log.log_end_offset())
-                            .with_last_stable_offset(log.log_end_offset())
-                            .with_log_start_offset(log.log_start_offset())
+                            .with_high_watermark(-1)
+                            .with_last_stable_offset(-1)
+                            .with_log_start_offset(-1)
                     }
                 }
             })

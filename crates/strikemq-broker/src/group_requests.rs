@@ -67,6 +67,8 @@ fn err_code(e: Option<ResponseError>) -> i16 {
 
 /// JoinGroup v5 added group.instance.id to the members the leader sees.
 const JOIN_INSTANCE_ID_VERSION: i16 = 5;
+/// JoinGroup v7 made the protocol name nullable (and added the protocol type).
+const JOIN_NULLABLE_PROTOCOL_VERSION: i16 = 7;
 /// JoinGroup v9 added skip_assignment (KIP-814).
 const JOIN_SKIP_ASSIGNMENT_VERSION: i16 = 9;
 
@@ -75,7 +77,11 @@ pub(crate) fn join_response(r: JoinResponse, version: i16) -> JoinGroupResponse 
         .with_error_code(err_code(r.error))
         .with_generation_id(r.generation_id)
         .with_protocol_type(r.protocol_type.as_deref().map(s))
-        .with_protocol_name(r.protocol_name.as_deref().map(s))
+        // Nullable only from v7: older clients cannot read a null protocol name.
+        .with_protocol_name(match r.protocol_name.as_deref() {
+            None if version < JOIN_NULLABLE_PROTOCOL_VERSION => Some(s("")),
+            name => name.map(s),
+        })
         .with_leader(s(&r.leader))
         .with_skip_assignment(r.skip_assignment && version >= JOIN_SKIP_ASSIGNMENT_VERSION)
         .with_member_id(s(&r.member_id))

@@ -45,7 +45,7 @@ use strikemq_codec::kafka_protocol::messages::{
     api_versions_response::ApiVersion, ApiKey, ApiVersionsResponse, RequestKind, ResponseKind,
 };
 use strikemq_codec::request::{Request, RequestBody};
-use strikemq_codec::response::{legacy_produce_error, Response, ResponseBody};
+use strikemq_codec::response::{Response, ResponseBody};
 use strikemq_codec::versions::supported_apis;
 use strikemq_groups::{GroupConfig, GroupCoordinator};
 use strikemq_storage::{StorageError, Store};
@@ -443,19 +443,6 @@ impl Broker {
                     strikemq_codec::kafka_protocol::ResponseError::UnsupportedVersion,
                 )))),
             }),
-            RequestBody::LegacyProduce(p) => {
-                if p.acks == 0 {
-                    return Outcome::NoResponse;
-                }
-                let code =
-                    errors::code(strikemq_codec::kafka_protocol::ResponseError::UnsupportedVersion);
-                Outcome::Respond(Response {
-                    api_key,
-                    api_version,
-                    correlation_id,
-                    body: ResponseBody::Raw(legacy_produce_error(&p, api_version, code)),
-                })
-            }
             RequestBody::Kafka(kind) => {
                 match kind {
                     RequestKind::ApiVersions(_) => {
@@ -524,7 +511,7 @@ impl Broker {
                         ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(self, &r)),
                     ),
                     RequestKind::DescribeLogDirs(r) => respond(ResponseKind::DescribeLogDirs(
-                        cluster::describe_log_dirs(self, &r),
+                        cluster::describe_log_dirs(self, &r, api_version),
                     )),
                     RequestKind::DescribeProducers(r) => respond(ResponseKind::DescribeProducers(
                         cluster::describe_producers(self, &r),

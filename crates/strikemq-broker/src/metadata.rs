@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use strikemq_codec::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use strikemq_codec::kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -44,6 +45,18 @@ pub(crate) fn handle(broker: &Broker, req: &MetadataRequest, version: i16) -> Me
         None => true,
         Some(t) => version == 0 && t.is_empty(),
     };
+    // Kafka: "Topic IDs are not supported in requests for version 10/11" (and names may not be
+    // null there): the whole request fails with INVALID_REQUEST.
+    if !all && version < 12 {
+        if let Some(wanted) = req.topics.as_deref() {
+            if wanted
+                .iter()
+                .any(|t| t.name.is_none() || !t.topic_id.is_nil())
+            {
+                return invalid_request(wanted);
+            }
+        }
+    }
     // Before v4 the request had no flag and auto-creation was always allowed.
     let may_create = cfg.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     let topics: Vec<MetadataResponseTopic> = if all {
@@ -57,10 +70,14 @@ pub(crate) fn handle(broker: &Broker, req: &MetadataRequest, version: i16) -> Me
             .iter()
             .flatten()
             .map(|wanted| match &wanted.name {
-                Some(name) => by_name(broker, name.0.as_str(), may_create, version),
-                None => match store.topic_by_id(wanted.topic_id) {
+                // v12+: a topic id, when given, names the topic.
+                Some(name) if wanted.topic_id.is_nil() => {
+                    by_name(broker, name.0.as_str(), may_create, version)
+                }
+                _ => match store.topic_by_id(wanted.topic_id) {
                     Some(t) => describe(broker, &t, version),
                     None => MetadataResponseTopic::default()
+                        .with_name(None)
                         .with_topic_id(wanted.topic_id)
                         .with_error_code(code(ResponseError::UnknownTopicId)),
                 },
@@ -94,6 +111,25 @@ pub(crate) fn handle(broker: &Broker, req: &MetadataRequest, version: i16) -> Me
         .with_cluster_id(Some(StrBytes::from_string(store.cluster_id().to_owned())))
         .with_controller_id(BrokerId(cfg.node_id))
         .with_topics(topics)
+}
+
+/// Kafka's error answer to a whole Metadata request: no brokers, no cluster id, every topic
+/// asked for with the error.
+fn invalid_request(wanted: &[MetadataRequestTopic]) -> MetadataResponse {
+    MetadataResponse::default()
+        .with_cluster_id(None)
+        .with_controller_id(BrokerId(-1))
+        .with_topics(
+            wanted
+                .iter()
+                .map(|t| {
+                    MetadataResponseTopic::default()
+                        .with_name(Some(t.name.clone().unwrap_or_default()))
+                        .with_topic_id(t.topic_id)
+                        .with_error_code(code(ResponseError::InvalidRequest))
+                })
+                .collect(),
+        )
 }
 
 fn by_name(broker: &Broker, name: &str, may_create: bool, version: i16) -> MetadataResponseTopic {

@@ -2,7 +2,7 @@
 
 use strikemq_codec::batch::RecordBatch;
 use strikemq_codec::kafka_protocol::messages::produce_response::{
-    PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
 use strikemq_codec::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use strikemq_codec::kafka_protocol::ResponseError;
@@ -39,14 +39,14 @@ pub(crate) fn handle(
             .into_iter()
             .map(|p| {
                 let result = if !acks_ok {
-                    Err(ResponseError::InvalidRequiredAcks)
+                    Err(ResponseError::InvalidRequiredAcks.into())
                 } else {
                     match &topic {
-                        None => Err(unknown),
+                        None => Err(unknown.into()),
                         Some(t) => append(broker, t, p.index, p.records.as_deref().unwrap_or(&[]))
                             .and_then(|r| {
                                 if req.acks == -1 {
-                                    sync_if_always(broker, t, p.index)?;
+                                    sync_if_always(broker, t, p.index).map_err(Rejected::from)?;
                                 }
                                 Ok(r)
                             }),
@@ -65,16 +65,35 @@ pub(crate) fn handle(
                             resp
                         }
                     }
-                    Err(e) => {
-                        let resp = resp
-                            .with_error_code(code(e))
+                    Err(r) => {
+                        let mut resp = resp
+                            .with_error_code(code(r.error))
                             .with_base_offset(-1)
                             .with_log_append_time_ms(-1);
                         if version >= 5 {
-                            resp.with_log_start_offset(-1)
-                        } else {
-                            resp
+                            let validated = !r.record_errors.is_empty();
+                            resp = resp.with_log_start_offset(log_start_on_error(
+                                topic.as_deref(),
+                                p.index,
+                                r.error,
+                                validated,
+                            ));
                         }
+                        if version >= 8 {
+                            resp = resp
+                                .with_record_errors(
+                                    r.record_errors
+                                        .into_iter()
+                                        .map(|(i, m)| {
+                                            BatchIndexAndErrorMessage::default()
+                                                .with_batch_index(i)
+                                                .with_batch_index_error_message(Some(m.into()))
+                                        })
+                                        .collect(),
+                                )
+                                .with_error_message(r.message.map(Into::into));
+                        }
+                        resp
                     }
                 }
             })
@@ -102,35 +121,29 @@ pub(crate) fn append(
     topic: &Topic,
     partition: i32,
     records: &[u8],
-) -> Result<(i64, i64, i64), ResponseError> {
+) -> Result<(i64, i64, i64), Rejected> {
     let log = crate::errors::partition_log(Some(topic), partition)?;
     // Produce v3+ carries exactly one magic-v2 batch per partition (Kafka's
     // ProduceRequest.validateRecords); anything else is INVALID_RECORD. The header checks are
     // enough here: the log verifies the CRC once, when it appends.
     if records.is_empty() {
-        return Err(ResponseError::InvalidRecord);
+        return Err(ResponseError::InvalidRecord.into());
     }
-    let first = RecordBatch::parse_unchecked(records).map_err(|e| batch_error(&e))?;
+    // A batch cut short is no batch at all for Kafka's reader, so "not exactly one batch".
+    let first = RecordBatch::parse_unchecked(records).map_err(|e| match e {
+        strikemq_codec::BatchError::Truncated { .. } => ResponseError::InvalidRecord,
+        e => batch_error(&e),
+    })?;
     if first.size() != records.len() {
-        return Err(ResponseError::InvalidRecord);
+        return Err(ResponseError::InvalidRecord.into());
     }
     check_size(broker, topic, &first)?;
-    if topic
-        .configs()
-        .get("cleanup.policy")
-        .is_some_and(|p| p.split(',').any(|p| p == "compact"))
-    {
-        // Kafka: "Compacted topic cannot accept message without key".
-        let records = strikemq_codec::batch::decode_records(&first).map_err(|e| batch_error(&e))?;
-        if records.iter().any(|r| r.key.is_none()) {
-            return Err(ResponseError::InvalidRecord);
-        }
-    }
     let log_append_time = topic
         .configs()
         .get("message.timestamp.type")
         .map(String::as_str)
         == Some("LogAppendTime");
+    validate_records(broker, topic, partition, &first, log_append_time)?;
     let (stamped, append_time);
     let records = if log_append_time {
         // The client's CRC must hold before the broker rewrites it.
@@ -144,17 +157,154 @@ pub(crate) fn append(
         append_time = -1;
         records
     };
-    let info = log.append(records).map_err(|e| {
+    let info = log.append(records).map_err(|e| -> Rejected {
         let err = storage_error(&e);
         if err == ResponseError::KafkaStorageError {
             tracing::error!(topic = topic.name(), partition, error = %e, "append failed");
         }
-        err
+        err.into()
     })?;
     if info.rolled {
         broker.retention_changed();
     }
+    // A retried batch is acknowledged with the original's offsets and, as Kafka does, its
+    // timestamp in place of the append time.
+    let append_time = if info.duplicate {
+        info.duplicate_timestamp
+    } else {
+        append_time
+    };
     Ok((info.base_offset, info.log_start_offset, append_time))
+}
+
+/// Why a partition's records were not appended.
+#[derive(Debug)]
+pub(crate) struct Rejected {
+    pub(crate) error: ResponseError,
+    /// Per-record errors (index in the batch, message), Produce v8+.
+    pub(crate) record_errors: Vec<(i32, String)>,
+    pub(crate) message: Option<String>,
+}
+
+impl From<ResponseError> for Rejected {
+    fn from(error: ResponseError) -> Rejected {
+        Rejected {
+            error,
+            record_errors: Vec::new(),
+            message: None,
+        }
+    }
+}
+
+/// Kafka reports the log start offset with the errors its log raises while appending (sequence
+/// and epoch checks, record validation) and -1 with the rest.
+fn log_start_on_error(
+    topic: Option<&Topic>,
+    partition: i32,
+    e: ResponseError,
+    validated: bool,
+) -> i64 {
+    let raised_by_log = validated
+        || matches!(
+            e,
+            ResponseError::OutOfOrderSequenceNumber | ResponseError::InvalidProducerEpoch
+        );
+    if !raised_by_log {
+        return -1;
+    }
+    topic
+        .and_then(|t| t.partition(partition).ok())
+        .map_or(-1, |log| log.log_start_offset())
+}
+
+/// Kafka's per-record checks (LogValidator): a compacted topic takes no record without a key, and
+/// with CreateTime every timestamp must lie within `message.timestamp.before.max.ms` before and
+/// `message.timestamp.after.max.ms` after the broker's clock. Records are decoded only when a
+/// check needs them.
+fn validate_records(
+    broker: &Broker,
+    topic: &Topic,
+    partition: i32,
+    batch: &RecordBatch<'_>,
+    log_append_time: bool,
+) -> Result<(), Rejected> {
+    let configs = topic.configs();
+    let limit = |name| {
+        crate::configs::effective(broker, configs, name)
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(i64::MAX)
+    };
+    let compacted = configs
+        .get("cleanup.policy")
+        .is_some_and(|p| p.split(',').any(|p| p == "compact"));
+    let (before, after) = if log_append_time {
+        (i64::MAX, i64::MAX)
+    } else {
+        (
+            limit("message.timestamp.before.max.ms"),
+            limit("message.timestamp.after.max.ms"),
+        )
+    };
+    let now = crate::group_requests::wall_clock_ms();
+    let (earliest, latest) = (now.saturating_sub(before), now.saturating_add(after));
+    let timestamps_in_range = log_append_time
+        || (batch.max_timestamp() <= latest
+            && (before == i64::MAX
+                || batch.base_timestamp().min(batch.max_timestamp()) >= earliest));
+    if !compacted && timestamps_in_range && before == i64::MAX {
+        return Ok(());
+    }
+    let records = strikemq_codec::batch::decode_records(batch).map_err(|e| batch_error(&e))?;
+    let mut errors = Vec::new();
+    let mut bad_timestamp = false;
+    for (i, r) in records.iter().enumerate() {
+        if compacted && r.key.is_none() {
+            errors.push((
+                i as i32,
+                format!(
+                    "Compacted topic cannot accept message without key in topic partition {}-{partition}",
+                    topic.name()
+                ),
+            ));
+        } else if !log_append_time && (r.timestamp < earliest || r.timestamp > latest) {
+            bad_timestamp = true;
+            errors.push((
+                i as i32,
+                format!(
+                    "Timestamp {} of message with offset {} is out of range. The timestamp should be within [{earliest}, {latest}]",
+                    r.timestamp, r.offset
+                ),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let (error, message) = if bad_timestamp {
+        (
+            ResponseError::InvalidTimestamp,
+            "One or more records have been rejected due to invalid timestamp".to_owned(),
+        )
+    } else {
+        let shown: Vec<String> = errors
+            .iter()
+            .take(3)
+            .map(|(i, m)| format!("RecordError(batchIndex={i}, message='{m}')"))
+            .collect();
+        (
+            ResponseError::InvalidRecord,
+            format!(
+                "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+                errors.len(),
+                shown.join(", ")
+            ),
+        )
+    };
+    Err(Rejected {
+        error,
+        record_errors: errors,
+        message: Some(message),
+    })
 }
 
 fn check_size(

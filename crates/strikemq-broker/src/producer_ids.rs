@@ -61,7 +61,18 @@ impl ProducerIds {
     }
 
     pub(crate) fn handle(&self, req: &InitProducerIdRequest) -> InitProducerIdResponse {
-        if let Some(tid) = req.transactional_id.as_ref().filter(|t| !t.0.is_empty()) {
+        // Kafka refuses an empty (not null) transactional id.
+        if req
+            .transactional_id
+            .as_ref()
+            .is_some_and(|t| t.0.is_empty())
+        {
+            return InitProducerIdResponse::default()
+                .with_error_code(code(ResponseError::InvalidRequest))
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1);
+        }
+        if let Some(tid) = &req.transactional_id {
             let mut known = self.transactional.lock();
             if let Some((pid, epoch)) = known.get(tid.0.as_str()).copied() {
                 if epoch < i16::MAX - 1 {
@@ -77,12 +88,8 @@ impl ProducerIds {
             }
             return resp;
         }
-        // KIP-360: a producer that already has an id asks for an epoch bump after an error.
-        if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
-            return InitProducerIdResponse::default()
-                .with_producer_id(req.producer_id)
-                .with_producer_epoch(req.producer_epoch + 1);
-        }
+        // An idempotent producer gets a new id every time, as from Kafka, even when it names the
+        // id and epoch it had (KIP-360's epoch bump is for transactional producers).
         self.fresh()
     }
 

@@ -248,24 +248,6 @@ fn produce_errors_per_partition() {
 }
 
 #[test]
-fn legacy_produce_gets_unsupported_version() {
-    let t = broker();
-    let mut raw = vec![0, 0, 0, 2, 0, 0, 0, 9, 0xff, 0xff];
-    raw.extend_from_slice(&1i16.to_be_bytes());
-    raw.extend_from_slice(&1000i32.to_be_bytes());
-    raw.extend_from_slice(&0i32.to_be_bytes());
-    let req = strikemq_codec::request::decode_request(raw.into()).unwrap();
-    let Outcome::Respond(r) = t.broker.handle(req, Instant::now()) else {
-        panic!()
-    };
-    assert_eq!(r.correlation_id, 9);
-    assert!(matches!(
-        r.body,
-        strikemq_codec::response::ResponseBody::Raw(_)
-    ));
-}
-
-#[test]
 fn fetch_parks_until_data_or_deadline() {
     let t = broker();
     create(&t, "t", 1);
@@ -509,7 +491,7 @@ fn create_and_delete_topics() {
 }
 
 #[test]
-fn producer_ids_are_unique_and_epochs_bump() {
+fn producer_ids_are_unique_and_never_reused() {
     let t = broker();
     let init = |req: InitProducerIdRequest| {
         let ResponseKind::InitProducerId(r) =
@@ -521,6 +503,7 @@ fn producer_ids_are_unique_and_epochs_bump() {
     };
     let fresh = || {
         InitProducerIdRequest::default()
+            .with_transactional_id(None)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
             .with_transaction_timeout_ms(60000)
@@ -529,12 +512,20 @@ fn producer_ids_are_unique_and_epochs_bump() {
     let b = init(fresh());
     assert_eq!(a.0, 0);
     assert_ne!(a.1, b.1);
-    let bumped = init(
+    // As from Kafka, an idempotent producer naming the id it had gets a new one at epoch 0.
+    let again = init(
         fresh()
             .with_producer_id(ProducerId(a.1))
             .with_producer_epoch(0),
     );
-    assert_eq!(bumped, (0, a.1, 1));
+    assert_eq!(again.0, 0);
+    assert!(
+        again.1 != a.1 && again.1 != b.1 && again.2 == 0,
+        "{again:?}"
+    );
+    // An empty (not null) transactional id is refused, as by Kafka.
+    let empty = init(fresh().with_transactional_id(Some(Default::default())));
+    assert_eq!(empty, (ResponseError::InvalidRequest.code(), -1, -1));
 }
 
 #[test]
@@ -588,6 +579,7 @@ fn producer_ids_never_repeat_across_restarts() {
             ApiKey::InitProducerId,
             4,
             &InitProducerIdRequest::default()
+                .with_transactional_id(None)
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1),
         )) else {
@@ -602,6 +594,7 @@ fn producer_ids_never_repeat_across_restarts() {
         ApiKey::InitProducerId,
         4,
         &InitProducerIdRequest::default()
+            .with_transactional_id(None)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1),
     )) else {
@@ -629,7 +622,8 @@ fn create_partitions_delete_records_cluster_and_epochs() {
             .with_validate_only(validate_only)
             .with_topics(vec![CreatePartitionsTopic::default()
                 .with_name(name("t"))
-                .with_count(count)]);
+                .with_count(count)
+                .with_assignments(None)]);
         let ResponseKind::CreatePartitions(r) =
             response(call(&t.broker, ApiKey::CreatePartitions, 3, &req))
         else {
@@ -682,7 +676,8 @@ fn create_partitions_delete_records_cluster_and_epochs() {
         r.responses[0].partitions[0].error_code,
         ResponseError::OffsetOutOfRange.code()
     );
-    assert_eq!(r.responses[0].partitions[0].log_start_offset, 5);
+    // As Kafka: a partition that failed reports no offsets (the client asks ListOffsets).
+    assert_eq!(r.responses[0].partitions[0].log_start_offset, -1);
 
     let ResponseKind::DescribeCluster(r) = response(call(
         &t.broker,

@@ -75,19 +75,30 @@ pub(crate) fn create(
     } else {
         None
     };
+    // As Kafka's controller: a name given more than once is answered once, after the others.
+    let duplicated = |t: &&CreatableTopic| seen.get(t.name.0.as_str()).copied().unwrap_or(0) > 1;
+    let mut reported = std::collections::HashSet::new();
+    let duplicates: Vec<&CreatableTopic> = req
+        .topics
+        .iter()
+        .filter(duplicated)
+        .filter(|t| reported.insert(t.name.0.as_str()))
+        .collect();
     let topics = req
         .topics
         .iter()
-        .map(|t| {
-            let name = t.name.0.as_str();
+        .filter(|t| !duplicated(t))
+        .map(|t| (t, false))
+        .chain(duplicates.into_iter().map(|t| (t, true)))
+        .map(|(t, duplicate)| {
             let result = CreatableTopicResult::default().with_name(t.name.clone());
-            let outcome = if let Some(message) = too_large {
-                Err(Refused(ResponseError::PolicyViolation, message.to_owned()))
-            } else if seen.get(name).copied().unwrap_or(0) > 1 {
+            let outcome = if duplicate {
                 Err(Refused(
                     ResponseError::InvalidRequest,
-                    format!("Create topics request from client contains multiple entries for topic {name}"),
+                    "Duplicate topic name.".to_owned(),
                 ))
+            } else if let Some(message) = too_large {
+                Err(Refused(ResponseError::PolicyViolation, message.to_owned()))
             } else {
                 create_one(broker, t, req.validate_only)
             };
@@ -97,7 +108,10 @@ pub(crate) fn create(
                     id,
                     configs,
                 }) => {
-                    let result = result.with_topic_id(id.unwrap_or_default());
+                    // Kafka names even a validate-only topic with a fresh id.
+                    let result = result
+                        .with_error_message(None)
+                        .with_topic_id(id.unwrap_or_else(strikemq_storage::Uuid::new_v4));
                     if version >= DETAILS_VERSION {
                         result
                             .with_num_partitions(partitions)
@@ -140,10 +154,10 @@ fn create_one(
         let partitions = match t.num_partitions {
             -1 => broker.config().default_partitions,
             n if n >= 1 => n,
-            n => {
+            _ => {
                 return Err(Refused(
                     ResponseError::InvalidPartitions,
-                    format!("Number of partitions was set to an invalid non-positive value ({n})."),
+                    "Number of partitions was set to an invalid non-positive value.".to_owned(),
                 ))
             }
         };
@@ -250,13 +264,16 @@ pub(crate) fn delete(
                 } else {
                     ResponseError::UnknownTopicOrPartition
                 };
+                let message = if e == ResponseError::UnknownTopicId {
+                    "This server does not host this topic ID."
+                } else {
+                    "This server does not host this topic-partition."
+                };
                 return result
                     .with_name(name)
                     .with_topic_id(id)
                     .with_error_code(code(e))
-                    .with_error_message(Some(StrBytes::from_static_str(
-                        "This server does not host this topic-partition.",
-                    )));
+                    .with_error_message(Some(StrBytes::from_static_str(message)));
             };
             let result = result
                 .with_name(Some(TopicName(StrBytes::from_string(

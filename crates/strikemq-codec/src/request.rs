@@ -1,6 +1,6 @@
 //! Decoding a request frame into its header and body.
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
 use kafka_protocol::protocol::Decodable;
 
@@ -33,17 +33,6 @@ pub enum RequestBody {
     /// ApiVersions at a version newer than we know: answered at v0 with UNSUPPORTED_VERSION and
     /// our ranges, so the client can retry with a version we share (KIP-511).
     ApiVersionsUnsupported,
-    /// Produce v0-v2: advertised for old librdkafka but answered with UNSUPPORTED_VERSION.
-    LegacyProduce(LegacyProduce),
-}
-
-/// The parts of a Produce v0-v2 request needed to answer it.
-#[derive(Debug, Clone, Default)]
-pub struct LegacyProduce {
-    /// Required acks; 0 means no response is expected.
-    pub acks: i16,
-    /// Topics and their partition indexes, in request order.
-    pub topics: Vec<(String, Vec<i32>)>,
 }
 
 /// Decodes one request frame (without its length prefix). Record data inside Produce stays a
@@ -89,9 +78,9 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, DecodeError> {
             RequestKind::decode(api_key, &mut frame, api_version)
                 .map_err(|e| malformed(format!("{e:#}")))?,
         )
-    } else if api_key == ApiKey::Produce {
-        RequestBody::LegacyProduce(decode_legacy_produce(&mut frame).map_err(malformed)?)
     } else {
+        // Produce v0-v2 (advertised, as Kafka 4 does for old librdkafka, but not served: Kafka
+        // closes the connection on them too).
         return Err(DecodeError::UnsupportedVersion {
             api,
             version: api_version,
@@ -104,41 +93,6 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, DecodeError> {
         client_id,
         body,
     })
-}
-
-/// Produce v0-v2 body: acks i16, timeout i32, [topic string, [partition i32, records bytes]].
-fn decode_legacy_produce(buf: &mut Bytes) -> Result<LegacyProduce, String> {
-    fn need(buf: &Bytes, n: usize) -> Result<(), String> {
-        if buf.remaining() < n {
-            Err("truncated".to_owned())
-        } else {
-            Ok(())
-        }
-    }
-    need(buf, 6)?;
-    let acks = buf.get_i16();
-    let _timeout = buf.get_i32();
-    need(buf, 4)?;
-    let topic_count = buf.get_i32();
-    let mut topics = Vec::new();
-    for _ in 0..topic_count.max(0) {
-        need(buf, 2)?;
-        let name_len = buf.get_i16().max(0) as usize;
-        need(buf, name_len)?;
-        let name = String::from_utf8_lossy(&buf.split_to(name_len)).into_owned();
-        need(buf, 4)?;
-        let partition_count = buf.get_i32();
-        let mut partitions = Vec::new();
-        for _ in 0..partition_count.max(0) {
-            need(buf, 8)?;
-            partitions.push(buf.get_i32());
-            let len = buf.get_i32().max(0) as usize;
-            need(buf, len)?;
-            buf.advance(len);
-        }
-        topics.push((name, partitions));
-    }
-    Ok(LegacyProduce { acks, topics })
 }
 
 #[cfg(test)]
@@ -217,22 +171,15 @@ mod tests {
     }
 
     #[test]
-    fn legacy_produce_is_recognised() {
+    fn produce_below_v3_is_refused() {
         let mut raw = BytesMut::new();
         raw.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 9, 0, 1, b'c']); // header v1: client id "c"
         raw.extend_from_slice(&1i16.to_be_bytes()); // acks
         raw.extend_from_slice(&1000i32.to_be_bytes());
-        raw.extend_from_slice(&1i32.to_be_bytes());
-        raw.extend_from_slice(&1i16.to_be_bytes());
-        raw.extend_from_slice(b"t");
-        raw.extend_from_slice(&1i32.to_be_bytes());
-        raw.extend_from_slice(&3i32.to_be_bytes()); // partition 3
-        raw.extend_from_slice(&0i32.to_be_bytes()); // empty records
-        let req = decode_request(raw.freeze()).unwrap();
-        let RequestBody::LegacyProduce(p) = req.body else {
-            panic!("expected legacy produce")
-        };
-        assert_eq!(p.acks, 1);
-        assert_eq!(p.topics, vec![("t".to_owned(), vec![3])]);
+        raw.extend_from_slice(&0i32.to_be_bytes());
+        assert!(matches!(
+            decode_request(raw.freeze()),
+            Err(DecodeError::UnsupportedVersion { version: 2, .. })
+        ));
     }
 }

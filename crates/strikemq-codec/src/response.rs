@@ -5,7 +5,6 @@ use kafka_protocol::messages::{ApiKey, FetchResponse, ResponseHeader, ResponseKi
 use kafka_protocol::protocol::Encodable;
 
 use crate::output::Output;
-use crate::request::LegacyProduce;
 
 /// A response ready to encode.
 #[derive(Debug, Clone)]
@@ -203,32 +202,6 @@ fn encode_fetch_shared(
         out.buf().put_u8(0);
     }
     Ok(())
-}
-
-/// The body of a Produce v0-v2 response giving every partition `error_code`.
-///
-/// v0: `[topic [partition error_code base_offset]]`; v1 appends `throttle_time_ms`; v2 adds
-/// `log_append_time` to each partition.
-pub fn legacy_produce_error(req: &LegacyProduce, version: i16, error_code: i16) -> Bytes {
-    let mut b = BytesMut::new();
-    b.put_i32(req.topics.len() as i32);
-    for (name, partitions) in &req.topics {
-        b.put_i16(name.len() as i16);
-        b.extend_from_slice(name.as_bytes());
-        b.put_i32(partitions.len() as i32);
-        for &p in partitions {
-            b.put_i32(p);
-            b.put_i16(error_code);
-            b.put_i64(-1);
-            if version >= 2 {
-                b.put_i64(-1);
-            }
-        }
-    }
-    if version >= 1 {
-        b.put_i32(0);
-    }
-    b.freeze()
 }
 
 #[cfg(test)]

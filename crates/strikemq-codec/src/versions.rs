@@ -66,7 +66,7 @@ const SERVED_COUNT: usize = 28;
 
 /// The lowest Produce version Kafka 4.x advertises. KIP-896 removed v0-v2 from the broker but
 /// Kafka keeps advertising them because librdkafka before 2.x refuses a broker whose Produce range
-/// does not start at 0; requests at those versions are answered with UNSUPPORTED_VERSION.
+/// does not start at 0. Requests at those versions close the connection, as on Kafka 4.
 pub const PRODUCE_ADVERTISED_MIN: i16 = 0;
 
 /// Every served API with its advertised range.

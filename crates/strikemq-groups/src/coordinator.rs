@@ -25,6 +25,9 @@ pub struct GroupConfig {
     pub offsets_retention: Duration,
     /// `offset.metadata.max.bytes`.
     pub max_metadata_bytes: usize,
+    /// `offsets.retention.check.interval.ms`: an empty group without committed offsets stays
+    /// listed (state Empty) this long before it is removed, as Kafka's periodic clean-up does.
+    pub empty_group_retention: Duration,
 }
 
 impl Default for GroupConfig {
@@ -35,6 +38,7 @@ impl Default for GroupConfig {
             initial_rebalance_delay: Duration::ZERO,
             offsets_retention: Duration::from_secs(7 * 24 * 3600),
             max_metadata_bytes: 4096,
+            empty_group_retention: Duration::from_secs(600),
         }
     }
 }
@@ -471,8 +475,12 @@ impl GroupCoordinator {
                 group.offsets.clear();
             }
         }
+        let linger = self.config.empty_group_retention;
         self.groups.retain(|_, g| {
-            !(g.state == GroupState::Empty && g.offsets.is_empty() && g.pending.is_empty())
+            !(g.state == GroupState::Empty
+                && g.offsets.is_empty()
+                && g.pending.is_empty()
+                && g.empty_since.is_none_or(|t| t + linger <= now))
         });
         self.completions.extend(sink);
         self.next_deadline()
@@ -496,10 +504,12 @@ impl GroupCoordinator {
                 } else {
                     None
                 };
-                let offsets = if g.state == GroupState::Empty && !g.offsets.is_empty() {
-                    g.empty_since.map(|t| t + retention)
-                } else {
+                let offsets = if g.state != GroupState::Empty {
                     None
+                } else if g.offsets.is_empty() {
+                    g.empty_since.map(|t| t + self.config.empty_group_retention)
+                } else {
+                    g.empty_since.map(|t| t + retention)
                 };
                 members
                     .chain(g.pending.values().copied())
@@ -577,10 +587,11 @@ impl GroupCoordinator {
                 }
             }
         }
-        if self.groups.get(group_id).is_some_and(|g| {
-            g.state == GroupState::Empty && g.offsets.is_empty() && g.pending.is_empty()
-        }) {
-            self.groups.remove(group_id);
+        // An empty group whose offsets are all gone lingers until `tick` removes it.
+        if let Some(g) = self.groups.get_mut(group_id) {
+            if g.state == GroupState::Empty && g.offsets.is_empty() && g.empty_since.is_none() {
+                g.empty_since = Some(now);
+            }
         }
     }
 

@@ -234,8 +234,12 @@ fn leaving_triggers_a_rebalance_and_the_last_leaves_an_empty_group() {
         h.c.leave("nope", &[("x".into(), None)], h.now),
         vec![Some(ResponseError::UnknownMemberId)]
     );
-    // An empty group without offsets goes away.
+    // An empty group without offsets stays listed as Empty, as on Kafka, until the periodic
+    // clean-up (offsets.retention.check.interval.ms) removes it.
     h.advance(Duration::from_millis(1));
+    assert_eq!(h.c.state("g"), Some(GroupState::Empty));
+    assert_eq!(h.c.describe("g").unwrap().protocol_type, "consumer");
+    h.advance(GroupConfig::default().empty_group_retention);
     assert_eq!(h.c.state("g"), None);
 }
 

@@ -67,12 +67,12 @@ pub enum StorageError {
         existing: String,
     },
     /// The topic name breaks Kafka's rules.
-    #[error("invalid topic name {name:?}: {reason}")]
+    #[error("Topic name is invalid: {reason}")]
     InvalidTopicName {
         /// The name.
         name: String,
-        /// Which rule.
-        reason: &'static str,
+        /// Which rule it breaks, in Kafka's words.
+        reason: String,
     },
     /// CreatePartitions asked for no more partitions than the topic has.
     #[error(

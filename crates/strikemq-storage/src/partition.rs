@@ -48,6 +48,9 @@ pub struct AppendInfo {
     /// The batch was a retry of one already in the log (an idempotent producer's duplicate): the
     /// offsets are the original ones and nothing was written.
     pub duplicate: bool,
+    /// For a duplicate, the original batch's max timestamp (Kafka reports it as the append
+    /// time); -1 otherwise.
+    pub duplicate_timestamp: i64,
 }
 
 /// What a read returned.
@@ -235,6 +238,7 @@ impl PartitionLog {
             if let Verdict::Duplicate {
                 base_offset,
                 last_offset,
+                max_timestamp,
             } = producers.check(&b)?
             {
                 if count > 1 {
@@ -252,6 +256,7 @@ impl PartitionLog {
                     log_start_offset: self.log_start_offset(),
                     rolled: false,
                     duplicate: true,
+                    duplicate_timestamp: max_timestamp,
                 });
             }
         }
@@ -312,6 +317,7 @@ impl PartitionLog {
             log_start_offset: self.log_start_offset(),
             rolled,
             duplicate: false,
+            duplicate_timestamp: -1,
         })
     }
 

@@ -46,7 +46,11 @@ pub(crate) enum Verdict {
     /// Write it.
     Append,
     /// Already written at these offsets: acknowledge, do not write.
-    Duplicate { base_offset: i64, last_offset: i64 },
+    Duplicate {
+        base_offset: i64,
+        last_offset: i64,
+        max_timestamp: i64,
+    },
 }
 
 /// Producer state of one partition.
@@ -106,6 +110,7 @@ impl ProducerStates {
             return Ok(Verdict::Duplicate {
                 base_offset: w.base_offset,
                 last_offset: w.last_offset,
+                max_timestamp: w.max_timestamp,
             });
         }
         let expected = entry.batches.back().map_or(first, |w| next_seq(w.last_seq));

@@ -29,26 +29,31 @@ pub const MAX_TOPIC_NAME_LEN: usize = 249;
 /// Checks a topic name the way Kafka does: 1 to 249 characters of `[a-zA-Z0-9._-]`, and not `.` or
 /// `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), StorageError> {
-    let fail = |reason| {
+    // Kafka's wording (Topic.validate), so clients show the same message from either broker.
+    let fail = |reason: String| {
         Err(StorageError::InvalidTopicName {
             name: name.to_owned(),
             reason,
         })
     };
     if name.is_empty() {
-        return fail("it is empty");
+        return fail("the empty string is not allowed".to_owned());
     }
     if name == "." || name == ".." {
-        return fail("'.' and '..' are not allowed");
+        return fail(format!("'{name}' is not allowed"));
     }
     if name.len() > MAX_TOPIC_NAME_LEN {
-        return fail("it is longer than 249 characters");
+        return fail(format!(
+            "the length of '{name}' is longer than the max allowed length {MAX_TOPIC_NAME_LEN}"
+        ));
     }
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
     {
-        return fail("only ASCII letters, digits, '.', '_' and '-' are allowed");
+        return fail(format!(
+            "'{name}' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
     }
     Ok(())
 }
