@@ -19,6 +19,9 @@ sys.path.insert(0, str(HERE.parent / "python"))
 from broker_process import BrokerProcess  # noqa: E402  (the launcher the client tests use)
 
 
+RETENTION_CHECK_MS = 3_600_000
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -61,6 +64,9 @@ class ReferenceKafka:
             "transaction.state.log.min.isr=1",
             "group.initial.rebalance.delay.ms=0",
             "offsets.topic.num.partitions=1",
+            # The scenarios write records with fixed, long-past timestamps: no retention check
+            # may delete them halfway through (StrikeMQ is started with the same interval).
+            f"log.retention.check.interval.ms={RETENTION_CHECK_MS}",
             "",
         ]))
         cluster_id = subprocess.run(["java", "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
@@ -73,6 +79,7 @@ class ReferenceKafka:
         deadline = time.time() + 120
         while time.time() < deadline:
             if "Kafka Server started" in (Path(self.dir) / "kafka.log").read_text(errors="replace"):
+                self.started = time.time()
                 return self
             if self.proc.poll() is not None:
                 break
@@ -91,6 +98,15 @@ class ReferenceKafka:
         self.proc = None
 
 
+def settle(*brokers):
+    """Waits until each broker's first retention check (30 s after its start, on Kafka and on
+    StrikeMQ) is over, so that records with long-past timestamps written from now on stay until
+    the next check, an hour later."""
+    wait = max(b.started for b in brokers) + 32 - time.time()
+    if wait > 0:
+        time.sleep(wait)
+
+
 @pytest.fixture(scope="session")
 def kafka():
     k = ReferenceKafka().start()
@@ -102,7 +118,8 @@ def kafka():
 @pytest.fixture(scope="session")
 def strikemq():
     d = tempfile.mkdtemp(prefix="strikemq-conformance-")
-    b = BrokerProcess(os.path.join(d, "data")).start()
+    b = BrokerProcess(os.path.join(d, "data"), ["--retention-check-interval-ms", str(RETENTION_CHECK_MS)]).start()
+    b.started = time.time()
     yield b
     b.stop()
     shutil.rmtree(d, ignore_errors=True)

@@ -7,6 +7,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic, ResourceType
 
+from conftest import settle
+
 
 def admin(b):
     return AdminClient({"bootstrap.servers": b.bootstrap})
@@ -102,6 +104,8 @@ def test_topic_config_defaults_match(kafka, strikemq, topic):
 
 
 def test_produce_fetch_and_offsets_match(kafka, strikemq, topic):
+    settle(kafka, strikemq)  # records with 2020 timestamps must outlive the first retention checks
+
     def scenario(b):
         a = admin(b)
         a.create_topics([NewTopic(topic, 1, 1, config={"max.message.bytes": "10000"})])[topic].result(15)

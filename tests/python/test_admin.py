@@ -114,10 +114,12 @@ def test_configs_survive_a_restart(broker_factory, topic):
     assert admin.describe_configs([res])[res].result(10)["retention.bytes"].value == "123456"
 
 
-def test_retention_by_time_and_size_moves_the_log_start(broker, topic):
+def test_retention_by_time_and_size_moves_the_log_start(broker_factory, topic):
     import time
     from confluent_kafka import Consumer
     from confluent_kafka.admin import NewTopic
+    # Retention acts at each check (Kafka's log.retention.check.interval.ms, 5 minutes by default).
+    broker = broker_factory("--retention-check-interval-ms", "200")
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     mib = 1024 * 1024
     admin.create_topics([
@@ -226,3 +228,31 @@ def test_kafka_python_describe_and_alter_configs(broker, topic):
     entries = {c[0]: c[1] for c in described[0].resources[0][4]}
     assert entries["retention.ms"] == "9000"
     admin.close()
+
+
+def test_expired_records_go_at_the_retention_check_even_from_the_active_segment(broker_factory, topic):
+    """As on Kafka: records whose timestamps are older than retention.ms stay readable until the
+    next retention check, then go, the active segment included; the end offset stays."""
+    import time
+    from confluent_kafka import Consumer
+    from confluent_kafka.admin import NewTopic
+    broker = broker_factory("--retention-check-interval-ms", "8000")
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1, config={"retention.ms": "60000"})])[topic].result(10)
+    produce_all(broker.bootstrap, topic, [{"value": b"old%d" % i, "timestamp": 1_600_000_000_000 + i} for i in range(5)])
+    # Readable right after being written: the check has not run yet.
+    got = consume(broker.bootstrap, topic, [0], 5)
+    assert [m.value() for m in got] == [b"old%d" % i for i in range(5)]
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "expiry-" + topic})
+    deadline = time.time() + 30
+    low = high = None
+    while time.time() < deadline:
+        low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        if low == 5:
+            break
+        time.sleep(0.2)
+    c.close()
+    assert (low, high) == (5, 5)
+    produce_all(broker.bootstrap, topic, [{"value": b"new"}])
+    got = consume(broker.bootstrap, topic, [0], 1, start_offset=-2)
+    assert (got[0].offset(), got[0].value()) == (5, b"new")

@@ -67,6 +67,9 @@ pub(crate) struct Cli {
     /// Default retention.bytes of topics; -1 for no limit [default: -1].
     #[arg(long, env = "STRIKEMQ_RETENTION_BYTES", allow_hyphen_values = true)]
     retention_bytes: Option<i64>,
+    /// How often retention deletes expired or surplus segments, in ms [default: 300000].
+    #[arg(long, env = "STRIKEMQ_RETENTION_CHECK_INTERVAL_MS")]
+    retention_check_interval_ms: Option<u64>,
     /// How long the first rebalance of an empty group waits for more members, in ms [default: 0].
     #[arg(long, env = "STRIKEMQ_GROUP_INITIAL_REBALANCE_DELAY_MS")]
     group_initial_rebalance_delay_ms: Option<u64>,
@@ -100,6 +103,7 @@ struct FileConfig {
     flush_interval_ms: Option<u64>,
     retention_ms: Option<i64>,
     retention_bytes: Option<i64>,
+    retention_check_interval_ms: Option<u64>,
     group_initial_rebalance_delay_ms: Option<u64>,
     offsets_retention_minutes: Option<u64>,
 }
@@ -168,6 +172,10 @@ impl Cli {
                 .retention_bytes
                 .or(file.retention_bytes)
                 .unwrap_or(d.retention_bytes),
+            retention_check_interval_ms: self
+                .retention_check_interval_ms
+                .or(file.retention_check_interval_ms)
+                .unwrap_or(d.retention_check_interval_ms),
             group_initial_rebalance_delay_ms: self
                 .group_initial_rebalance_delay_ms
                 .or(file.group_initial_rebalance_delay_ms)

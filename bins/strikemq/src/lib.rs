@@ -80,6 +80,9 @@ pub struct Config {
     pub retention_ms: i64,
     /// Default `retention.bytes` of topics (Kafka's `log.retention.bytes`); -1 for no limit.
     pub retention_bytes: i64,
+    /// How often retention deletes expired or surplus segments (Kafka's
+    /// `log.retention.check.interval.ms`).
+    pub retention_check_interval_ms: u64,
     /// How long the first rebalance of an empty group waits for more members (Kafka's
     /// `group.initial.rebalance.delay.ms`; 0 here, as dev setups of Kafka usually set it).
     pub group_initial_rebalance_delay_ms: u64,
@@ -108,6 +111,7 @@ impl Default for Config {
             flush_interval_ms: 1000,
             retention_ms: 7 * 24 * 3600 * 1000,
             retention_bytes: -1,
+            retention_check_interval_ms: 300_000,
             group_initial_rebalance_delay_ms: 0,
             offsets_retention_minutes: 7 * 24 * 60,
         }
@@ -138,6 +142,9 @@ impl Config {
         }
         if self.offsets_retention_minutes == 0 {
             return Err("offsets_retention_minutes must be positive".into());
+        }
+        if self.retention_check_interval_ms == 0 {
+            return Err("retention_check_interval_ms must be positive".into());
         }
         Ok(())
     }
@@ -285,6 +292,7 @@ impl BrokerBuilder {
             segment_bytes: config.segment_bytes,
             retention_ms: config.retention_ms,
             retention_bytes: config.retention_bytes,
+            retention_check_interval: Duration::from_millis(config.retention_check_interval_ms),
             flush: config.flush_policy().map_err(StartError::Config)?,
             groups: GroupConfig {
                 initial_rebalance_delay: Duration::from_millis(

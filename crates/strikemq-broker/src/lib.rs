@@ -90,6 +90,11 @@ pub struct BrokerConfig {
     pub retention_ms: i64,
     /// Kafka's `log.retention.bytes`, the default of `retention.bytes` (-1: no limit).
     pub retention_bytes: i64,
+    /// Kafka's `log.retention.check.interval.ms`: retention deletes expired or surplus segments
+    /// at each check, one interval apart (the first one interval after start; Kafka's comes
+    /// 30 s after start), so records written with old timestamps stay readable for a while, as
+    /// on Kafka.
+    pub retention_check_interval: Duration,
     /// When appends are forced to disk.
     pub flush: FlushPolicy,
     /// Consumer group settings.
@@ -108,6 +113,7 @@ impl Default for BrokerConfig {
             segment_bytes: 1024 * 1024 * 1024,
             retention_ms: 7 * 24 * 3600 * 1000,
             retention_bytes: -1,
+            retention_check_interval: Duration::from_secs(300),
             flush: FlushPolicy::Never,
             groups: GroupConfig::default(),
         }
@@ -177,6 +183,8 @@ pub struct Broker {
     wake_parked: OnceLock<Listener>,
     group_timer: OnceLock<Listener>,
     retention_timer: OnceLock<Listener>,
+    /// When retention next checks the logs.
+    next_retention_check: parking_lot::Mutex<Instant>,
     flush_timer: OnceLock<Listener>,
     /// With `FlushPolicy::Interval`: when the next flush is due, if anything is unsynced.
     flush_due: parking_lot::Mutex<Option<Instant>>,
@@ -200,6 +208,7 @@ impl Broker {
         let producer_ids = producer_ids::ProducerIds::open(store.dir())?;
         let mut groups = GroupCoordinator::new(config.groups.clone());
         let offsets = offsets_store::OffsetsStore::open(store.dir(), &mut groups, Instant::now())?;
+        let first_check = Instant::now() + config.retention_check_interval;
         let broker = Broker {
             config,
             store: Arc::new(store),
@@ -211,6 +220,7 @@ impl Broker {
             wake_parked: OnceLock::new(),
             group_timer: OnceLock::new(),
             retention_timer: OnceLock::new(),
+            next_retention_check: parking_lot::Mutex::new(first_check),
             flush_timer: OnceLock::new(),
             flush_due: parking_lot::Mutex::new(None),
             append_seq: AtomicU64::new(0),

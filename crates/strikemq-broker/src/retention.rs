@@ -28,6 +28,9 @@ impl Broker {
     /// when there will be more to do, if ever.
     pub fn clean_logs(&self, now: Instant) -> Option<Instant> {
         let now_ms = crate::group_requests::wall_clock_ms();
+        let check_now = now >= *self.next_retention_check.lock();
+        let mut retention_work = false;
+        let mut retention_expiry: Option<i64> = None;
         let mut next: Option<i64> = None;
         let mut due = |at: Option<i64>| {
             if let Some(at) = at {
@@ -59,16 +62,51 @@ impl Broker {
             if ms < 0 && bytes < 0 {
                 continue;
             }
+            if !check_now {
+                // Not a check yet: come back at the check if this topic may have work then.
+                retention_work = true;
+                continue;
+            }
             // Opens every partition: retention holds for logs nobody has read since the start.
             for (i, p) in topic.partitions().enumerate() {
                 match p.and_then(|p| p.enforce_retention(now_ms, ms, bytes)) {
-                    Ok((_, expiry)) => due(expiry),
+                    Ok((_, expiry)) => {
+                        if let Some(at) = expiry {
+                            retention_expiry =
+                                Some(retention_expiry.map_or(at, |e: i64| e.min(at)));
+                        }
+                        // A size limit can be crossed by any append: keep checking.
+                        if bytes >= 0 {
+                            retention_work = true;
+                        }
+                    }
                     Err(e) => {
                         tracing::error!(topic = topic.name(), partition = i, error = %e, "retention failed")
                     }
                 }
             }
         }
-        next.map(|at| now + Duration::from_millis(at.saturating_sub(now_ms).max(0) as u64))
+        let at = |ms: i64| now + Duration::from_millis(ms.saturating_sub(now_ms).max(0) as u64);
+        // Retention runs on Kafka's cadence: at the next check, or later when nothing expires
+        // before then (appends and config changes call this again and reschedule).
+        let next_check = {
+            let mut next_check = self.next_retention_check.lock();
+            if check_now {
+                *next_check = now + self.config().retention_check_interval;
+            }
+            *next_check
+        };
+        let retention_due = if check_now {
+            match (retention_work, retention_expiry) {
+                (true, _) => Some(next_check),
+                (false, Some(e)) => Some(next_check.max(at(e))),
+                (false, None) => None,
+            }
+        } else if retention_work {
+            Some(next_check)
+        } else {
+            None
+        };
+        [next.map(at), retention_due].into_iter().flatten().min()
     }
 }

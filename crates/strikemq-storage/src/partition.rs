@@ -496,18 +496,39 @@ impl PartitionLog {
         self.segment_bytes.store(bytes.max(1024), Ordering::Relaxed);
     }
 
-    /// Deletes closed segments that retention no longer keeps: those whose newest record is older
-    /// than `retention_ms` before `now_ms` (-1: no time limit), and the oldest ones while the log
-    /// is larger than `retention_bytes` by at least a segment (-1: no size limit). The active
-    /// segment is never deleted. Returns how many segments went and, when time retention is on,
-    /// the time (ms) at which the oldest remaining closed segment expires.
+    /// Deletes segments that retention no longer keeps: those whose newest record is older than
+    /// `retention_ms` before `now_ms` (-1: no time limit), and the oldest closed ones while the
+    /// log is larger than `retention_bytes` by at least a segment (-1: no size limit). As in
+    /// Kafka, an active segment whose every record has expired is rolled first, so expired data
+    /// goes even when no new record arrives; the log end offset stays. Returns how many segments
+    /// went and, when time retention is on, the time (ms) at which the oldest remaining segment
+    /// expires.
     pub fn enforce_retention(
         &self,
         now_ms: i64,
         retention_ms: i64,
         retention_bytes: i64,
     ) -> Result<(usize, Option<i64>), StorageError> {
-        let _app = self.writer.lock();
+        let mut app = self.writer.lock();
+        let expired_at = now_ms.saturating_sub(retention_ms);
+        if retention_ms >= 0 && app.active.size() > 0 && app.active.max_timestamp() < expired_at {
+            let Appender {
+                active,
+                writer,
+                active_since,
+                ..
+            } = &mut *app;
+            let base_offset = self.log_end.load(Ordering::Acquire);
+            active.seal()?;
+            let capacity = self.segment_bytes.load(Ordering::Relaxed);
+            let (seg, w) = Segment::create(&self.dir, base_offset, capacity, &self.files)?;
+            *active = seg.clone();
+            *writer = w;
+            *active_since = std::time::Instant::now();
+            let mut list = Vec::clone(&self.segments.read());
+            list.push(seg);
+            *self.segments.write() = Arc::new(list);
+        }
         let list = self.segments.read().clone();
         let closed = list.len().saturating_sub(1);
         let mut total: i64 = list.iter().map(|s| s.size() as i64).sum();
@@ -523,7 +544,8 @@ impl PartitionLog {
             total -= seg.size() as i64;
             drop += 1;
         }
-        let next_expiry = if retention_ms >= 0 && drop < closed {
+        // The first segment kept, the active one included once it holds records.
+        let next_expiry = if retention_ms >= 0 && drop < list.len() && list[drop].size() > 0 {
             Some(
                 list[drop]
                     .max_timestamp()
@@ -1005,7 +1027,7 @@ mod tests {
         let (gone, next) = log.enforce_retention(1000 + 40 * 100, 100_000, -1).unwrap();
         assert_eq!(gone, 0);
         assert!(next.unwrap() > 1000);
-        // Everything older than 1 second before t=5000 goes, but never the active segment.
+        // Everything older than 1 second before t=5000 goes; the active segment has newer records.
         let (gone, _) = log.enforce_retention(5000, 1000, -1).unwrap();
         assert!(gone > 0 && log.segment_count() == segments - gone);
         let start = log.log_start_offset();
@@ -1015,8 +1037,23 @@ mod tests {
         // Size: keep at most ~2 KiB.
         log.enforce_retention(5000, -1, 2048).unwrap();
         assert!(log.size_bytes() < 2048 + 1100);
+        // Once every record has expired, the active segment is rolled and goes too (as in
+        // Kafka): the log is empty, its end offset unchanged, and appends continue from there.
+        let end = log.log_end_offset();
         let (gone, next) = log.enforce_retention(i64::MAX / 2, 1, -1).unwrap();
         assert!(log.segment_count() == 1 && next.is_none() && gone > 0);
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (end, end));
+        assert!(log.read(end, 100).unwrap().records.is_empty());
+        assert_eq!(
+            log.append(&batch("after", 1, 9000)).unwrap().base_offset,
+            end
+        );
+        drop(log);
+        let log = PartitionLog::open(dir.path().join("t-0"), small()).unwrap();
+        assert_eq!(
+            (log.log_start_offset(), log.log_end_offset()),
+            (end, end + 1)
+        );
     }
 
     #[test]
