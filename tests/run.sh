@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 LOG=$(mktemp -t strikemq-tests.XXXXXX)
 trap 'rm -f "$LOG"' EXIT
+# Per-test results, read by tests/compat/report.py to write docs/COMPATIBILITY.md.
+RESULTS="$ROOT/target/test-results"
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+export STRIKEMQ_TEST_RESULTS="$RESULTS"
 
 step() { printf '\n=== %s ===\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -20,6 +25,7 @@ if ! command -v kcat >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat curl >/dev/null
 fi
 kcat -V | head -1
+kcat -V | sed -n 's/^Version \([^ ]*\) .*librdkafka \([^ ]*\).*/\1 with librdkafka \2/p' > "$RESULTS/kcat-version.txt"
 if [ ! -x tests/.venv/bin/python ]; then
   python3 -m venv tests/.venv
 fi
@@ -39,27 +45,32 @@ step "rust: unit, property and wire tests"
 cargo test --workspace 2>&1 | tee -a "$LOG"
 
 step "python: confluent-kafka, kafka-python, kcat"
-tests/.venv/bin/python -m pytest tests/python -q -p no:cacheprovider 2>&1 | tee -a "$LOG"
+tests/.venv/bin/python -m pytest tests/python -q -p no:cacheprovider --junitxml="$RESULTS/python.xml" 2>&1 | tee -a "$LOG"
 
 step "conformance: the same scenarios on Apache Kafka 4.1 (from Maven Central) and StrikeMQ"
-tests/.venv/bin/python -m pytest tests/conformance -q -p no:cacheprovider 2>&1 | tee -a "$LOG"
+tests/.venv/bin/python -m pytest tests/conformance -q -p no:cacheprovider --junitxml="$RESULTS/conformance.xml" 2>&1 | tee -a "$LOG"
 
 step "java: org.apache.kafka:kafka-clients and kafka-streams 4.1"
 (cd tests/java && mvn -B -q test)
 cat tests/java/target/surefire-reports/*.txt | tee -a "$LOG"
+cp -r tests/java/target/surefire-reports "$RESULTS/java-4.1"
 
 step "java: org.apache.kafka:kafka-clients and kafka-streams 3.9"
 (cd tests/java && mvn -B -q test -Dkafka.version=3.9.1)
 cat tests/java/target/surefire-reports/*.txt | tee -a "$LOG"
+cp -r tests/java/target/surefire-reports "$RESULTS/java-3.9"
 
 step "go: confluent-kafka-go, franz-go, Sarama, segmentio/kafka-go"
-(cd tests/go && go test -count=1 -v ./... 2>&1) | grep -E '^(=== RUN|--- |ok|FAIL|PASS)' | tee -a "$LOG"
+(cd tests/go && go test -count=1 -v ./... 2>&1) | tee "$RESULTS/go.txt" | grep -E '^(=== RUN|--- |ok|FAIL|PASS)' | tee -a "$LOG"
 
 step "node: kafkajs"
-(cd tests/node && node --test 2>&1) | tee -a "$LOG"
+(cd tests/node && node --test 2>&1) | tee "$RESULTS/node.tap" | tee -a "$LOG"
 
 step "rust: rdkafka crate"
-(cd tests/rust-rdkafka && cargo test 2>&1) | tee -a "$LOG"
+(cd tests/rust-rdkafka && cargo test 2>&1) | tee "$RESULTS/rdkafka.txt" | tee -a "$LOG"
+
+step "compatibility matrix"
+tests/.venv/bin/python tests/compat/report.py "$RESULTS" docs/COMPATIBILITY.md --strict
 
 step "summary"
 passed=0

@@ -91,6 +91,24 @@ def test_answers_match_kafka(answers, api):
     assert not differences, f"{len(differences)} of {len(pairs)} {api} answers differ:\n" + "\n".join(differences)
 
 
+def test_summary_for_the_compatibility_report(answers):
+    """Writes what was compared to $STRIKEMQ_TEST_RESULTS/raw-protocol.json for docs/COMPATIBILITY.md."""
+    pairs = list(zip(answers["kafka"], answers["strikemq"]))
+    per_api = {api: sum(1 for k, _ in pairs if k["case"].split(" v")[0] == api) for api in APIS}
+    assert all(per_api.values())
+    versions = {(k["api"], k["version"]) for k, _ in pairs}
+    matching = sum(1 for k, s in pairs if comparable(k["case"], k["answer"]) == comparable(s["case"], s["answer"]))
+    summary = {
+        "requests": len(pairs), "apis": len(per_api), "versions": len(versions),
+        "requests_per_api": per_api, "matching": matching,
+        "deviations": [reason for _, reason, _ in DEVIATIONS],
+    }
+    out = os.environ.get("STRIKEMQ_TEST_RESULTS")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "raw-protocol.json").write_text(json.dumps(summary, indent=2))
+
+
 def test_deviations_are_needed(answers):
     """A declared deviation that no longer differs must be removed (and from the docs)."""
     for applies, reason, _ in DEVIATIONS:

@@ -34,7 +34,22 @@ fn main() -> Result<()> {
             "--bootstrap" => bootstrap = args.next(),
             "--prefix" => prefix = args.next(),
             "-h" | "--help" => {
-                println!("usage: strikemq-probe --bootstrap HOST:PORT --prefix NAME");
+                println!("usage: strikemq-probe --bootstrap HOST:PORT --prefix NAME\n       strikemq-probe --versions   (the API ranges StrikeMQ advertises, as JSON)");
+                return Ok(());
+            }
+            "--versions" => {
+                let apis: Vec<_> = strikemq_codec::versions::supported_apis()
+                    .map(|r| {
+                        serde_json::json!({
+                            "name": strikemq_codec::versions::api_name(r.key),
+                            "key": r.key as i16,
+                            "min": r.min,
+                            "max": r.max,
+                        })
+                    })
+                    .collect();
+                serde_json::to_writer_pretty(std::io::stdout().lock(), &apis)?;
+                println!();
                 return Ok(());
             }
             other => bail!("unknown argument {other}; see --help"),
