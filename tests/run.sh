@@ -38,11 +38,12 @@ tests/.venv/bin/pip install -q --disable-pip-version-check -r tests/python/requi
 export STRIKEMQ_RETENTION_CHECK_INTERVAL_MS=3600000
 
 step "build"
-cargo build --workspace --all-targets
+# One binary with both I/O backends: mio by default, io_uring with --io-backend io-uring.
+cargo build --workspace --all-targets --features strikemq/io-uring
 export STRIKEMQ_BIN="$ROOT/target/debug/strikemq"
 
-step "rust: unit, property and wire tests"
-cargo test --workspace 2>&1 | tee -a "$LOG"
+step "rust: unit, property and wire tests (reactor tests on mio and io_uring)"
+cargo test --workspace --features strikemq/io-uring 2>&1 | tee -a "$LOG"
 
 step "python: confluent-kafka, kafka-python, kcat"
 tests/.venv/bin/python -m pytest tests/python -q -p no:cacheprovider --junitxml="$RESULTS/python.xml" 2>&1 | tee -a "$LOG"
@@ -69,6 +70,21 @@ step "node: kafkajs"
 step "rust: rdkafka crate"
 (cd tests/rust-rdkafka && cargo test 2>&1) | tee "$RESULTS/rdkafka.txt" | tee -a "$LOG"
 
+step "io_uring backend: the Python, Go and Node suites and the raw-protocol comparison again"
+uring_dir=$(mktemp -d)
+if timeout 5 "$STRIKEMQ_BIN" --io-backend io-uring --port 0 --no-http --data-dir "$uring_dir" 2>&1 | grep -q "^Ready in"; then
+  export STRIKEMQ_IO_BACKEND=io-uring
+  tests/.venv/bin/python -m pytest tests/python -q -p no:cacheprovider --junitxml="$RESULTS/python-io-uring.xml" 2>&1 | tee -a "$LOG"
+  STRIKEMQ_TEST_RESULTS="$RESULTS/io-uring" tests/.venv/bin/python -m pytest tests/conformance/test_raw_protocol.py -q -p no:cacheprovider 2>&1 | tee -a "$LOG"
+  (cd tests/go && go test -count=1 -v ./... 2>&1) | tee "$RESULTS/go-io-uring.txt" | grep -E '^(=== RUN|--- |ok|FAIL|PASS)' | tee -a "$LOG"
+  (cd tests/node && node --test 2>&1) | tee "$RESULTS/node-io-uring.tap" | tee -a "$LOG"
+  unset STRIKEMQ_IO_BACKEND
+else
+  echo "io_uring is not available on this machine (kernel.io_uring_disabled or seccomp): skipped"
+  "$STRIKEMQ_BIN" --io-backend io-uring --port 0 --no-http --data-dir "$uring_dir" 2>&1 | tail -1 || true
+fi
+rm -rf "$uring_dir"
+
 step "compatibility matrix"
 tests/.venv/bin/python tests/compat/report.py "$RESULTS" docs/COMPATIBILITY.md --strict
 
@@ -83,6 +99,7 @@ while read -r p f; do add "$p" "$f"; done < <(awk '!/^test result/ && / in [0-9.
   print p, f }' "$LOG")
 while read -r r f e; do add $((r - f - e)) $((f + e)); done < <(sed -n 's/^Tests run: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' "$LOG")
 add "$(grep -c '^--- PASS' "$LOG" || true)" "$(grep -c '^--- FAIL' "$LOG" || true)"
-add "$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$LOG" | head -1)" "$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$LOG" | head -1)"
+read -r p f < <(awk '/^# pass [0-9]+$/ {p += $3} /^# fail [0-9]+$/ {f += $3} END {print p + 0, f + 0}' "$LOG")
+add "$p" "$f"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

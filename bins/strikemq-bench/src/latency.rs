@@ -47,6 +47,16 @@ pub(crate) struct LatencyArgs {
     /// Also measure produce → fetch end to end, with this many records (0: skip).
     #[arg(long, default_value_t = 2_000)]
     pub(crate) e2e: u64,
+    /// Then measure again under load: background producers at this many MB/s (1 KiB records,
+    /// 16 per batch, acks=1) and a consumer reading all of it back (0: skip).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) load_mb_s: f64,
+    /// Producer connections of the background load.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) load_connections: usize,
+    /// Partitions of the background load's topic.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) load_partitions: i32,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,6 +74,11 @@ pub(crate) struct LatencyReport {
     delta_p50_us: Option<f64>,
     end_to_end: Option<Percentiles>,
     broker_cpu_ms: Option<f64>,
+    /// The same probe while the background load runs.
+    under_load: Option<Percentiles>,
+    load: Option<crate::load::LoadRates>,
+    /// p99.9 under load / p99.9 idle.
+    ratio_p99_9_under_load: Option<f64>,
 }
 
 pub(crate) fn run(args: &LatencyArgs) -> Result<LatencyReport> {
@@ -128,6 +143,27 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<LatencyReport> {
     let cpu_after = pid.and_then(|p| stats::sample(p).ok());
     drop(echo.take());
 
+    let (under_load, load) = if args.load_mb_s > 0.0 {
+        let load = crate::load::start(
+            addr,
+            v,
+            &format!("{topic}-load"),
+            args.load_partitions,
+            args.load_mb_s,
+            args.load_connections,
+        )?;
+        std::thread::sleep(Duration::from_secs(1));
+        let mut h = stats::histogram();
+        for _ in 0..args.count {
+            let t = Instant::now();
+            produce_once(&mut conn, &v, &mut produce, &mut barrier, args.acks)?;
+            stats::record(&mut h, t.elapsed());
+        }
+        (Some(Percentiles::of(&h)), Some(load.stop()?))
+    } else {
+        (None, None)
+    };
+
     let end_to_end = if args.e2e > 0 {
         Some(end_to_end(addr, &v, &topic, args)?)
     } else {
@@ -142,6 +178,9 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<LatencyReport> {
             .and_then(|b| stats::ratio(f(&produce_p), f(b)))
     };
     let tps = stats::ticks_per_second() as f64;
+    let ratio_p99_9_under_load = under_load
+        .as_ref()
+        .and_then(|l| stats::ratio(l.p99_9_us, produce_p.p99_9_us));
     Ok(LatencyReport {
         bootstrap: args.bootstrap.clone(),
         acks: args.acks,
@@ -159,6 +198,9 @@ pub(crate) fn run(args: &LatencyArgs) -> Result<LatencyReport> {
             (Some(a), Some(b)) => Some((b.cpu_ticks - a.cpu_ticks) as f64 * 1000.0 / tps),
             _ => None,
         },
+        ratio_p99_9_under_load,
+        under_load,
+        load,
     })
 }
 
@@ -296,12 +338,24 @@ impl LatencyReport {
         if let Some(e) = &self.end_to_end {
             add("end to end", e);
         }
+        if let Some(l) = &self.under_load {
+            add("produce under load", l);
+        }
         if let (Some(a), Some(b), Some(c)) = (self.ratio_p50, self.ratio_p99, self.ratio_p99_9) {
             rows.push((
                 "vs baseline".into(),
                 format!(
                     "p50 ×{a}  p99 ×{b}  p99.9 ×{c}  (p50 +{} µs)",
                     self.delta_p50_us.unwrap_or(0.0)
+                ),
+            ));
+        }
+        if let (Some(load), Some(r)) = (self.load, self.ratio_p99_9_under_load) {
+            rows.push((
+                "load".into(),
+                format!(
+                    "produced {:.0} MB/s, consumed {:.0} MB/s; p99.9 under load ×{r} of idle",
+                    load.produced_mb_s, load.consumed_mb_s
                 ),
             ));
         }

@@ -16,6 +16,7 @@ mod baseline;
 mod client;
 mod idle;
 mod latency;
+mod load;
 mod stats;
 mod throughput;
 mod workload;

@@ -36,6 +36,9 @@ pub(crate) struct Cli {
     /// Event-loop worker threads [default: number of cores].
     #[arg(long, env = "STRIKEMQ_IO_THREADS")]
     io_threads: Option<usize>,
+    /// I/O backend: mio (epoll/kqueue) or io-uring (Linux, builds with the io-uring feature) [default: mio].
+    #[arg(long, env = "STRIKEMQ_IO_BACKEND")]
+    io_backend: Option<String>,
     /// Partitions of auto-created topics [default: 1].
     #[arg(long, env = "STRIKEMQ_DEFAULT_PARTITIONS")]
     default_partitions: Option<i32>,
@@ -93,6 +96,7 @@ struct FileConfig {
     advertised_port: Option<u16>,
     data_dir: Option<PathBuf>,
     io_threads: Option<usize>,
+    io_backend: Option<String>,
     default_partitions: Option<i32>,
     auto_create_topics: Option<bool>,
     segment_bytes: Option<u64>,
@@ -134,6 +138,7 @@ impl Cli {
             advertised_port: self.advertised_port.or(file.advertised_port),
             data_dir: self.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
             io_threads: self.io_threads.or(file.io_threads).unwrap_or(d.io_threads),
+            io_backend: self.io_backend.or(file.io_backend).unwrap_or(d.io_backend),
             default_partitions: self
                 .default_partitions
                 .or(file.default_partitions)

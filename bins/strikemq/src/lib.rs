@@ -60,6 +60,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Event-loop worker threads.
     pub io_threads: usize,
+    /// `mio` (epoll/kqueue) or `io-uring` (Linux, when built with the `io-uring` feature).
+    pub io_backend: String,
     /// Partitions of auto-created topics.
     pub default_partitions: i32,
     /// Create unknown topics when clients ask for their metadata.
@@ -101,6 +103,7 @@ impl Default for Config {
             advertised_port: None,
             data_dir: std::env::temp_dir().join("strikemq-data"),
             io_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            io_backend: "mio".to_owned(),
             default_partitions: 1,
             auto_create_topics: true,
             segment_bytes: 1024 * 1024 * 1024,
@@ -124,6 +127,16 @@ impl Config {
         if self.io_threads == 0 {
             return Err("io_threads must be at least 1".into());
         }
+        let backend: strikemq_reactor::Backend = self.io_backend.parse()?;
+        if !backend.compiled_in() {
+            return Err(format!(
+                "io_backend {}: this strikemq was built without it (cargo build --features io-uring, on Linux)",
+                self.io_backend
+            ));
+        }
+        backend
+            .available()
+            .map_err(|e| format!("io_backend {}: {e}", self.io_backend))?;
         if self.default_partitions < 1 {
             return Err("default_partitions must be at least 1".into());
         }
@@ -353,6 +366,7 @@ impl BrokerBuilder {
                 } else {
                     config.max_connections
                 },
+                backend: config.io_backend.parse().map_err(StartError::Config)?,
             },
             service,
         )

@@ -12,10 +12,13 @@
 //! data may satisfy them.
 //!
 //! The reactor knows frames (a 4-byte length prefix and a maximum size), not Kafka: the service
-//! decodes and encodes. [`Service`] and [`Backend`] are the seam for other backends (io_uring is
-//! planned): a backend drives the same service and reports itself in [`Reactor::backend`].
+//! decodes and encodes. [`Service`] and [`Backend`] are the seam between backends: with the
+//! `io-uring` cargo feature on Linux, [`ReactorConfig::backend`] can select io_uring workers
+//! (submitted receives and vectored sends) that drive the same service by the same rules.
 
 mod connection;
+#[cfg(all(feature = "io-uring", target_os = "linux"))]
+mod uring;
 mod worker;
 
 use std::io;
@@ -72,6 +75,8 @@ pub struct ReactorConfig {
     pub max_frame_bytes: usize,
     /// Connections open at once; more are closed as soon as they are accepted.
     pub max_connections: usize,
+    /// The I/O backend of the workers.
+    pub backend: Backend,
 }
 
 impl Default for ReactorConfig {
@@ -80,6 +85,7 @@ impl Default for ReactorConfig {
             io_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_frame_bytes: strikemq_codec::frame::DEFAULT_MAX_FRAME,
             max_connections: usize::MAX,
+            backend: Backend::Mio,
         }
     }
 }
@@ -90,6 +96,9 @@ impl Default for ReactorConfig {
 pub enum Backend {
     /// mio: epoll on Linux, kqueue on BSD and macOS.
     Mio,
+    /// io_uring (Linux, with the `io-uring` cargo feature): submitted receives and vectored
+    /// sends.
+    IoUring,
 }
 
 impl Backend {
@@ -98,8 +107,76 @@ impl Backend {
         match self {
             Backend::Mio if cfg!(any(target_os = "linux", target_os = "android")) => "epoll (mio)",
             Backend::Mio => "kqueue (mio)",
+            Backend::IoUring => "io_uring",
         }
     }
+
+    /// Whether this build can run the backend (io_uring needs Linux and the `io-uring` feature).
+    pub fn compiled_in(self) -> bool {
+        match self {
+            Backend::Mio => true,
+            Backend::IoUring => cfg!(all(feature = "io-uring", target_os = "linux")),
+        }
+    }
+
+    /// Whether the backend runs here: built in and, for io_uring, allowed by the kernel (it can
+    /// be disabled by `kernel.io_uring_disabled` or a container's seccomp profile).
+    pub fn available(self) -> Result<(), String> {
+        if !self.compiled_in() {
+            return Err(format!(
+                "the {} backend is not built in (build with --features io-uring, on Linux)",
+                self.describe()
+            ));
+        }
+        match self {
+            Backend::Mio => Ok(()),
+            #[cfg(all(feature = "io-uring", target_os = "linux"))]
+            Backend::IoUring => uring::Ring::new()
+                .map(drop)
+                .map_err(|e| format!("io_uring is not available here: {e}")),
+            #[cfg(not(all(feature = "io-uring", target_os = "linux")))]
+            Backend::IoUring => unreachable!("checked by compiled_in"),
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "mio" | "epoll" | "kqueue" => Ok(Backend::Mio),
+            "io-uring" | "io_uring" | "uring" => Ok(Backend::IoUring),
+            other => Err(format!(
+                "unknown I/O backend {other:?}: use mio or io-uring"
+            )),
+        }
+    }
+}
+
+/// How another thread wakes a worker.
+#[derive(Debug)]
+enum WakeHandle {
+    Mio(Waker),
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
+    EventFd(Arc<std::os::fd::OwnedFd>),
+}
+
+impl WakeHandle {
+    fn wake(&self) -> io::Result<()> {
+        match self {
+            WakeHandle::Mio(w) => w.wake(),
+            #[cfg(all(feature = "io-uring", target_os = "linux"))]
+            WakeHandle::EventFd(fd) => uring::wake(fd),
+        }
+    }
+}
+
+/// A worker's event loop, before its thread starts.
+enum Loop {
+    Mio(Poll),
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
+    Uring(Box<uring::Ring>),
 }
 
 /// Wakes the workers that hold parked requests. Cheap to clone and call from any thread.
@@ -132,7 +209,7 @@ impl Wakeup {
 
 #[derive(Debug)]
 struct WorkerSlot {
-    waker: Waker,
+    waker: WakeHandle,
     has_parked: AtomicBool,
     wake_pending: AtomicBool,
 }
@@ -156,6 +233,7 @@ pub struct Reactor {
     shared: Arc<Shared>,
     acceptor_waker: Arc<Waker>,
     threads: Vec<JoinHandle<()>>,
+    backend: Backend,
 }
 
 impl Reactor {
@@ -168,19 +246,34 @@ impl Reactor {
         listener.set_nonblocking(true)?;
         let local_addr = listener.local_addr()?;
         let n = config.io_threads.max(1);
+        config
+            .backend
+            .available()
+            .map_err(|e| io::Error::new(io::ErrorKind::Unsupported, e))?;
         let mut polls = Vec::with_capacity(n);
         let mut slots = Vec::with_capacity(n);
         let mut senders = Vec::with_capacity(n);
         let mut receivers = Vec::with_capacity(n);
         for _ in 0..n {
-            let poll = Poll::new()?;
-            let waker = Waker::new(poll.registry(), worker::WAKE)?;
+            let (event_loop, waker) = match config.backend {
+                #[cfg(all(feature = "io-uring", target_os = "linux"))]
+                Backend::IoUring => {
+                    let ring = uring::Ring::new()?;
+                    let waker = WakeHandle::EventFd(ring.waker());
+                    (Loop::Uring(Box::new(ring)), waker)
+                }
+                _ => {
+                    let poll = Poll::new()?;
+                    let waker = WakeHandle::Mio(Waker::new(poll.registry(), worker::WAKE)?);
+                    (Loop::Mio(poll), waker)
+                }
+            };
             slots.push(WorkerSlot {
                 waker,
                 has_parked: AtomicBool::new(false),
                 wake_pending: AtomicBool::new(false),
             });
-            polls.push(poll);
+            polls.push(event_loop);
             let (tx, rx) = crossbeam_channel::unbounded();
             senders.push(tx);
             receivers.push(rx);
@@ -195,13 +288,28 @@ impl Reactor {
             shared: shared.clone(),
         });
         let mut threads = Vec::with_capacity(n + 1);
-        for (i, (poll, rx)) in polls.into_iter().zip(receivers).enumerate() {
-            let w = worker::Worker::new(i, poll, rx, shared.clone(), service.clone(), &config);
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("strikemq-io-{i}"))
-                    .spawn(move || w.run())?,
-            );
+        for (i, (event_loop, rx)) in polls.into_iter().zip(receivers).enumerate() {
+            let builder = std::thread::Builder::new().name(format!("strikemq-io-{i}"));
+            let handle = match event_loop {
+                Loop::Mio(poll) => {
+                    let w =
+                        worker::Worker::new(i, poll, rx, shared.clone(), service.clone(), &config);
+                    builder.spawn(move || w.run())?
+                }
+                #[cfg(all(feature = "io-uring", target_os = "linux"))]
+                Loop::Uring(ring) => {
+                    let w = uring::UringWorker::new(
+                        i,
+                        *ring,
+                        rx,
+                        shared.clone(),
+                        service.clone(),
+                        &config,
+                    );
+                    builder.spawn(move || w.run())?
+                }
+            };
+            threads.push(handle);
         }
         let mut listener = TcpListener::from_std(listener);
         let acceptor_poll = Poll::new()?;
@@ -220,6 +328,7 @@ impl Reactor {
             shared,
             acceptor_waker,
             threads,
+            backend: config.backend,
         })
     }
 
@@ -230,7 +339,7 @@ impl Reactor {
 
     /// The backend serving connections.
     pub fn backend(&self) -> Backend {
-        Backend::Mio
+        self.backend
     }
 
     /// Stops accepting, closes every connection and joins the threads. Parked requests are

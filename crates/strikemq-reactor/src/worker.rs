@@ -36,6 +36,16 @@ pub(crate) fn note_self_wake() {
     SELF_WAKE.with(|w| w.set(true));
 }
 
+/// Takes (and clears) a wake-up raised on this thread.
+pub(crate) fn take_self_wake() -> bool {
+    SELF_WAKE.with(|w| w.replace(false))
+}
+
+/// Marks this thread as worker `id` of the reactor owning `shared`.
+pub(crate) fn set_current(shared: &Arc<Shared>, id: usize) {
+    CURRENT.with(|c| c.set(Some((Arc::as_ptr(shared) as usize, id))));
+}
+
 pub(crate) struct Worker<S: Service> {
     id: usize,
     poll: Poll,
@@ -76,7 +86,7 @@ impl<S: Service> Worker<S> {
 
     pub(crate) fn run(mut self) {
         let mut events = Events::with_capacity(1024);
-        CURRENT.with(|c| c.set(Some((Arc::as_ptr(&self.shared) as usize, self.id))));
+        set_current(&self.shared, self.id);
         loop {
             let timeout = self
                 .next_deadline()
@@ -105,12 +115,12 @@ impl<S: Service> Worker<S> {
             if woken {
                 self.accept_new();
             }
-            let mut woken = woken || SELF_WAKE.with(|w| w.replace(false));
+            let mut woken = woken || take_self_wake();
             loop {
                 self.resume_parked(woken);
                 // Answering a parked request may append data others wait for (a produce
                 // resumed after a full buffer): go round until nothing new was woken here.
-                if !SELF_WAKE.with(|w| w.replace(false)) {
+                if !take_self_wake() {
                     break;
                 }
                 woken = true;

@@ -59,6 +59,35 @@ fn benches(c: &mut Criterion) {
             log.read(offset, 1 << 20).unwrap().records.len()
         })
     });
+    // Index look-up: many small batches, so the offset index (not the scan inside a segment)
+    // finds the batch; reading at most 1 byte returns just that batch.
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(
+        dir.path().join("i-0"),
+        LogConfig {
+            segment_bytes: 1024 * 1024,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let small = batch(1, 100);
+    for _ in 0..100_000 {
+        log.append(&small).unwrap();
+    }
+    let end = log.log_end_offset();
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(
+        "index look-up among 100,000 batches in 1 MiB segments",
+        |b| {
+            let mut offset = 0i64;
+            b.iter(|| {
+                offset = (offset + 7919) % end;
+                let r = log.read(offset, 1).unwrap();
+                assert!(!r.records.is_empty());
+                r.records.len()
+            })
+        },
+    );
     g.finish();
 }
 
