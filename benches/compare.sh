@@ -7,6 +7,8 @@
 #   PARTITIONS=100,1000 benches/compare.sh
 #   ONLY=strikemq benches/compare.sh   # skip Kafka
 #   PHASES=traffic benches/compare.sh  # skip the idle/start-up phase
+#   IO_BACKEND=io-uring ONLY=strikemq benches/compare.sh   # StrikeMQ on its io_uring backend
+#   LOAD_MB_S=300 benches/compare.sh   # also the latency probe under 300 MB/s of background load
 #
 # Placement matters on a small machine: the client runs on CPU 0, brokers and the baseline server
 # on CPU 1 (set CLIENT_CPUS/SERVER_CPUS to change it, or empty to let the scheduler decide).
@@ -18,10 +20,12 @@ mkdir -p "$OUT"
 PARTITIONS=${PARTITIONS:-100,1000,10000}
 ONLY=${ONLY:-}
 PHASES=${PHASES:-idle,traffic}
+IO_BACKEND=${IO_BACKEND:-mio}
+LOAD_MB_S=${LOAD_MB_S:-0}
 CLIENT_CPUS=${CLIENT_CPUS-0}
 SERVER_CPUS=${SERVER_CPUS-1}
 
-cargo build --release -q -p strikemq -p strikemq-bench
+cargo build --release -q -p strikemq -p strikemq-bench --features strikemq/io-uring
 BROKER=$ROOT/target/release/strikemq
 
 client() {
@@ -43,7 +47,7 @@ traffic() {
   # Each step starts with the page cache written back: dirty pages left by the previous step
   # would otherwise be flushed during this one and slow it down.
   sync
-  client latency --bootstrap "$addr" --acks 1 --size 100 >"$OUT/$name-latency-acks1.json"
+  client latency --bootstrap "$addr" --acks 1 --size 100 --load-mb-s "$LOAD_MB_S" >"$OUT/$name-latency-acks1.json"
   sync
   client latency --bootstrap "$addr" --acks -1 --size 100 --e2e 0 >"$OUT/$name-latency-acksall.json"
   sync
@@ -66,17 +70,19 @@ run_strikemq() {
   local data port
   data=$(mktemp -d -t strikemq-bench.XXXXXX)
   port=$(free_port)
-  local cmd="$(server_prefix) $BROKER --port $port --http-port 0 --data-dir $data/idle"
+  local name=strikemq
+  [ "$IO_BACKEND" != mio ] && name=strikemq-$IO_BACKEND
+  local cmd="$(server_prefix) $BROKER --io-backend $IO_BACKEND --port $port --http-port 0 --data-dir $data/idle"
   if phase idle; then
-    echo "== StrikeMQ: idle, partitions $PARTITIONS, restart"
-    client idle --bootstrap "127.0.0.1:$port" --cmd "$cmd" --partitions "$PARTITIONS" >"$OUT/strikemq-idle.json"
+    echo "== StrikeMQ ($IO_BACKEND): idle, partitions $PARTITIONS, restart"
+    client idle --bootstrap "127.0.0.1:$port" --cmd "$cmd" --partitions "$PARTITIONS" >"$OUT/$name-idle.json"
   fi
   phase traffic || { rm -rf "$data"; return 0; }
-  echo "== StrikeMQ: traffic"
-  $(server_prefix) "$BROKER" --port "$port" --http-port 0 --data-dir "$data/traffic" >"$data/log" 2>&1 &
+  echo "== StrikeMQ ($IO_BACKEND): traffic"
+  $(server_prefix) "$BROKER" --io-backend "$IO_BACKEND" --port "$port" --http-port 0 --data-dir "$data/traffic" >"$data/log" 2>&1 &
   local pid=$!
   wait_port "$port"
-  traffic "127.0.0.1:$port" strikemq || { kill "$pid"; wait "$pid" || true; rm -rf "$data"; return 1; }
+  traffic "127.0.0.1:$port" "$name" || { kill "$pid"; wait "$pid" || true; rm -rf "$data"; return 1; }
   kill "$pid"; wait "$pid" || true
   rm -rf "$data"
 }

@@ -252,9 +252,17 @@ impl<S: Service> Worker<S> {
                     }
                 }
             }
+            let was_accepting = conn.accepting();
             if let Err(e) = conn.flush() {
                 tracing::debug!(peer = %conn.peer, error = %e, "write failed");
                 break false;
+            }
+            // Writing brought the backlog under the high-water mark: frames already buffered
+            // must be answered now. No readiness event will come for them (their bytes were
+            // read long ago, and an emptied send buffer raises none), so without another pass
+            // a client that stopped reading and then caught up would wait for ever.
+            if !was_accepting && conn.accepting() {
+                progressed = true;
             }
             if conn.accepting() && !conn.read_closed {
                 match conn.read_some(max_frame, &mut self.scratch) {
