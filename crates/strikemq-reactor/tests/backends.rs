@@ -55,6 +55,14 @@ impl Service for Echo {
                 Step::Done
             }
             Some(b'X') => Step::Close("asked to".into()),
+            // A small request with a large answer: `B` and a 4-byte tag, answered with the
+            // tag and 64 KiB more.
+            Some(b'B') => {
+                let mut body = frame[1..].to_vec();
+                body.resize(body.len() + 64 * 1024, b'b');
+                respond(out, &body);
+                Step::Done
+            }
             _ => {
                 respond(out, &frame);
                 Step::Done
@@ -230,6 +238,33 @@ fn many_connections_at_once() {
         let mut s = connect(&r);
         send(&mut s, b"still here");
         assert_eq!(recv(&mut s).unwrap(), b"still here");
+        r.shutdown();
+    }
+}
+
+#[test]
+fn a_client_that_stops_reading_and_catches_up_gets_every_answer() {
+    for backend in backends() {
+        let r = start(backend);
+        let mut s = connect(&r);
+        // 300 small requests at once, each answered with 64 KiB, none read for a while: the
+        // requests are all buffered long before the 8 MiB of answers the reactor keeps per
+        // connection is reached, so it stops taking them, then must resume from its buffer
+        // (no new bytes arrive to prompt it) once the client reads.
+        let mut all = Vec::new();
+        for i in 0..300u32 {
+            let mut body = vec![b'B'];
+            body.extend_from_slice(&i.to_be_bytes());
+            all.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            all.extend_from_slice(&body);
+        }
+        s.write_all(&all).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        for i in 0..300u32 {
+            let body = recv(&mut s).unwrap_or_else(|| panic!("{backend:?}: answer {i} never came"));
+            assert_eq!(body[..4], i.to_be_bytes());
+            assert_eq!(body.len(), 4 + 64 * 1024);
+        }
         r.shutdown();
     }
 }
