@@ -148,16 +148,19 @@ public class JavaScenario {
                         "session.timeout.ms", "10000", "heartbeat.interval.ms", "500", "client.id", "member-" + i));
             for (KafkaConsumer<String, String> m : members) m.subscribe(List.of(topic));
             step("two members split the partitions", () -> {
-                Map<Integer, Integer> seen = new TreeMap<>();
+                // Distinct records: a partition that moves in a rebalance before anything was
+                // committed is read again from the start, on either broker, depending on timing.
+                Set<String> seen = new TreeSet<>();
                 long deadline = System.currentTimeMillis() + 30_000;
                 while (System.currentTimeMillis() < deadline) {
                     for (KafkaConsumer<String, String> m : members)
-                        for (ConsumerRecord<String, String> r : m.poll(Duration.ofMillis(100))) seen.merge(r.partition(), 1, Integer::sum);
+                        for (ConsumerRecord<String, String> r : m.poll(Duration.ofMillis(100))) seen.add(r.partition() + ":" + r.offset());
                     int a = members.get(0).assignment().size(), b = members.get(1).assignment().size();
-                    if (a + b == 3 && a > 0 && b > 0 && seen.values().stream().mapToInt(x -> x).sum() == 9) break;
+                    if (a + b == 3 && a > 0 && b > 0 && seen.size() == 9 && stable(admin, group, 2) && caughtUp(members, 3)) break;
                 }
                 List<Integer> sizes = members.stream().map(m -> m.assignment().size()).sorted().collect(Collectors.toList());
-                return Map.of("assignment sizes", sizes, "records per partition", seen);
+                Map<String, Long> perPartition = new TreeMap<>(seen.stream().collect(Collectors.groupingBy(k -> k.split(":")[0], Collectors.counting())));
+                return Map.of("assignment sizes", sizes, "records per partition", perPartition);
             });
             step("commit", () -> {
                 for (KafkaConsumer<String, String> m : members) m.commitSync();
@@ -227,6 +230,30 @@ public class JavaScenario {
         }
         ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
         System.out.println(mapper.writeValueAsString(out));
+    }
+
+    /** Whether every member has read its partitions to the end (`end` records each), so that
+     * what it commits does not depend on when the last rebalance happened. */
+    static boolean caughtUp(List<KafkaConsumer<String, String>> members, long end) {
+        for (KafkaConsumer<String, String> m : members)
+            for (TopicPartition tp : m.assignment()) {
+                try {
+                    if (m.position(tp, Duration.ofMillis(200)) != end) return false;
+                } catch (Exception e) {
+                    return false;
+                }
+            }
+        return true;
+    }
+
+    /** Whether the group has finished rebalancing with this many members. */
+    static boolean stable(Admin admin, String group, int members) {
+        try {
+            ConsumerGroupDescription d = admin.describeConsumerGroups(List.of(group)).all().get().get(group);
+            return d.groupState() == GroupState.STABLE && d.members().size() == members;
+        } catch (Exception e) {
+            return false;
+        }
     }
 
     static void waitForLeaders(Admin admin, String topic, int partitions) throws Exception {

@@ -215,6 +215,10 @@ func main() {
 	})
 
 	// A consumer group with franz-go's default cooperative-sticky balancer.
+	ends := map[int32]int64{}
+	if e, err := adm.ListEndOffsets(ctx, topic); err == nil {
+		e.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
+	}
 	var members []*kgo.Client
 	for i := 0; i < 2; i++ {
 		m, err := kgo.NewClient(kgo.SeedBrokers(*bootstrap), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
@@ -223,18 +227,29 @@ func main() {
 		members = append(members, m)
 	}
 	step("two members read every record", func() (any, error) {
-		seen := map[int32]int{}
-		total := 0
+		// Distinct records, and a group that has settled (cooperative-sticky rebalances in
+		// two rounds): a partition moving before any commit is read again, depending on timing.
+		seen := map[string]bool{}
+		perPartition := map[int32]int{}
 		deadline := time.Now().Add(40 * time.Second)
-		for total < 11 && time.Now().Before(deadline) {
+		for time.Now().Before(deadline) {
 			for _, m := range members {
 				pctx, pcancel := context.WithTimeout(ctx, 300*time.Millisecond)
 				fs := m.PollFetches(pctx)
 				pcancel()
-				fs.EachRecord(func(r *kgo.Record) { seen[r.Partition]++; total++ })
+				fs.EachRecord(func(r *kgo.Record) {
+					k := fmt.Sprintf("%d:%d", r.Partition, r.Offset)
+					if !seen[k] {
+						seen[k] = true
+						perPartition[r.Partition]++
+					}
+				})
+			}
+			if len(seen) == 11 && settled(ctx, adm, group, topic, 2) && caughtUp(members, topic, ends) {
+				break
 			}
 		}
-		return seen, nil
+		return perPartition, nil
 	})
 	step("commit", func() (any, error) {
 		for _, m := range members {
@@ -391,6 +406,33 @@ func main() {
 	b, err := json.MarshalIndent(out, "", "  ")
 	must(err)
 	fmt.Println(string(b))
+}
+
+// caughtUp tells whether the members' consumed (uncommitted) positions cover every partition up
+// to its end, so that what they commit does not depend on when the last rebalance happened.
+func caughtUp(members []*kgo.Client, topic string, ends map[int32]int64) bool {
+	at := map[int32]int64{}
+	for _, m := range members {
+		for p, o := range m.UncommittedOffsets()[topic] {
+			at[p] = o.Offset
+		}
+	}
+	for p, end := range ends {
+		if at[p] != end {
+			return false
+		}
+	}
+	return len(ends) > 0
+}
+
+// settled tells whether the group is Stable with this many members sharing all three partitions.
+func settled(ctx context.Context, adm *kadm.Client, group, topic string, members int) bool {
+	d, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return false
+	}
+	g := d[group]
+	return g.State == "Stable" && len(g.Members) == members && len(g.AssignedPartitions()[topic]) == 3
 }
 
 func waitForLeaders(ctx context.Context, adm *kadm.Client, topic string, partitions int) {
