@@ -70,7 +70,7 @@ step "node: kafkajs"
 step "rust: rdkafka crate"
 (cd tests/rust-rdkafka && cargo test 2>&1) | tee "$RESULTS/rdkafka.txt" | tee -a "$LOG"
 
-step "io_uring backend: the Python, Go and Node suites and the raw-protocol comparison again"
+step "io_uring backend: the Python, Go, Node, Java (4.1, Streams) and rdkafka suites and the raw-protocol comparison again"
 uring_dir=$(mktemp -d)
 # A broker started for 3 s says whether io_uring works here (the kernel or a container may refuse it).
 timeout 3 "$STRIKEMQ_BIN" --io-backend io-uring --port 0 --no-http --data-dir "$uring_dir/data" >"$uring_dir/log" 2>&1 || true
@@ -80,6 +80,10 @@ if grep -q "^Ready in" "$uring_dir/log"; then
   STRIKEMQ_TEST_RESULTS="$RESULTS/io-uring" tests/.venv/bin/python -m pytest tests/conformance/test_raw_protocol.py -q -p no:cacheprovider 2>&1 | tee -a "$LOG"
   (cd tests/go && go test -count=1 -v ./... 2>&1) | tee "$RESULTS/go-io-uring.txt" | grep -E '^(=== RUN|--- |ok|FAIL|PASS)' | tee -a "$LOG"
   (cd tests/node && node --test 2>&1) | tee "$RESULTS/node-io-uring.tap" | tee -a "$LOG"
+  (cd tests/java && mvn -B -q test)
+  cat tests/java/target/surefire-reports/*.txt | tee -a "$LOG"
+  cp -r tests/java/target/surefire-reports "$RESULTS/java-4.1-io-uring"
+  (cd tests/rust-rdkafka && cargo test 2>&1) | tee "$RESULTS/rdkafka-io-uring.txt" | tee -a "$LOG"
   unset STRIKEMQ_IO_BACKEND
 else
   echo "io_uring is not available on this machine (kernel.io_uring_disabled or seccomp): skipped"
