@@ -28,7 +28,7 @@ use strikemq_codec::frame::cut_frame;
 use strikemq_codec::output::Output;
 
 use crate::connection::{OUTPUT_HIGH_WATER, READ_CHUNK};
-use crate::worker::{set_current, take_self_wake};
+use crate::worker::{due_parked, earliest_deadline, set_current, take_self_wake};
 use crate::{ReactorConfig, Service, Shared, Step};
 
 /// user_data of the eventfd read; connections use `key << 1 | op`.
@@ -189,11 +189,11 @@ impl<S: Service> UringWorker<S> {
 
     /// Submits what is queued and waits for a completion, or for the earliest parked deadline.
     fn wait(&mut self) -> io::Result<()> {
-        let deadline = self
-            .parked
-            .iter()
-            .filter_map(|&k| self.conns.get(k)?.parked.as_ref().map(S::deadline))
-            .min();
+        let deadline = earliest_deadline(
+            &self.parked,
+            |k| self.conns.get(k)?.parked.as_ref(),
+            S::deadline,
+        );
         let res = match deadline {
             None => self.ring.submit_and_wait(1),
             Some(d) => {
@@ -426,18 +426,13 @@ impl<S: Service> UringWorker<S> {
             slot.wake_pending.store(false, Ordering::Release);
         }
         let now = Instant::now();
-        let due: Vec<usize> = self
-            .parked
-            .iter()
-            .copied()
-            .filter(|&k| {
-                self.conns.get(k).is_some_and(|c| {
-                    c.parked
-                        .as_ref()
-                        .is_some_and(|p| woken || S::deadline(p) <= now)
-                })
-            })
-            .collect();
+        let due = due_parked(
+            &self.parked,
+            |k| self.conns.get(k)?.parked.as_ref(),
+            S::deadline,
+            woken,
+            now,
+        );
         for key in due {
             self.parked.remove(&key);
             let Some(conn) = self.conns.get_mut(key) else {

@@ -46,6 +46,35 @@ pub(crate) fn set_current(shared: &Arc<Shared>, id: usize) {
     CURRENT.with(|c| c.set(Some((Arc::as_ptr(shared) as usize, id))));
 }
 
+/// The parked connections to resume now: every one after a wake-up, else those whose deadline
+/// has passed. Shared by the mio and io_uring workers; `parked_of` reads a connection's parked
+/// request.
+pub(crate) fn due_parked<'a, P: 'a>(
+    parked: &std::collections::BTreeSet<usize>,
+    parked_of: impl Fn(usize) -> Option<&'a P>,
+    deadline: fn(&P) -> Instant,
+    woken: bool,
+    now: Instant,
+) -> Vec<usize> {
+    parked
+        .iter()
+        .copied()
+        .filter(|&k| parked_of(k).is_some_and(|p| woken || deadline(p) <= now))
+        .collect()
+}
+
+/// The earliest deadline among parked requests, if any.
+pub(crate) fn earliest_deadline<'a, P: 'a>(
+    parked: &std::collections::BTreeSet<usize>,
+    parked_of: impl Fn(usize) -> Option<&'a P>,
+    deadline: fn(&P) -> Instant,
+) -> Option<Instant> {
+    parked
+        .iter()
+        .filter_map(|&k| parked_of(k).map(deadline))
+        .min()
+}
+
 pub(crate) struct Worker<S: Service> {
     id: usize,
     poll: Poll,
@@ -154,10 +183,11 @@ impl<S: Service> Worker<S> {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.parked
-            .iter()
-            .filter_map(|&k| self.conns.get(k)?.parked.as_ref().map(S::deadline))
-            .min()
+        earliest_deadline(
+            &self.parked,
+            |k| self.conns.get(k)?.parked.as_ref(),
+            S::deadline,
+        )
     }
 
     /// Resumes parked requests: all of them after a wake-up, else those past their deadline.
@@ -168,18 +198,13 @@ impl<S: Service> Worker<S> {
             slot.wake_pending.store(false, Ordering::Release);
         }
         let now = Instant::now();
-        let due: Vec<usize> = self
-            .parked
-            .iter()
-            .copied()
-            .filter(|&k| {
-                self.conns.get(k).is_some_and(|c| {
-                    c.parked
-                        .as_ref()
-                        .is_some_and(|p| woken || S::deadline(p) <= now)
-                })
-            })
-            .collect();
+        let due = due_parked(
+            &self.parked,
+            |k| self.conns.get(k)?.parked.as_ref(),
+            S::deadline,
+            woken,
+            now,
+        );
         for key in due {
             let Some(conn) = self.conns.get_mut(key) else {
                 self.parked.remove(&key);
