@@ -45,6 +45,17 @@ export STRIKEMQ_BIN="$ROOT/target/debug/strikemq"
 step "rust: unit, property and wire tests (reactor tests on mio and io_uring)"
 cargo test --workspace --features strikemq/io-uring 2>&1 | tee -a "$LOG"
 
+step "the crates as users get them: examples, cargo package, cargo install"
+cargo run -q -p strikemq-codec --example answer_produce
+cargo run -q -p strikemq-storage --example partition_log
+# Every publishable crate packages and its package builds on its own (path dependencies carry
+# versions; the workspace's packages stand in for crates.io).
+cargo package -q --workspace --exclude strikemq-probe --allow-dirty
+install_dir=$(mktemp -d)
+CARGO_TARGET_DIR="$ROOT/target/install-check" cargo install -q --debug --locked --path bins/strikemq --root "$install_dir"
+PATH="$install_dir/bin:$PATH" bash tests/installed.sh
+rm -rf "$install_dir"
+
 step "python: confluent-kafka, kafka-python, kcat"
 tests/.venv/bin/python -m pytest tests/python -q -p no:cacheprovider --junitxml="$RESULTS/python.xml" 2>&1 | tee -a "$LOG"
 

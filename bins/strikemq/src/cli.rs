@@ -2,16 +2,20 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde::Deserialize;
 use strikemq::Config;
 
 /// A Kafka-compatible broker for local development and CI.
 #[derive(Debug, Parser)]
-#[command(name = "strikemq", version, about, long_about = None)]
+#[command(name = "strikemq", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub(crate) struct Cli {
+    /// Without a command: run the broker.
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
     /// Kafka protocol port (0 picks a free port).
     #[arg(long, env = "STRIKEMQ_PORT")]
     port: Option<u16>,
@@ -82,6 +86,53 @@ pub(crate) struct Cli {
     /// TOML config file with the same keys (snake_case).
     #[arg(long, env = "STRIKEMQ_CONFIG")]
     config: Option<PathBuf>,
+}
+
+/// What else the binary does besides running the broker.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Check a running broker: exit 0 when its REST API answers `GET /health` with 200 OK, 1
+    /// otherwise (for container health checks; no curl needed).
+    Health {
+        /// REST API port of the broker [default: 8080].
+        #[arg(long, env = "STRIKEMQ_HTTP_PORT", default_value_t = 8080)]
+        http_port: u16,
+        /// Host of the broker.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
+    },
+}
+
+/// Asks `host:port` for `GET /health`; Ok when the answer is 200.
+pub(crate) fn check_health(host: &str, port: u16, timeout: Duration) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+    let addr = (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {host}"))?
+        .next()
+        .with_context(|| format!("{host} has no address"))?;
+    let mut conn = TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("no REST API at {addr}"))?;
+    conn.set_read_timeout(Some(timeout))?;
+    conn.set_write_timeout(Some(timeout))?;
+    write!(
+        conn,
+        "GET /health HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = Vec::new();
+    conn.take(64 * 1024)
+        .read_to_end(&mut answer)
+        .with_context(|| format!("no answer from {addr}"))?;
+    let status_line = answer.split(|&b| b == b'\r').next().unwrap_or_default();
+    let status_line = String::from_utf8_lossy(status_line);
+    match status_line.split(' ').nth(1) {
+        Some("200") => Ok(()),
+        _ => anyhow::bail!("{addr} answered {status_line:?}"),
+    }
 }
 
 /// The config file: every key optional, unknown keys refused.
@@ -249,6 +300,21 @@ mod tests {
         ])
         .unwrap();
         assert!(c.into_config().is_err());
+    }
+
+    #[test]
+    fn health_subcommand_is_not_a_broker_flag() {
+        let cli = Cli::try_parse_from(["strikemq", "health", "--http-port", "18080"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Health {
+                http_port: 18080,
+                ..
+            })
+        ));
+        assert!(Cli::try_parse_from(["strikemq", "--port", "1", "health"]).is_err());
+        let err = check_health("127.0.0.1", 1, Duration::from_millis(500)).unwrap_err();
+        assert!(format!("{err:#}").contains("no REST API"), "{err:#}");
     }
 
     #[test]

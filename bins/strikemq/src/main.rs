@@ -3,7 +3,7 @@
 mod cli;
 
 use std::io::IsTerminal;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -22,7 +22,18 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let started = Instant::now();
-    let config = cli::Cli::parse().into_config()?;
+    let cli = cli::Cli::parse();
+    if let Some(cli::Command::Health {
+        http_port,
+        host,
+        timeout_ms,
+    }) = &cli.command
+    {
+        cli::check_health(host, *http_port, Duration::from_millis(*timeout_ms))?;
+        println!("ok");
+        return Ok(());
+    }
+    let config = cli.into_config()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -21,6 +21,8 @@
 //! assert!(matches!(outcome, Outcome::Respond(r) if r.correlation_id == 7));
 //! ```
 
+#![deny(missing_docs)]
+
 mod admin;
 mod cluster;
 mod configs;

@@ -29,6 +29,8 @@
 //! assert!(matches!(request.body, RequestBody::Kafka(RequestKind::ApiVersions(_))));
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod batch;
 pub mod error;
 pub mod frame;

@@ -39,6 +39,8 @@
 //! assert_eq!(done.len(), 1);
 //! ```
 
+#![deny(missing_docs)]
+
 mod coordinator;
 mod group;
 pub mod offsets_log;

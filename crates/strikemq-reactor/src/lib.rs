@@ -15,6 +15,49 @@
 //! decodes and encodes. [`Service`] and [`Backend`] are the seam between backends: with the
 //! `io-uring` cargo feature on Linux, [`ReactorConfig::backend`] can select io_uring workers
 //! (submitted receives and vectored sends) that drive the same service by the same rules.
+//!
+//! An upper-casing echo server, frames in, frames out:
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::{SocketAddr, TcpListener, TcpStream};
+//! use std::sync::Arc;
+//! use std::time::Instant;
+//!
+//! use bytes::{BufMut, Bytes};
+//! use strikemq_reactor::{Output, Reactor, ReactorConfig, Service, Step, Wakeup};
+//!
+//! struct Upper;
+//!
+//! impl Service for Upper {
+//!     type Parked = Instant; // this service never parks
+//!     fn call(&self, frame: Bytes, _peer: SocketAddr, _now: Instant, out: &mut Output) -> Step<Instant> {
+//!         out.buf().put_u32(frame.len() as u32);
+//!         out.buf().put_slice(&frame.to_ascii_uppercase());
+//!         Step::Done
+//!     }
+//!     fn resume(&self, _parked: Instant, _now: Instant, _out: &mut Output) -> Step<Instant> {
+//!         Step::Done
+//!     }
+//!     fn deadline(parked: &Instant) -> Instant {
+//!         *parked
+//!     }
+//!     fn set_wakeup(&self, _wakeup: Wakeup) {}
+//! }
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+//! let config = ReactorConfig { io_threads: 1, ..ReactorConfig::default() };
+//! let reactor = Reactor::start(listener, config, Arc::new(Upper)).unwrap();
+//!
+//! let mut client = TcpStream::connect(reactor.local_addr()).unwrap();
+//! client.write_all(b"\0\0\0\x05hello").unwrap();
+//! let mut answer = [0u8; 9];
+//! client.read_exact(&mut answer).unwrap();
+//! assert_eq!(&answer, b"\0\0\0\x05HELLO");
+//! reactor.shutdown();
+//! ```
+
+#![deny(missing_docs)]
 
 mod connection;
 #[cfg(all(feature = "io-uring", target_os = "linux"))]

@@ -9,6 +9,41 @@
 //! `strikemq-codec`, groups come from the same coordinator. Connections are served on their own
 //! threads with keep-alive, size limits and timeouts; a malformed request gets a 4xx JSON error
 //! and closes that connection only.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::{TcpListener, TcpStream};
+//! use std::sync::Arc;
+//! use std::time::Instant;
+//!
+//! use strikemq_broker::{Broker, BrokerConfig};
+//! use strikemq_rest::{BrokerInfo, RestServer};
+//! use strikemq_storage::{Store, StoreConfig};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+//! let broker = Arc::new(Broker::new(BrokerConfig::default(), store).unwrap());
+//! let info = BrokerInfo {
+//!     version: "example".into(),
+//!     kafka_port: 9092,
+//!     io_threads: 1,
+//!     backend: "none".into(),
+//!     data_dir: dir.path().into(),
+//!     config: serde_json::json!({}),
+//!     started: Instant::now(),
+//! };
+//! let server = RestServer::start(TcpListener::bind("127.0.0.1:0").unwrap(), broker, info).unwrap();
+//!
+//! let mut http = TcpStream::connect(server.local_addr()).unwrap();
+//! http.write_all(b"GET /v1/topics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+//! let mut answer = String::new();
+//! http.read_to_string(&mut answer).unwrap();
+//! assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+//! assert!(answer.ends_with(r#"{"topics":[]}"#), "no topics yet: {answer}");
+//! server.shutdown();
+//! ```
+
+#![deny(missing_docs)]
 
 mod http;
 mod records;

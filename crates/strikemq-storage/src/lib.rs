@@ -26,6 +26,8 @@
 //! assert_eq!(read.records.len(), batch.len());
 //! ```
 
+#![deny(missing_docs)]
+
 mod compaction;
 mod error;
 mod files;

@@ -1,7 +1,5 @@
 //! The rdkafka crate (librdkafka) against a real strikemq process, record by record.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -11,59 +9,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, Timestamp, TopicPartitionList};
-
-struct Broker {
-    child: Child,
-    bootstrap: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Broker {
-    fn start() -> Broker {
-        let bin = std::env::var("STRIKEMQ_BIN").unwrap_or_else(|_| {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/strikemq").to_owned()
-        });
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(&bin)
-            .args(["--bind", "127.0.0.1", "--port", "0", "--http-port", "0", "--io-threads", "2", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-        let stdout = child.stdout.take().unwrap();
-        let mut port = None;
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            if let Some(rest) = line.split("accepting Kafka connections on ").nth(1) {
-                port = rest.rsplit(':').next().map(|p| p.trim().to_owned());
-                break;
-            }
-        }
-        let port = port.expect("broker did not report ready");
-        Broker {
-            child,
-            bootstrap: format!("127.0.0.1:{port}"),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-    }
-}
+use strikemq_rdkafka_tests::Broker;
 
 fn config(b: &Broker) -> ClientConfig {
     let mut c = ClientConfig::new();
@@ -122,7 +68,8 @@ fn produce_and_consume_record_by_record() {
     let consumer: BaseConsumer = config(&b).set("group.id", "unused").create().unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..3 {
-        tpl.add_partition_offset("rd", p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset("rd", p, Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&tpl).unwrap();
     let mut seen = vec![false; n as usize];
@@ -162,7 +109,11 @@ fn offsets_by_time_and_watermarks() {
     for i in 0..100 {
         let v = format!("m{i}");
         producer
-            .send(BaseRecord::<(), _>::to("times").payload(&v).timestamp(ts0 + 1000 * i))
+            .send(
+                BaseRecord::<(), _>::to("times")
+                    .payload(&v)
+                    .timestamp(ts0 + 1000 * i),
+            )
             .unwrap();
     }
     producer.flush(Duration::from_secs(30)).unwrap();
@@ -256,8 +207,15 @@ fn consumer_group_splits_partitions_and_commits() {
     for p in 0..4 {
         tpl.add_partition("grp", p);
     }
-    let committed = members[0].committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    let committed = members[0]
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap();
     for e in committed.elements() {
-        assert_eq!(e.offset(), Offset::Offset(50), "partition {}", e.partition());
+        assert_eq!(
+            e.offset(),
+            Offset::Offset(50),
+            "partition {}",
+            e.partition()
+        );
     }
 }
