@@ -352,6 +352,14 @@ impl PartitionLog {
                 if end + size > bytes.len() || (end > start && end + size - start > max_bytes) {
                     break;
                 }
+                // An append publishes its bytes a moment before it moves the log end: batches
+                // at or past the log end read above are not served yet, or a client would see
+                // offsets beyond the high watermark and fetch from there before the log end
+                // caught up, and get OFFSET_OUT_OF_RANGE (a consumer then resets its position).
+                let base = i64::from_be_bytes(bytes[end..end + 8].try_into().unwrap_or([0xff; 8]));
+                if base >= log_end {
+                    break;
+                }
                 end += size;
             }
             records = SegmentSlice {
@@ -364,7 +372,7 @@ impl PartitionLog {
         }
         Ok(ReadResult {
             records,
-            high_watermark: self.log_end_offset(),
+            high_watermark: log_end,
             log_start_offset: self.log_start_offset(),
         })
     }
@@ -614,6 +622,48 @@ mod tests {
             segment_bytes: 1024,
             ..Default::default()
         }
+    }
+
+    /// A reader following the log end while another thread appends (as a consumer follows a
+    /// producer) never gets records at or past the high watermark it is told, and so never asks
+    /// for an offset past the log end. An append publishes its bytes a moment before it moves the
+    /// log end; serving them in that moment made a consumer's next fetch OFFSET_OUT_OF_RANGE.
+    #[test]
+    fn a_reader_following_appends_never_sees_past_the_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(PartitionLog::open(dir.path().join("p"), small()).unwrap());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (log, stop) = (log.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let b = batch("x", 1, 0);
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) && n < 2_000_000 {
+                    log.append(&b).unwrap();
+                    n += 1;
+                }
+            })
+        };
+        let started = std::time::Instant::now();
+        let mut next = 0;
+        let mut reads = 0u64;
+        while started.elapsed() < std::time::Duration::from_millis(1500) {
+            let r = log.read(next, 1 << 20).unwrap();
+            reads += 1;
+            for b in batch::batches(&r.records) {
+                let b = b.unwrap();
+                assert!(
+                    b.last_offset() < r.high_watermark,
+                    "offset {} served with high watermark {}",
+                    b.last_offset(),
+                    r.high_watermark
+                );
+                next = next.max(b.last_offset() + 1);
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        assert!(reads > 1000 && next > 1000, "{reads} reads, {next} records");
     }
 
     mod faults {
