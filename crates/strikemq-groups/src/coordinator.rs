@@ -836,7 +836,7 @@ fn rejoin_static(
     let assignment = old.assignment.clone();
     let mut member = new_member(&req, new_id.clone(), now);
     member.assignment = assignment;
-    *old = member;
+    group.replace_member(old_id, member);
     group.static_members.insert(instance, new_id.clone());
     let was_leader = group.leader.as_deref() == Some(old_id);
     if was_leader {
@@ -898,16 +898,21 @@ fn join_existing(
         ));
     };
     let same_protocols = member.protocols == req.protocols;
-    member.protocols = req.protocols.clone();
     member.protocol_type = req.protocol_type.clone();
     member.session_timeout = ms(req.session_timeout_ms);
     member.rebalance_timeout = ms(req.rebalance_timeout_ms).max(member.session_timeout);
     member.client_id = req.client_id.clone();
     member.client_host = req.client_host.clone();
     member.heartbeat_deadline = now + member.session_timeout;
+    group.set_protocols(&req.member_id, req.protocols.clone());
+    let wait_for_join = |group: &mut Group| {
+        if let Some(m) = group.member_mut(&req.member_id) {
+            m.join_waiter = Some(req.waiter);
+        }
+    };
     match state {
         GroupState::PreparingRebalance => {
-            member.join_waiter = Some(req.waiter);
+            wait_for_join(group);
             maybe_complete_join(group, now, sink);
             Reply::Wait
         }
@@ -918,7 +923,7 @@ fn join_existing(
             Reply::Now(current_join_response(group, &req.member_id))
         }
         GroupState::CompletingRebalance | GroupState::Stable => {
-            member.join_waiter = Some(req.waiter);
+            wait_for_join(group);
             prepare_rebalance(group, config, now, sink);
             Reply::Wait
         }
@@ -982,7 +987,7 @@ fn add_member_and_rebalance(
         group.protocol_type = Some(member.protocol_type.clone());
     }
     tracing::debug!(group = %group.id, member = %member.id, "member joining");
-    group.members.push(member);
+    group.add_member(member);
     if group.state == GroupState::PreparingRebalance {
         extend_rebalance_deadline(group, now);
         maybe_complete_join(group, now, sink);
@@ -1053,9 +1058,11 @@ fn complete_join(group: &mut Group, now: Instant, sink: &mut Vec<Completion>) {
         .filter(|m| m.join_waiter.is_none())
         .map(|m| (m.id.clone(), m.instance_id.clone()))
         .collect();
+    if !gone.is_empty() {
+        group.retain_members(|m| m.join_waiter.is_some());
+    }
     for (id, instance) in gone {
         tracing::info!(group = %group.id, member = %id, "member did not rejoin in time; removing it");
-        group.members.retain(|m| m.id != id);
         if let Some(inst) = instance {
             group.static_members.remove(&inst);
         }
@@ -1116,7 +1123,8 @@ fn remove_member(
     let Some(pos) = group.members.iter().position(|m| m.id == id) else {
         return;
     };
-    let m = group.members.remove(pos);
+    let m = group.members[pos].clone();
+    group.retain_members(|m| m.id != id);
     if let Some(inst) = &m.instance_id {
         if group.static_members.get(inst).map(String::as_str) == Some(id) {
             group.static_members.remove(inst);

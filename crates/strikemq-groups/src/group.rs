@@ -77,6 +77,24 @@ pub(crate) struct Member {
     pub(crate) heartbeat_deadline: Instant,
 }
 
+/// Adds (or takes away) one member's protocols to the counts, each name once however often the
+/// member lists it.
+fn count_protocols(support: &mut HashMap<String, usize>, protocols: &[(String, Bytes)], add: bool) {
+    for (i, (name, _)) in protocols.iter().enumerate() {
+        if protocols[..i].iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        if add {
+            *support.entry(name.clone()).or_default() += 1;
+        } else if let Some(c) = support.get_mut(name) {
+            *c -= 1;
+            if *c == 0 {
+                support.remove(name);
+            }
+        }
+    }
+}
+
 impl Member {
     pub(crate) fn metadata_for(&self, protocol: &str) -> Bytes {
         self.protocols
@@ -95,8 +113,14 @@ pub(crate) struct Group {
     pub(crate) protocol_type: Option<String>,
     pub(crate) protocol_name: Option<String>,
     pub(crate) leader: Option<String>,
-    /// In join order: the first is the default leader.
+    /// In join order: the first is the default leader. Change it only through
+    /// [`Group::add_member`], [`Group::retain_members`] and [`Group::replace_member`], which keep
+    /// `index` and `support` in step.
     pub(crate) members: Vec<Member>,
+    /// Member id -> position in `members`: a rebalance of n members costs O(n), not O(n²).
+    index: HashMap<String, usize>,
+    /// Protocol name -> how many members list it; a protocol every member lists is a candidate.
+    support: HashMap<String, usize>,
     /// Member ids handed out with MEMBER_ID_REQUIRED and not yet used, with their expiry.
     pub(crate) pending: HashMap<String, Instant>,
     /// group.instance.id -> member id.
@@ -118,6 +142,8 @@ impl Group {
             protocol_name: None,
             leader: None,
             members: Vec::new(),
+            index: HashMap::new(),
+            support: HashMap::new(),
             pending: HashMap::new(),
             static_members: HashMap::new(),
             rebalance_deadline: None,
@@ -128,28 +154,69 @@ impl Group {
     }
 
     pub(crate) fn member(&self, id: &str) -> Option<&Member> {
-        self.members.iter().find(|m| m.id == id)
+        self.index.get(id).map(|&i| &self.members[i])
     }
 
     pub(crate) fn member_mut(&mut self, id: &str) -> Option<&mut Member> {
-        self.members.iter_mut().find(|m| m.id == id)
+        self.index.get(id).map(|&i| &mut self.members[i])
     }
 
-    /// Protocol names every member supports.
+    /// Appends a member (ids are unique: the coordinator hands them out).
+    pub(crate) fn add_member(&mut self, member: Member) {
+        self.index.insert(member.id.clone(), self.members.len());
+        count_protocols(&mut self.support, &member.protocols, true);
+        self.members.push(member);
+    }
+
+    /// Keeps the members `keep` accepts, in order.
+    pub(crate) fn retain_members(&mut self, keep: impl FnMut(&Member) -> bool) {
+        self.members.retain(keep);
+        self.reindex();
+    }
+
+    /// Puts `member` at the place of the member `id` (a static member's new incarnation) and
+    /// returns the old one.
+    pub(crate) fn replace_member(&mut self, id: &str, member: Member) -> Option<Member> {
+        let &i = self.index.get(id)?;
+        let old = std::mem::replace(&mut self.members[i], member);
+        self.reindex();
+        Some(old)
+    }
+
+    /// Sets a member's protocols.
+    pub(crate) fn set_protocols(&mut self, id: &str, protocols: Vec<(String, Bytes)>) {
+        let Some(&i) = self.index.get(id) else {
+            return;
+        };
+        if self.members[i].protocols != protocols {
+            count_protocols(&mut self.support, &self.members[i].protocols, false);
+            count_protocols(&mut self.support, &protocols, true);
+            self.members[i].protocols = protocols;
+        }
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        self.support.clear();
+        for (i, m) in self.members.iter().enumerate() {
+            self.index.insert(m.id.clone(), i);
+            count_protocols(&mut self.support, &m.protocols, true);
+        }
+    }
+
+    /// Protocol names every member supports, in the first member's order of preference.
     pub(crate) fn candidates(&self) -> Vec<String> {
         let Some(first) = self.members.first() else {
             return Vec::new();
         };
-        first
-            .protocols
-            .iter()
-            .map(|(n, _)| n.clone())
-            .filter(|n| {
-                self.members
-                    .iter()
-                    .all(|m| m.protocols.iter().any(|(p, _)| p == n))
-            })
-            .collect()
+        let n = self.members.len();
+        let mut out: Vec<String> = Vec::new();
+        for (name, _) in &first.protocols {
+            if self.support.get(name) == Some(&n) && !out.contains(name) {
+                out.push(name.clone());
+            }
+        }
+        out
     }
 
     /// Whether a member with this protocol type and these protocols could join.
@@ -185,5 +252,86 @@ impl Group {
 
     pub(crate) fn all_joined(&self) -> bool {
         self.pending.is_empty() && self.members.iter().all(|m| m.join_waiter.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str, protocols: &[&str]) -> Member {
+        let now = Instant::now();
+        Member {
+            id: id.into(),
+            instance_id: None,
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout: Duration::from_secs(10),
+            rebalance_timeout: Duration::from_secs(10),
+            protocol_type: "consumer".into(),
+            protocols: protocols
+                .iter()
+                .map(|p| (p.to_string(), Bytes::from_static(b"m")))
+                .collect(),
+            assignment: Bytes::new(),
+            join_waiter: None,
+            sync_waiter: None,
+            heartbeat_deadline: now,
+        }
+    }
+
+    /// The index and the protocol counts say what a scan of the members says.
+    fn assert_consistent(g: &Group) {
+        for (i, m) in g.members.iter().enumerate() {
+            assert!(std::ptr::eq(g.member(&m.id).unwrap(), &g.members[i]));
+        }
+        assert_eq!(g.index.len(), g.members.len());
+        let scanned: Vec<String> = g.members.first().map_or(Vec::new(), |first| {
+            let mut out: Vec<String> = Vec::new();
+            for (n, _) in &first.protocols {
+                let all = g
+                    .members
+                    .iter()
+                    .all(|m| m.protocols.iter().any(|(p, _)| p == n));
+                if all && !out.contains(n) {
+                    out.push(n.clone());
+                }
+            }
+            out
+        });
+        assert_eq!(g.candidates(), scanned);
+    }
+
+    #[test]
+    fn member_index_and_protocol_counts_follow_every_change() {
+        let mut g = Group::new("g", Instant::now());
+        assert!(g.candidates().is_empty());
+        g.add_member(member("a", &["range", "roundrobin", "range"]));
+        g.add_member(member("b", &["roundrobin", "range"]));
+        g.add_member(member("c", &["range"]));
+        assert_consistent(&g);
+        assert_eq!(g.candidates(), ["range"]);
+
+        g.set_protocols("c", member("c", &["sticky", "roundrobin"]).protocols);
+        assert_consistent(&g);
+        assert_eq!(g.candidates(), ["roundrobin"]);
+
+        let old = g
+            .replace_member("b", member("b2", &["roundrobin"]))
+            .unwrap();
+        assert_eq!(old.id, "b");
+        assert!(g.member("b").is_none());
+        assert_eq!(g.member("b2").unwrap().id, "b2");
+        assert_consistent(&g);
+
+        g.retain_members(|m| m.id != "a");
+        assert_consistent(&g);
+        assert_eq!(g.members[0].id, "b2");
+        assert_eq!(g.candidates(), ["roundrobin"]);
+
+        g.retain_members(|_| false);
+        assert_consistent(&g);
+        assert!(g.candidates().is_empty() && g.support.is_empty());
+        assert!(g.replace_member("b2", member("x", &[])).is_none());
     }
 }
