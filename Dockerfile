@@ -26,7 +26,8 @@ ENV STRIKEMQ_DATA_DIR=/var/lib/strikemq \
     STRIKEMQ_HTTP_PORT=8080 \
     STRIKEMQ_ADVERTISED_HOST=localhost
 EXPOSE 9092 8080
-# `strikemq health` asks the REST API for GET /health (port from STRIKEMQ_HTTP_PORT).
+# `strikemq health` asks the REST API for GET /health (port from STRIKEMQ_HTTP_PORT); with the REST
+# API turned off (STRIKEMQ_NO_HTTP=true) run the container with --no-healthcheck.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=2s --retries=3 \
     CMD ["/usr/local/bin/strikemq", "health"]
 # SIGTERM (docker stop) shuts the broker down cleanly.

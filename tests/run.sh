@@ -37,6 +37,19 @@ tests/.venv/bin/pip install -q --disable-pip-version-check -r tests/python/requi
 # pass --retention-check-interval-ms, which wins over this).
 export STRIKEMQ_RETENTION_CHECK_INTERVAL_MS=3600000
 
+step "the crates as users get them: examples, cargo package, cargo install"
+# Before the build below: verifying the packages and `cargo install` build the strikemq binary
+# with default features into target/, and the build then puts back the one with both backends.
+cargo run -q -p strikemq-codec --example answer_produce
+cargo run -q -p strikemq-storage --example partition_log
+# Every publishable crate packages and its package builds on its own (path dependencies carry
+# versions; the workspace's packages stand in for crates.io).
+cargo package -q --workspace --exclude strikemq-probe --allow-dirty
+install_dir=$(mktemp -d)
+cargo install -q --debug --locked --path bins/strikemq --root "$install_dir"
+PATH="$install_dir/bin:$PATH" bash tests/installed.sh
+rm -rf "$install_dir"
+
 step "build"
 # One binary with both I/O backends: mio by default, io_uring with --io-backend io-uring.
 cargo build --workspace --all-targets --features strikemq/io-uring
@@ -44,17 +57,6 @@ export STRIKEMQ_BIN="$ROOT/target/debug/strikemq"
 
 step "rust: unit, property and wire tests (reactor tests on mio and io_uring)"
 cargo test --workspace --features strikemq/io-uring 2>&1 | tee -a "$LOG"
-
-step "the crates as users get them: examples, cargo package, cargo install"
-cargo run -q -p strikemq-codec --example answer_produce
-cargo run -q -p strikemq-storage --example partition_log
-# Every publishable crate packages and its package builds on its own (path dependencies carry
-# versions; the workspace's packages stand in for crates.io).
-cargo package -q --workspace --exclude strikemq-probe --allow-dirty
-install_dir=$(mktemp -d)
-CARGO_TARGET_DIR="$ROOT/target/install-check" cargo install -q --debug --locked --path bins/strikemq --root "$install_dir"
-PATH="$install_dir/bin:$PATH" bash tests/installed.sh
-rm -rf "$install_dir"
 
 step "python: confluent-kafka, kafka-python, kcat"
 tests/.venv/bin/python -m pytest tests/python -q -p no:cacheprovider --junitxml="$RESULTS/python.xml" 2>&1 | tee -a "$LOG"
@@ -81,21 +83,28 @@ step "node: kafkajs"
 step "rust: rdkafka crate"
 (cd tests/rust-rdkafka && cargo test 2>&1) | tee "$RESULTS/rdkafka.txt" | tee -a "$LOG"
 
-step "io_uring backend: the Python, Go, Node, Java (4.1, Streams) and rdkafka suites and the raw-protocol comparison again"
+step "io_uring backend: the Python, conformance (raw protocol and client scenarios against Kafka), Go, Node, Java (4.1 and 3.9, Streams) and rdkafka suites again"
 uring_dir=$(mktemp -d)
 # A broker started for 3 s says whether io_uring works here (the kernel or a container may refuse it).
 timeout 3 "$STRIKEMQ_BIN" --io-backend io-uring --port 0 --no-http --data-dir "$uring_dir/data" >"$uring_dir/log" 2>&1 || true
 if grep -q "^Ready in" "$uring_dir/log"; then
   export STRIKEMQ_IO_BACKEND=io-uring
-  tests/.venv/bin/python -m pytest tests/python -q -p no:cacheprovider --junitxml="$RESULTS/python-io-uring.xml" 2>&1 | tee -a "$LOG"
-  STRIKEMQ_TEST_RESULTS="$RESULTS/io-uring" tests/.venv/bin/python -m pytest tests/conformance/test_raw_protocol.py -q -p no:cacheprovider 2>&1 | tee -a "$LOG"
+  mkdir -p "$RESULTS/io-uring"
+  STRIKEMQ_TEST_RESULTS="$RESULTS/io-uring" tests/.venv/bin/python -m pytest tests/python -q -p no:cacheprovider --junitxml="$RESULTS/python-io-uring.xml" 2>&1 | tee -a "$LOG"
+  STRIKEMQ_TEST_RESULTS="$RESULTS/io-uring" tests/.venv/bin/python -m pytest tests/conformance -q -p no:cacheprovider 2>&1 | tee -a "$LOG"
   (cd tests/go && go test -count=1 -v ./... 2>&1) | tee "$RESULTS/go-io-uring.txt" | grep -E '^(=== RUN|--- |ok|FAIL|PASS)' | tee -a "$LOG"
   (cd tests/node && node --test 2>&1) | tee "$RESULTS/node-io-uring.tap" | tee -a "$LOG"
   (cd tests/java && mvn -B -q test)
   cat tests/java/target/surefire-reports/*.txt | tee -a "$LOG"
   cp -r tests/java/target/surefire-reports "$RESULTS/java-4.1-io-uring"
+  (cd tests/java && mvn -B -q test -Dkafka.version=3.9.1)
+  cat tests/java/target/surefire-reports/*.txt | tee -a "$LOG"
+  cp -r tests/java/target/surefire-reports "$RESULTS/java-3.9-io-uring"
   (cd tests/rust-rdkafka && cargo test 2>&1) | tee "$RESULTS/rdkafka-io-uring.txt" | tee -a "$LOG"
   unset STRIKEMQ_IO_BACKEND
+elif grep -q "built without it" "$uring_dir/log"; then
+  echo "the test binary lacks the io-uring feature: something rebuilt it after the build step"
+  exit 1
 else
   echo "io_uring is not available on this machine (kernel.io_uring_disabled or seccomp): skipped"
   tail -3 "$uring_dir/log"

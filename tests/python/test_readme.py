@@ -138,3 +138,44 @@ def test_every_library_crate_has_package_metadata(manifest):
     assert (Path(pkg["manifest_path"]).parent / pkg["readme"]).exists()
     lib = (Path(pkg["manifest_path"]).parent / "src" / "lib.rs").read_text()
     assert "#![deny(missing_docs)]" in lib and "```" in lib, f"{pkg['name']}: crate docs need an example and deny(missing_docs)"
+
+
+def test_the_config_file_example_starts_a_broker(tmp_path):
+    """The README's TOML example, with its port and data directory moved to free ones."""
+    import tomllib
+    text = block("config")
+    example = tomllib.loads(text)
+    assert example["port"] == 19092 and example["flush"] == "always"
+    text = text.replace("port = 19092", "port = 0").replace(example["data_dir"], str(tmp_path / "data"))
+    (tmp_path / "strikemq.toml").write_text(text)
+    proc = subprocess.Popen([broker_binary(), "--config", str(tmp_path / "strikemq.toml"), "--bind", "127.0.0.1",
+                             "--http-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        banner = []
+        for line in proc.stdout:
+            banner.append(line)
+            if line.startswith("Ready in"):
+                break
+        banner = "".join(banner)
+        assert "flush: always" in banner and str(tmp_path / "data") in banner, banner
+        port = int(re.search(r"accepting Kafka connections on [^:]+:(\d+)", banner).group(1))
+        r = subprocess.run(["kcat", "-b", f"127.0.0.1:{port}", "-L", "-t", "configured"],
+                           capture_output=True, text=True, timeout=30)
+        assert "3 partitions" in r.stdout, r.stdout  # default_partitions = 3, topic auto-created
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_the_bench_command_runs(broker):
+    """The load tool as the README shows it, with fewer round trips (the debug build is slow)."""
+    bench = str(Path(broker_binary()).with_name("strikemq-bench"))
+    cmd = block("bench").strip()
+    assert cmd.startswith("cargo run --release -p strikemq-bench -- latency --bootstrap 127.0.0.1:9092")
+    args = on(broker, cmd).split(" -- ", 1)[1].split()
+    r = subprocess.run([bench, *args, "--count", "200", "--warmup", "20", "--rounds", "2", "--e2e", "50", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["produce"]["count"] == 200 and report["produce"]["p50_us"] > 0, report
+    assert report["baseline"]["count"] == 200 and report["end_to_end"]["count"] == 50, report

@@ -972,6 +972,41 @@ mod tests {
         assert_eq!(log.max_timestamp().unwrap(), Some((199, 1394)));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// The sparse time index (one entry per 4 KiB of log at most) finds what a scan of every
+        /// record finds, with timestamps out of order, across segments, and after a reopen that
+        /// rebuilds or trusts the indexes.
+        #[test]
+        fn offsets_by_timestamp_match_a_full_scan(
+            timestamps in proptest::collection::vec(0i64..5_000, 1..400),
+            probes in proptest::collection::vec(-10i64..5_100, 1..30),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t-0");
+            let config = LogConfig { segment_bytes: 16 * 1024, ..Default::default() };
+            let log = PartitionLog::open(&path, config.clone()).unwrap();
+            for (i, ts) in timestamps.iter().enumerate() {
+                log.append(&batch(&format!("r{i}"), 1, *ts)).unwrap();
+            }
+            let expect = |t: i64| {
+                timestamps.iter().position(|&ts| ts >= t).map(|o| (o as i64, timestamps[o]))
+            };
+            let max = *timestamps.iter().max().unwrap();
+            let first_max = timestamps.iter().position(|&ts| ts == max).unwrap() as i64;
+            for &t in &probes {
+                proptest::prop_assert_eq!(log.offset_for_timestamp(t).unwrap(), expect(t));
+            }
+            proptest::prop_assert_eq!(log.max_timestamp().unwrap(), Some((first_max, max)));
+            drop(log);
+            let log = PartitionLog::open(&path, config).unwrap();
+            for &t in &probes {
+                proptest::prop_assert_eq!(log.offset_for_timestamp(t).unwrap(), expect(t));
+            }
+            proptest::prop_assert_eq!(log.max_timestamp().unwrap(), Some((first_max, max)));
+        }
+    }
+
     #[test]
     fn delete_records_moves_the_start_and_drops_whole_segments() {
         let dir = tempfile::tempdir().unwrap();

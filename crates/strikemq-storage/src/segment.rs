@@ -8,7 +8,8 @@
 //! <base>.index      8-byte entries, about one per INDEX_INTERVAL bytes of log:
 //!                     0  4  relative offset  u32 BE  (batch base offset - segment base offset)
 //!                     4  4  position         u32 BE  (byte position of that batch in .log)
-//! <base>.timeindex  12-byte entries, added when the segment's max timestamp grows:
+//! <base>.timeindex  12-byte entries, added with an offset index entry when the segment's max
+//!                   timestamp grew since the last time entry:
 //!                     0  8  max timestamp    i64 BE  (largest timestamp up to and including the batch)
 //!                     8  4  relative offset  u32 BE  (base offset of that batch, relative)
 //! ```
@@ -337,19 +338,22 @@ impl Segment {
                     break;
                 }
                 let rel = (batch.base_offset() - base_offset) as u32;
+                let indexed_ts = time_index
+                    .last()
+                    .map_or(-1, |t: &TimeEntry| t.max_timestamp);
+                max_ts = max_ts.max(batch.max_timestamp());
                 if since_index >= INDEX_INTERVAL {
                     index.push(IndexEntry {
                         rel_offset: rel,
                         position: pos as u32,
                     });
                     since_index = 0;
-                }
-                if batch.max_timestamp() > max_ts {
-                    max_ts = batch.max_timestamp();
-                    time_index.push(TimeEntry {
-                        max_timestamp: max_ts,
-                        rel_offset: rel,
-                    });
+                    if max_ts > indexed_ts {
+                        time_index.push(TimeEntry {
+                            max_timestamp: max_ts,
+                            rel_offset: rel,
+                        });
+                    }
                 }
                 since_index += batch.size() as u64;
                 next = batch.last_offset() + 1;
@@ -485,24 +489,32 @@ impl Segment {
         let mut new_index = Vec::new();
         let mut new_time = Vec::new();
         let mut max_ts = self.max_timestamp();
+        let mut indexed_ts = self
+            .time_index
+            .read()
+            .last()
+            .map_or(-1, |t| t.max_timestamp);
         let mut prev_pos = 0u32;
         let mut since_index = writer.bytes_since_index;
         for &(rel, at, ts) in batch_index {
             since_index += u64::from(at - prev_pos);
             prev_pos = at;
+            max_ts = max_ts.max(ts);
             if since_index >= INDEX_INTERVAL || (pos == 0 && at == 0) {
                 new_index.push(IndexEntry {
                     rel_offset: rel,
                     position: (pos + u64::from(at)) as u32,
                 });
                 since_index = 0;
-            }
-            if ts > max_ts {
-                max_ts = ts;
-                new_time.push(TimeEntry {
-                    max_timestamp: ts,
-                    rel_offset: rel,
-                });
+                // The time index is as sparse as the offset index: an entry where the offset
+                // index has one, when the largest timestamp so far grew since the last entry.
+                if max_ts > indexed_ts {
+                    indexed_ts = max_ts;
+                    new_time.push(TimeEntry {
+                        max_timestamp: max_ts,
+                        rel_offset: rel,
+                    });
+                }
             }
         }
         since_index += batches.len() as u64 - u64::from(prev_pos);
