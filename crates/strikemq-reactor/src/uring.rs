@@ -24,11 +24,12 @@ use bytes::BytesMut;
 use crossbeam_channel::Receiver;
 use io_uring::{opcode, types, IoUring};
 use slab::Slab;
-use strikemq_codec::frame::cut_frame;
 use strikemq_codec::output::Output;
 
 use crate::connection::{OUTPUT_HIGH_WATER, READ_CHUNK};
-use crate::worker::{due_parked, earliest_deadline, set_current, take_self_wake};
+use crate::worker::{
+    due_parked, earliest_deadline, serve_next_frame, set_current, take_self_wake, FrameIo, Served,
+};
 use crate::{ReactorConfig, Service, Shared, Step};
 
 /// user_data of the eventfd read; connections use `key << 1 | op`.
@@ -319,31 +320,21 @@ impl<S: Service> UringWorker<S> {
             return;
         }
         while conn.accepting() {
-            match cut_frame(&mut conn.input, max_frame) {
-                Ok(Some(frame)) => {
-                    self.shared.workers[self.id]
-                        .has_parked
-                        .store(true, Ordering::Release);
-                    match self.service.call(frame, conn.peer, now, &mut conn.output) {
-                        Step::Done => {}
-                        Step::Park(p) => {
-                            conn.parked = Some(p);
-                            self.parked.insert(key);
-                        }
-                        Step::Close(reason) => {
-                            tracing::info!(peer = %conn.peer, reason, "closing connection");
-                            conn.read_closed = true;
-                            conn.input.clear();
-                            break;
-                        }
-                    }
+            let io = FrameIo {
+                input: &mut conn.input,
+                output: &mut conn.output,
+                parked: &mut conn.parked,
+                read_closed: &mut conn.read_closed,
+                peer: conn.peer,
+            };
+            let has_parked = &self.shared.workers[self.id].has_parked;
+            match serve_next_frame(&*self.service, has_parked, io, max_frame, now) {
+                Served::Answered => {}
+                Served::Parked => {
+                    self.parked.insert(key);
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::info!(peer = %conn.peer, error = %e, "closing connection");
-                    conn.read_closed = true;
-                    conn.input.clear();
-                    conn.parked = None;
+                Served::Closing | Served::Incomplete => break,
+                Served::Broken => {
                     self.parked.remove(&key);
                     break;
                 }

@@ -63,6 +63,70 @@ pub(crate) fn due_parked<'a, P: 'a>(
         .collect()
 }
 
+/// What [`serve_next_frame`] did.
+pub(crate) enum Served {
+    /// A frame was answered (or needs no answer).
+    Answered,
+    /// A frame was parked in the connection's `parked`.
+    Parked,
+    /// The service asked to close: send what is buffered, read nothing more.
+    Closing,
+    /// The input holds a malformed or oversized frame: the connection reads nothing more and
+    /// its parked request, if any, is dropped.
+    Broken,
+    /// No whole frame is buffered.
+    Incomplete,
+}
+
+/// A connection's part in serving frames, borrowed field by field from either backend's
+/// connection type.
+pub(crate) struct FrameIo<'a, P> {
+    pub(crate) input: &'a mut bytes::BytesMut,
+    pub(crate) output: &'a mut strikemq_codec::output::Output,
+    pub(crate) parked: &'a mut Option<P>,
+    pub(crate) read_closed: &'a mut bool,
+    pub(crate) peer: std::net::SocketAddr,
+}
+
+/// Cuts the next frame out of the input and hands it to the service: the one place both
+/// backends turn bytes into calls. `has_parked` is raised before the call, so that an append
+/// racing with it still wakes this worker.
+pub(crate) fn serve_next_frame<S: Service>(
+    service: &S,
+    has_parked: &std::sync::atomic::AtomicBool,
+    io: FrameIo<'_, S::Parked>,
+    max_frame: usize,
+    now: Instant,
+) -> Served {
+    match cut_frame(io.input, max_frame) {
+        Ok(Some(frame)) => {
+            has_parked.store(true, Ordering::Release);
+            match service.call(frame, io.peer, now, io.output) {
+                Step::Done => Served::Answered,
+                Step::Park(p) => {
+                    tracing::trace!(peer = %io.peer, "request parked");
+                    *io.parked = Some(p);
+                    Served::Parked
+                }
+                Step::Close(reason) => {
+                    tracing::info!(peer = %io.peer, reason, "closing connection");
+                    *io.read_closed = true;
+                    io.input.clear();
+                    Served::Closing
+                }
+            }
+        }
+        Ok(None) => Served::Incomplete,
+        Err(e) => {
+            tracing::info!(peer = %io.peer, error = %e, "closing connection");
+            *io.read_closed = true;
+            io.input.clear();
+            *io.parked = None;
+            Served::Broken
+        }
+    }
+}
+
 /// The earliest deadline among parked requests, if any.
 pub(crate) fn earliest_deadline<'a, P: 'a>(
     parked: &std::collections::BTreeSet<usize>,
@@ -242,39 +306,29 @@ impl<S: Service> Worker<S> {
         let keep = loop {
             let mut progressed = false;
             while conn.accepting() {
-                match cut_frame(&mut conn.input, max_frame) {
-                    Ok(Some(frame)) => {
+                let io = FrameIo {
+                    input: &mut conn.input,
+                    output: &mut conn.output,
+                    parked: &mut conn.parked,
+                    read_closed: &mut conn.read_closed,
+                    peer: conn.peer,
+                };
+                let has_parked = &self.shared.workers[self.id].has_parked;
+                match serve_next_frame(&*self.service, has_parked, io, max_frame, now) {
+                    Served::Answered => progressed = true,
+                    Served::Parked => {
                         progressed = true;
-                        // Announce a possible park before the service looks for data, so that an
-                        // append racing with this call still wakes us.
-                        self.shared.workers[self.id]
-                            .has_parked
-                            .store(true, Ordering::Release);
-                        match self.service.call(frame, conn.peer, now, &mut conn.output) {
-                            Step::Done => {}
-                            Step::Park(p) => {
-                                tracing::trace!(worker = self.id, peer = %conn.peer, "request parked");
-                                conn.parked = Some(p);
-                                self.parked.insert(key);
-                            }
-                            Step::Close(reason) => {
-                                tracing::info!(peer = %conn.peer, reason, "closing connection");
-                                // Send what is buffered, read nothing more, then close.
-                                conn.read_closed = true;
-                                conn.input.clear();
-                                break;
-                            }
-                        }
+                        self.parked.insert(key);
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::info!(peer = %conn.peer, error = %e, "closing connection");
-                        conn.read_closed = true;
-                        conn.input.clear();
-                        conn.parked = None;
+                    Served::Closing => {
+                        progressed = true;
+                        break;
+                    }
+                    Served::Broken => {
                         self.parked.remove(&key);
                         break;
                     }
+                    Served::Incomplete => break,
                 }
             }
             let was_accepting = conn.accepting();
