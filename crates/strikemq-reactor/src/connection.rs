@@ -23,7 +23,11 @@ pub(crate) struct Connection<P> {
 }
 
 pub(crate) enum ReadOutcome {
-    Data,
+    /// Bytes arrived; `drained` when fewer came than there was room for, so the socket held no
+    /// more at that moment.
+    Data {
+        drained: bool,
+    },
     WouldBlock,
     Closed,
 }
@@ -65,7 +69,9 @@ impl<P> Connection<P> {
                 Ok(0) => Ok(ReadOutcome::Closed),
                 Ok(n) => {
                     self.input.extend_from_slice(&scratch[..n]);
-                    Ok(ReadOutcome::Data)
+                    Ok(ReadOutcome::Data {
+                        drained: n < scratch.len(),
+                    })
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
                 Err(e) => Err(e),
@@ -81,7 +87,7 @@ impl<P> Connection<P> {
             }
             Ok(n) => {
                 self.input.truncate(start + n);
-                Ok(ReadOutcome::Data)
+                Ok(ReadOutcome::Data { drained: n < want })
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.input.truncate(start);

@@ -218,6 +218,30 @@ fn a_close_answers_what_came_before_then_closes() {
     }
 }
 
+/// A client that sends a request and closes its side at once (its bytes and its FIN arrive
+/// together, or the FIN just after) gets the answer, and then the broker closes too: it must
+/// notice the close even though the read that took the request was a short one.
+#[test]
+fn a_request_and_the_peers_close_together_get_an_answer_and_a_close() {
+    for backend in backends() {
+        let r = start(backend);
+        for i in 0..200 {
+            let mut s = connect(&r);
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let body = format!("bye-{i}").into_bytes();
+            send(&mut s, &body);
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            assert_eq!(recv(&mut s), Some(body), "{backend:?}");
+            let mut rest = [0u8; 16];
+            match s.read(&mut rest) {
+                Ok(0) => {}
+                other => panic!("{backend:?}: expected the broker to close, got {other:?}"),
+            }
+        }
+        r.shutdown();
+    }
+}
+
 #[test]
 fn many_connections_at_once() {
     for backend in backends() {
