@@ -67,6 +67,9 @@ struct Def {
 }
 
 const MAX: fn(&BrokerConfig) -> String = |_| i64::MAX.to_string();
+/// Default of `message.timestamp.after.max.ms` (that of `message.timestamp.before.max.ms` is
+/// [`i64::MAX`]); the produce path uses the numbers without formatting and parsing them.
+pub(crate) const TIMESTAMP_AFTER_MAX_MS: i64 = 3_600_000;
 
 /// Every topic config Kafka 4.x defines that a single broker can honour or report.
 const TOPIC_CONFIGS: &[Def] = &[
@@ -169,7 +172,7 @@ const TOPIC_CONFIGS: &[Def] = &[
     Def {
         name: "message.timestamp.after.max.ms",
         kind: Kind::Long(0),
-        default: |_| "3600000".into(),
+        default: |_| TIMESTAMP_AFTER_MAX_MS.to_string(),
         doc: "How far a timestamp may be ahead of the broker's clock",
     },
     Def {

@@ -143,7 +143,7 @@ pub(crate) fn append(
         .get("message.timestamp.type")
         .map(String::as_str)
         == Some("LogAppendTime");
-    validate_records(broker, topic, partition, &first, log_append_time)?;
+    validate_records(topic, partition, &first, log_append_time)?;
     let (stamped, append_time);
     let records = if log_append_time {
         // The client's CRC must hold before the broker rewrites it.
@@ -222,17 +222,18 @@ fn log_start_on_error(
 /// `message.timestamp.after.max.ms` after the broker's clock. Records are decoded only when a
 /// check needs them.
 fn validate_records(
-    broker: &Broker,
     topic: &Topic,
     partition: i32,
     batch: &RecordBatch<'_>,
     log_append_time: bool,
 ) -> Result<(), Rejected> {
     let configs = topic.configs();
-    let limit = |name| {
-        crate::configs::effective(broker, configs, name)
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(i64::MAX)
+    // Looked up by hand rather than through `configs::effective`: that formats the default as a
+    // string, costing two allocations per partition of every Produce request.
+    let limit = |name, default| {
+        configs
+            .get(name)
+            .map_or(default, |v| v.parse::<i64>().unwrap_or(i64::MAX))
     };
     let compacted = configs
         .get("cleanup.policy")
@@ -241,8 +242,11 @@ fn validate_records(
         (i64::MAX, i64::MAX)
     } else {
         (
-            limit("message.timestamp.before.max.ms"),
-            limit("message.timestamp.after.max.ms"),
+            limit("message.timestamp.before.max.ms", i64::MAX),
+            limit(
+                "message.timestamp.after.max.ms",
+                crate::configs::TIMESTAMP_AFTER_MAX_MS,
+            ),
         )
     };
     let now = crate::group_requests::wall_clock_ms();

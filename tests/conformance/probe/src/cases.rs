@@ -632,6 +632,13 @@ impl Probe {
                 v,
                 &req(1, &compacted, compacted_id, 0, old),
             )?;
+            // A topic with default configs: Kafka 4 refuses timestamps more than an hour ahead.
+            self.ask::<_, ProduceResponse>(
+                "timestamp past the default message.timestamp.after.max.ms",
+                ApiKey::Produce,
+                v,
+                &req(1, &topic, id, 0, batch(2, 4_000_000_000_000)),
+            )?;
             let isr2 = self.n("isr2");
             let isr2_id = self.id_of(&isr2);
             for (case, acks) in [
