@@ -478,7 +478,7 @@ impl Broker {
                         r,
                         api_version,
                         correlation_id,
-                        &client_id,
+                        client_id.as_str(),
                         client_host,
                         now,
                     ),

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
-use kafka_protocol::protocol::Decodable;
+use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use crate::error::DecodeError;
 use crate::versions::{advertised, api_name, is_decodable};
@@ -16,8 +16,8 @@ pub struct Request {
     pub api_version: i16,
     /// Echoed in the response.
     pub correlation_id: i32,
-    /// The client's id, if it sent one.
-    pub client_id: Option<String>,
+    /// The client's id, if it sent one (a zero-copy slice of the frame).
+    pub client_id: Option<StrBytes>,
     /// The body.
     pub body: RequestBody,
 }
@@ -72,7 +72,7 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, DecodeError> {
     let header_version = api_key.request_header_version(api_version);
     let header = RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| malformed(format!("header: {e:#}")))?;
-    let client_id = header.client_id.map(|c| c.as_str().to_owned());
+    let client_id = header.client_id;
     let body = if is_decodable(api_key, api_version) {
         RequestBody::Kafka(
             RequestKind::decode(api_key, &mut frame, api_version)
