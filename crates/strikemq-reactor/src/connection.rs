@@ -102,29 +102,35 @@ impl<P> Connection<P> {
 
     /// Writes as much buffered output as the socket takes.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
-        // Header bytes and shared record sets go out together: one writev per pass.
-        const SLICES: usize = 64;
-        while !self.output.is_empty() {
-            let written = match self.output.contiguous() {
-                Some(bytes) => self.stream.write(bytes),
-                None => {
-                    let mut slices = [std::io::IoSlice::new(&[]); SLICES];
-                    let n = self.output.io_slices(&mut slices);
-                    self.stream.write_vectored(&slices[..n])
-                }
-            };
-            match written {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.output.advance(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        write_output(&mut self.stream, &mut self.output)?;
         // Give back the memory of a large response once it is out.
         self.output.shrink_if_empty(OUTPUT_HIGH_WATER);
         Ok(())
     }
+}
+
+/// Writes `output` to a non-blocking socket until it is empty or the socket would block. Header
+/// bytes and shared record sets go out together: one `writev` per call into the kernel.
+pub(crate) fn write_output(socket: &mut impl Write, output: &mut Output) -> io::Result<()> {
+    const SLICES: usize = 64;
+    while !output.is_empty() {
+        let written = match output.contiguous() {
+            Some(bytes) => socket.write(bytes),
+            None => {
+                let mut slices = [std::io::IoSlice::new(&[]); SLICES];
+                let n = output.io_slices(&mut slices);
+                socket.write_vectored(&slices[..n])
+            }
+        };
+        match written {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => output.advance(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn read_retrying(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {

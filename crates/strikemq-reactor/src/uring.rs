@@ -4,8 +4,9 @@
 //! request per connection, responses in request order, no timer unless a parked request has a
 //! deadline, wake-ups through an eventfd the ring reads.
 //!
-//! Each connection has at most one operation in flight, a receive or a send. A send owns the
-//! response bytes it was submitted with (the `sending` queue, header bytes and shared record sets
+//! Each connection has at most one operation in flight, a receive or a send. Answers are first
+//! written directly (a non-blocking `writev`, as on mio); only what the socket does not take at
+//! once becomes a submitted send. A send owns the response bytes it was submitted with (the `sending` queue, header bytes and shared record sets
 //! by reference, as with `writev` on mio), while the service appends new responses to `output`;
 //! nothing the kernel may still read is touched until its completion arrives.
 
@@ -26,7 +27,7 @@ use io_uring::{opcode, types, IoUring};
 use slab::Slab;
 use strikemq_codec::output::Output;
 
-use crate::connection::{OUTPUT_HIGH_WATER, READ_CHUNK};
+use crate::connection::{write_output, OUTPUT_HIGH_WATER, READ_CHUNK};
 use crate::worker::{
     due_parked, earliest_deadline, serve_next_frame, set_current, take_self_wake, FrameIo, Served,
 };
@@ -319,29 +320,46 @@ impl<S: Service> UringWorker<S> {
         if conn.in_flight || conn.closing {
             return;
         }
-        while conn.accepting() {
-            let io = FrameIo {
-                input: &mut conn.input,
-                output: &mut conn.output,
-                parked: &mut conn.parked,
-                read_closed: &mut conn.read_closed,
-                peer: conn.peer,
-            };
-            let has_parked = &self.shared.workers[self.id].has_parked;
-            match serve_next_frame(&*self.service, has_parked, io, max_frame, now) {
-                Served::Answered => {}
-                Served::Parked => {
-                    self.parked.insert(key);
-                }
-                Served::Closing | Served::Incomplete => break,
-                Served::Broken => {
-                    self.parked.remove(&key);
-                    break;
+        loop {
+            while conn.accepting() {
+                let io = FrameIo {
+                    input: &mut conn.input,
+                    output: &mut conn.output,
+                    parked: &mut conn.parked,
+                    read_closed: &mut conn.read_closed,
+                    peer: conn.peer,
+                };
+                let has_parked = &self.shared.workers[self.id].has_parked;
+                match serve_next_frame(&*self.service, has_parked, io, max_frame, now) {
+                    Served::Answered => {}
+                    Served::Parked => {
+                        self.parked.insert(key);
+                    }
+                    Served::Closing | Served::Incomplete => break,
+                    Served::Broken => {
+                        self.parked.remove(&key);
+                        break;
+                    }
                 }
             }
-        }
-        if conn.sending.is_empty() && !conn.output.is_empty() {
+            if !(conn.sending.is_empty() && !conn.output.is_empty()) {
+                break;
+            }
             std::mem::swap(&mut conn.sending, &mut conn.output);
+            // Write straight away: an answer that fits the socket's buffer (nearly all do) then
+            // costs one syscall, where a submitted send costs a trip through the ring and a
+            // completion before the next receive is submitted. Only what the socket does not
+            // take now goes through the ring.
+            if let Err(e) = write_output(&mut &conn.stream, &mut conn.sending) {
+                tracing::debug!(peer = %conn.peer, error = %e, "write failed");
+                self.remove(key);
+                return;
+            }
+            if !conn.sending.is_empty() {
+                break;
+            }
+            // All written: if that brought the backlog under the high-water mark, frames already
+            // buffered must be answered now; no receive would bring them up again.
         }
         let entry = if !conn.sending.is_empty() {
             let mut slices = [IoSlice::new(&[]); SLICES];
