@@ -342,7 +342,7 @@ impl<S: Service> UringWorker<S> {
                     }
                 }
             }
-            if !(conn.sending.is_empty() && !conn.output.is_empty()) {
+            if !conn.sending.is_empty() || conn.output.is_empty() {
                 break;
             }
             std::mem::swap(&mut conn.sending, &mut conn.output);
