@@ -159,11 +159,8 @@ impl PartitionLog {
             }
         };
         segments.push(active.clone());
-        let mut producers = ProducerStates::default();
-        for seg in &segments {
-            producers.replay(seg.published());
-        }
         let log_end = active.next_offset();
+        let producers = load_producers(&dir, &segments, log_end);
         // DeleteRecords may have moved the start past the first segment's base.
         let log_start = read_log_start(&dir)?
             .unwrap_or(i64::MIN)
@@ -275,6 +272,9 @@ impl PartitionLog {
         let rolled = active.size() > 0
             && (active.size() + need > segment_bytes || active.remaining() < need || too_old);
         if rolled {
+            // The state of every producer up to here, so that opening the log after a crash
+            // replays only the new segment's headers (as Kafka snapshots at a roll).
+            save_producers(&self.dir, producers, base_offset);
             *active_since = std::time::Instant::now();
             let capacity = segment_bytes.max(need);
             active.seal()?;
@@ -433,10 +433,13 @@ impl PartitionLog {
             .inspect_err(|_| self.unsynced.store(true, Ordering::Release))
     }
 
-    /// Trims the active segment to its written size (clean shutdown).
+    /// Trims the active segment to its written size and snapshots the producer state (clean
+    /// shutdown).
     pub fn close(&self) -> Result<(), StorageError> {
         let app = self.writer.lock();
-        app.active.seal()
+        app.active.seal()?;
+        save_producers(&self.dir, &app.producers, self.log_end_offset());
+        Ok(())
     }
 
     /// Makes `offset` the first offset of the log (Kafka's DeleteRecords): records before it are
@@ -613,6 +616,61 @@ fn read_log_start(dir: &Path) -> Result<Option<i64>, StorageError> {
 
 fn write_log_start(dir: &Path, offset: i64) -> Result<(), StorageError> {
     crate::store::write_atomically(&dir.join(LOG_START_FILE), offset.to_string().as_bytes())
+}
+
+const PRODUCERS_FILE: &str = "producers.snapshot";
+
+/// The producer state of a log being opened: its snapshot, plus the batch headers at and after
+/// the snapshot's offset. Without a snapshot, or with one that is damaged or describes offsets
+/// the log no longer has (recovery cut the tail it described), from every header; such a
+/// snapshot is deleted, so that it cannot be taken for a later log that grew past it again.
+fn load_producers(dir: &Path, segments: &[Arc<Segment>], log_end: i64) -> ProducerStates {
+    let path = dir.join(PRODUCERS_FILE);
+    let snapshot = match std::fs::read(&path) {
+        Ok(bytes) => {
+            let decoded = ProducerStates::decode_snapshot(&bytes);
+            match decoded {
+                Some((offset, states)) if offset <= log_end => Some((offset, states)),
+                _ => {
+                    tracing::warn!(path = %path.display(), "producer snapshot unusable; rebuilding the producer state from the whole log");
+                    let _ = std::fs::remove_file(&path);
+                    None
+                }
+            }
+        }
+        Err(_) => None,
+    };
+    let (from, mut states) = snapshot.unwrap_or((i64::MIN, ProducerStates::default()));
+    for (i, seg) in segments.iter().enumerate() {
+        // A segment holds the offsets up to the next one's base.
+        if segments
+            .get(i + 1)
+            .is_some_and(|next| next.base_offset <= from)
+        {
+            continue;
+        }
+        let bytes = seg.published();
+        let start = if from > seg.base_offset {
+            seg.position_of(from).unwrap_or(bytes.len())
+        } else {
+            0
+        };
+        states.replay_from(&bytes[start..], from);
+    }
+    states
+}
+
+/// Writes the producer snapshot for the batches below `offset`. Best effort and not synced:
+/// a lost or torn snapshot (its CRC fails) or a stale one only means replaying more headers on
+/// the next open.
+fn save_producers(dir: &Path, states: &ProducerStates, offset: i64) {
+    let path = dir.join(PRODUCERS_FILE);
+    let tmp = path.with_extension("tmp");
+    let written = std::fs::write(&tmp, states.encode_snapshot(offset))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), error = %e, "cannot write the producer snapshot");
+    }
 }
 
 #[cfg(test)]
@@ -1159,6 +1217,66 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// Opening a log takes the producer state from the snapshot written at the last roll or
+    /// clean close and replays only the headers after it: a producer whose batches are all
+    /// deleted is still known (as on Kafka), a crash replays the tail, and a snapshot that
+    /// describes offsets the log no longer has is thrown away.
+    #[test]
+    fn producer_state_comes_from_the_snapshot_and_the_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t-0");
+        let snapshot = path.join(PRODUCERS_FILE);
+        {
+            let log = PartitionLog::open(&path, small()).unwrap();
+            assert_eq!(log.append(&idem(9, 0, 0, 2)).unwrap().base_offset, 0);
+            for k in 0..60 {
+                log.append(&idem(7, 0, k * 2, 2)).unwrap();
+            }
+            assert!(
+                log.segment_count() > 3 && snapshot.exists(),
+                "rolls write snapshots"
+            );
+            // Producer 9's only batch goes with its segment.
+            log.delete_records_before(40).unwrap();
+            assert!(log.segments.read()[0].base_offset > 1);
+            log.close().unwrap();
+        }
+        {
+            let log = PartitionLog::open(&path, small()).unwrap();
+            let retry = log.append(&idem(9, 0, 0, 2)).unwrap();
+            assert!(retry.duplicate, "producer 9 is known from the snapshot");
+            assert_eq!((retry.base_offset, retry.last_offset), (0, 1));
+            assert!(log.append(&idem(7, 0, 118, 2)).unwrap().duplicate);
+            assert_eq!(log.append(&idem(7, 0, 120, 2)).unwrap().base_offset, 122);
+            // Past the last snapshot (taken at a roll or the close): found in the tail.
+            for k in 61..70 {
+                log.append(&idem(7, 0, k * 2, 2)).unwrap();
+            }
+            // A crash: no close.
+        }
+        let log = PartitionLog::open(&path, small()).unwrap();
+        assert!(log.append(&idem(7, 0, 138, 2)).unwrap().duplicate);
+        assert!(log.append(&idem(9, 0, 0, 2)).unwrap().duplicate);
+        assert!(matches!(
+            log.append(&idem(7, 0, 150, 1)),
+            Err(StorageError::OutOfOrderSequence { expected: 140, .. })
+        ));
+        drop(log);
+
+        // A snapshot from a longer log (as one left behind by a tail that recovery cut) is not
+        // used: the state comes from the log itself, and the file goes.
+        let other = dir.path().join("u-0");
+        {
+            let log = PartitionLog::open(&other, small()).unwrap();
+            log.append(&idem(5, 0, 0, 1)).unwrap();
+        }
+        std::fs::copy(&snapshot, other.join(PRODUCERS_FILE)).unwrap();
+        let log = PartitionLog::open(&other, small()).unwrap();
+        assert!(!other.join(PRODUCERS_FILE).exists());
+        assert!(log.append(&idem(5, 0, 0, 1)).unwrap().duplicate);
+        assert!(!log.append(&idem(9, 0, 0, 2)).unwrap().duplicate);
     }
 
     #[test]
