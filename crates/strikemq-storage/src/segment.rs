@@ -29,6 +29,9 @@ use crate::files::FileOps;
 
 /// Bytes of log between two offset index entries.
 pub(crate) const INDEX_INTERVAL: u64 = 4096;
+/// Index entries are written to their files this many at a time (one `write` per 256 appends of
+/// 16 KiB batches instead of one per append).
+const INDEX_WRITE_BATCH: usize = 256;
 const INDEX_ENTRY: usize = 8;
 const TIME_ENTRY: usize = 12;
 const REL_OFFSET_AT: usize = 0;
@@ -135,6 +138,11 @@ pub(crate) struct SegmentWriter {
     index_file: Option<File>,
     time_file: Option<File>,
     bytes_since_index: u64,
+    /// Entries of each index already in its file. The rest are held back and written
+    /// [`INDEX_WRITE_BATCH`] at a time, and when the segment is sealed: a crash loses nothing by
+    /// it, since recovery rebuilds the last segment's indexes from the log.
+    index_on_disk: usize,
+    time_on_disk: usize,
     /// The file holds written zeros (cached, not holes) from the end of the data up to here.
     zeroed_to: u64,
 }
@@ -224,6 +232,8 @@ impl Segment {
                 index_file: None,
                 time_file: None,
                 bytes_since_index: 0,
+                index_on_disk: 0,
+                time_on_disk: 0,
                 zeroed_to: 0,
             },
         ))
@@ -262,12 +272,15 @@ impl Segment {
             None if len == 0 => 0,
             None => INDEX_INTERVAL,
         };
+        let (index_on_disk, time_on_disk) = (seg.index.read().len(), seg.time_index.read().len());
         Ok(Some((
             Arc::new(seg),
             SegmentWriter {
                 index_file: None,
                 time_file: None,
                 bytes_since_index: since_index,
+                index_on_disk,
+                time_on_disk,
                 zeroed_to: 0,
             },
         )))
@@ -410,6 +423,7 @@ impl Segment {
             &time_index,
             encode_time,
         )?;
+        let (index_on_disk, time_on_disk) = (index.len(), time_index.len());
         let seg = Segment::assemble(
             base_offset,
             (log_path, index_path, time_path),
@@ -428,6 +442,8 @@ impl Segment {
                 index_file: None,
                 time_file: None,
                 bytes_since_index: since_index,
+                index_on_disk,
+                time_on_disk,
                 zeroed_to: 0,
             },
         ))
@@ -533,30 +549,62 @@ impl Segment {
             }
         }
         since_index += batches.len() as u64 - u64::from(prev_pos);
-        let index_len = (self.index.read().len() * INDEX_ENTRY) as u64;
-        let time_len = (self.time_index.read().len() * TIME_ENTRY) as u64;
-        if !new_index.is_empty() {
+        let backlog = self.index.read().len() + new_index.len() - writer.index_on_disk;
+        if backlog >= INDEX_WRITE_BATCH {
+            self.write_index_backlog(writer, &new_index, &new_time)?;
+        }
+        self.index.write().extend_from_slice(&new_index);
+        self.time_index.write().extend_from_slice(&new_time);
+        writer.bytes_since_index = since_index;
+        self.max_timestamp.store(max_ts, Ordering::Release);
+        self.next_offset.store(next_offset, Ordering::Release);
+        self.size
+            .store(pos + batches.len() as u64, Ordering::Release);
+        Ok(())
+    }
+
+    /// Writes the index entries the files do not have yet: those in memory past what the writer
+    /// wrote, then `new_index` and `new_time` (about to be added). All or nothing: a failed write
+    /// cuts both files back, so a torn entry never shifts the later ones.
+    fn write_index_backlog(
+        &self,
+        writer: &mut SegmentWriter,
+        new_index: &[IndexEntry],
+        new_time: &[TimeEntry],
+    ) -> Result<(), StorageError> {
+        let index: Vec<IndexEntry> = self.index.read()[writer.index_on_disk..]
+            .iter()
+            .chain(new_index)
+            .copied()
+            .collect();
+        let time: Vec<TimeEntry> = self.time_index.read()[writer.time_on_disk..]
+            .iter()
+            .chain(new_time)
+            .copied()
+            .collect();
+        let index_len = (writer.index_on_disk * INDEX_ENTRY) as u64;
+        let time_len = (writer.time_on_disk * TIME_ENTRY) as u64;
+        if !index.is_empty() {
             let file = open_for_append(&mut writer.index_file, &self.index_path)?;
             if let Err(e) = write_entries(
                 self.files.as_ref(),
                 file,
                 &self.index_path,
-                &new_index,
+                &index,
                 encode_index,
             ) {
-                // A torn entry would shift every later one: cut the file back.
                 let _ = self.files.set_len(file, &self.index_path, index_len);
                 return Err(e);
             }
         }
-        if !new_time.is_empty() {
+        if !time.is_empty() {
             let written =
                 open_for_append(&mut writer.time_file, &self.time_path).and_then(|file| {
                     write_entries(
                         self.files.as_ref(),
                         file,
                         &self.time_path,
-                        &new_time,
+                        &time,
                         encode_time,
                     )
                     .inspect_err(|_| {
@@ -570,13 +618,8 @@ impl Segment {
                 return Err(e);
             }
         }
-        self.index.write().extend_from_slice(&new_index);
-        self.time_index.write().extend_from_slice(&new_time);
-        writer.bytes_since_index = since_index;
-        self.max_timestamp.store(max_ts, Ordering::Release);
-        self.next_offset.store(next_offset, Ordering::Release);
-        self.size
-            .store(pos + batches.len() as u64, Ordering::Release);
+        writer.index_on_disk += index.len();
+        writer.time_on_disk += time.len();
         Ok(())
     }
 
@@ -672,8 +715,10 @@ impl Segment {
             .ctx("sync", &self.log_path)
     }
 
-    /// Trims the file to the bytes written, for a segment that will take no more appends.
-    pub(crate) fn seal(&self) -> Result<(), StorageError> {
+    /// Writes out the index entries still held back and trims the file to the bytes written, for
+    /// a segment that will take no more appends (a roll, or a clean stop).
+    pub(crate) fn seal(&self, writer: &mut SegmentWriter) -> Result<(), StorageError> {
+        self.write_index_backlog(writer, &[], &[])?;
         // The mapping may be longer than the file afterwards; nothing is read past `size`.
         self.files
             .set_len(&self.file, &self.log_path, self.size())
