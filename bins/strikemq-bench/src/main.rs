@@ -56,7 +56,11 @@ enum Cmd {
     Idle(idle::IdleArgs),
     /// (internal) The baseline server process the other commands start.
     #[command(hide = true)]
-    ServeBaseline,
+    ServeBaseline {
+        /// Also append every request to a file per connection in this directory.
+        #[arg(long)]
+        store: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -137,7 +141,7 @@ fn run(cli: &Cli) -> Result<()> {
             );
             emit(cli, &r)
         }
-        Cmd::ServeBaseline => baseline::serve_forever(),
+        Cmd::ServeBaseline { store } => baseline::serve_forever(store.clone()),
         Cmd::Idle(a) => {
             let r = idle::run(a)?;
             r.print();
