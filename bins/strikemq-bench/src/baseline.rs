@@ -3,10 +3,6 @@
 //! Driven with the same request sizes, response sizes, connections and pipelining depth as a broker
 //! run, it measures what this machine's loopback stack and a blocking server cost on their own.
 //!
-//! With `--store DIR` (the *storing* baseline) it also appends every request frame to a file of
-//! its own per connection with `write(2)` before answering: the floor of a server that keeps what it
-//! is sent, paying the page cache's cost and nothing a broker adds (parsing, checks, indexes).
-//!
 //! A baseline request frame, byte by byte:
 //!
 //! ```text
@@ -19,7 +15,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{bail, Context, Result};
@@ -43,11 +38,6 @@ pub(crate) struct Baseline {
 
 impl Baseline {
     pub(crate) fn start() -> Result<Baseline> {
-        Baseline::start_storing(None)
-    }
-
-    /// With `store`, the storing baseline: requests are appended to files in that directory.
-    pub(crate) fn start_storing(store: Option<&Path>) -> Result<Baseline> {
         let exe = std::env::current_exe().context("finding this executable")?;
         // Where the baseline runs decides what it measures: on the client's core a round trip
         // skips the cross-core wake-up that a broker on another core pays. Pin it like the broker.
@@ -59,11 +49,8 @@ impl Baseline {
             }
             _ => Command::new(exe),
         };
-        cmd.arg("serve-baseline");
-        if let Some(dir) = store {
-            cmd.arg("--store").arg(dir);
-        }
         let mut child = cmd
+            .arg("serve-baseline")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -97,9 +84,8 @@ impl Drop for Baseline {
 }
 
 /// The `serve-baseline` subcommand: prints the bound address, serves until stdin closes (the
-/// parent exited or dropped its [`Baseline`]). With `store`, appends each connection's requests
-/// to a file of its own there.
-pub(crate) fn serve_forever(store: Option<PathBuf>) -> Result<()> {
+/// parent exited or dropped its [`Baseline`]).
+pub(crate) fn serve_forever() -> Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     println!("{}", listener.local_addr()?);
     std::io::stdout().flush()?;
@@ -108,25 +94,15 @@ pub(crate) fn serve_forever(store: Option<PathBuf>) -> Result<()> {
         let _ = std::io::stdin().read_to_end(&mut sink);
         std::process::exit(0);
     });
-    for (n, stream) in listener.incoming().flatten().enumerate() {
-        let log = match &store {
-            Some(dir) => Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(dir.join(format!("conn-{n}.log")))
-                    .context("creating the storing baseline's file")?,
-            ),
-            None => None,
-        };
+    for stream in listener.incoming().flatten() {
         std::thread::Builder::new()
             .name("baseline-conn".into())
-            .spawn(move || serve(stream, log))?;
+            .spawn(move || serve(stream))?;
     }
     Ok(())
 }
 
-fn serve(mut stream: TcpStream, mut log: Option<std::fs::File>) {
+fn serve(mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let mut request = vec![0u8; 64 * 1024];
     let mut reply = vec![0u8; 64 * 1024];
@@ -144,11 +120,6 @@ fn serve(mut stream: TcpStream, mut log: Option<std::fs::File>) {
         }
         if stream.read_exact(&mut request[..len]).is_err() {
             return;
-        }
-        if let Some(log) = log.as_mut() {
-            if log.write_all(&request[..len]).is_err() {
-                return;
-            }
         }
         // Offsets in the layout count the 4-byte length prefix, which `request` does not hold.
         let at = REPLY_LEN_AT - 4;

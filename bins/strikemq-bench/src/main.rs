@@ -56,11 +56,7 @@ enum Cmd {
     Idle(idle::IdleArgs),
     /// (internal) The baseline server process the other commands start.
     #[command(hide = true)]
-    ServeBaseline {
-        /// Also append every request to a file per connection in this directory.
-        #[arg(long)]
-        store: Option<std::path::PathBuf>,
-    },
+    ServeBaseline,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -141,7 +137,7 @@ fn run(cli: &Cli) -> Result<()> {
             );
             emit(cli, &r)
         }
-        Cmd::ServeBaseline { store } => baseline::serve_forever(store.clone()),
+        Cmd::ServeBaseline => baseline::serve_forever(),
         Cmd::Idle(a) => {
             let r = idle::run(a)?;
             r.print();

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::Serialize;
 
 use crate::baseline::{self, Baseline};
@@ -51,10 +51,6 @@ pub(crate) struct ProduceArgs {
     /// Skip the baseline.
     #[arg(long)]
     pub(crate) no_baseline: bool,
-    /// Skip the storing baseline (the baseline server appending every request to a file), run
-    /// after the plain one unless `--no-baseline`.
-    #[arg(long)]
-    pub(crate) no_storing_baseline: bool,
 }
 
 /// What `consume` reads.
@@ -126,13 +122,6 @@ pub(crate) struct ThroughputReport {
     baseline: Option<Rate>,
     /// broker MB/s ÷ baseline MB/s.
     ratio: Option<f64>,
-    /// The storing baseline (produce only): the baseline server also appending each request to
-    /// a file, the floor of a server that keeps what it is sent.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    storing_baseline: Option<Rate>,
-    /// broker MB/s ÷ storing baseline MB/s.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    storing_ratio: Option<f64>,
     /// Broker CPU seconds per GB of record values, when its pid is visible.
     broker_cpu_s_per_gb: Option<f64>,
 }
@@ -158,18 +147,6 @@ impl ThroughputReport {
         }
         if let Some(r) = self.ratio {
             rows.push(("vs baseline".into(), format!("×{r}")));
-        }
-        if let Some(b) = &self.storing_baseline {
-            rows.push((
-                "storing base".into(),
-                format!(
-                    "{:.1} MB/s-equivalent (the baseline writing each request to a file)",
-                    b.mb_per_s
-                ),
-            ));
-        }
-        if let Some(r) = self.storing_ratio {
-            rows.push(("vs storing".into(), format!("×{r}")));
         }
         if let Some(c) = self.broker_cpu_s_per_gb {
             rows.push(("broker CPU".into(), format!("{c:.2} s per GB")));
@@ -393,29 +370,15 @@ pub(crate) fn produce(args: &ProduceArgs) -> Result<ThroughputReport> {
         join(threads)
     })?;
     let broker = total(&sent, args.size);
-    let reply = if args.acks == 0 { 0 } else { sent[0].reply_len };
-    let shape = (args.connections, args.depth, sent[0].frame_len, reply);
     let baseline = if args.no_baseline {
         None
     } else {
+        let reply = if args.acks == 0 { 0 } else { sent[0].reply_len };
         Some(run_baseline(
-            &Baseline::start()?,
-            shape,
-            until,
-            args.batch as u64,
-            args.size,
-        )?)
-    };
-    let storing_baseline = if args.no_baseline || args.no_storing_baseline {
-        None
-    } else {
-        // Start from a written-back page cache, as the broker's run should have: what the broker
-        // left dirty would otherwise be flushed during this one.
-        let _ = std::process::Command::new("sync").status();
-        let dir = tempfile::tempdir().context("a directory for the storing baseline")?;
-        Some(run_baseline(
-            &Baseline::start_storing(Some(dir.path()))?,
-            shape,
+            args.connections,
+            args.depth,
+            sent[0].frame_len,
+            reply,
             until,
             args.batch as u64,
             args.size,
@@ -432,13 +395,9 @@ pub(crate) fn produce(args: &ProduceArgs) -> Result<ThroughputReport> {
         ratio: baseline
             .as_ref()
             .and_then(|b| stats::ratio(broker.mb_per_s, b.mb_per_s)),
-        storing_ratio: storing_baseline
-            .as_ref()
-            .and_then(|b| stats::ratio(broker.mb_per_s, b.mb_per_s)),
         broker_cpu_s_per_gb: cpu_per_gb(cpu, &broker, args.size),
         broker,
         baseline,
-        storing_baseline,
     })
 }
 
@@ -456,14 +415,17 @@ fn total(sent: &[Sent], size: usize) -> Rate {
     Rate::new(messages, requests, size, elapsed)
 }
 
-/// The same connections, depth, request and reply sizes (`shape`) against a baseline server.
+/// The same connections, depth, request and reply sizes against the baseline server.
 fn run_baseline(
-    server: &Baseline,
-    (connections, depth, frame_len, reply_len): (usize, usize, usize, usize),
+    connections: usize,
+    depth: usize,
+    frame_len: usize,
+    reply_len: usize,
     until: Until,
     messages_per_request: u64,
     size: usize,
 ) -> Result<Rate> {
+    let server = Baseline::start()?;
     let start = Arc::new(Barrier::new(connections + 1));
     let mut threads = Vec::new();
     for _ in 0..connections {
@@ -541,7 +503,6 @@ pub(crate) fn consume(args: &ConsumeArgs) -> Result<ThroughputReport> {
         acks: 1,
         seconds: 0.0,
         no_baseline: true,
-        no_storing_baseline: true,
     };
     let start = Arc::new(Barrier::new(fill.connections + 1));
     let threads = run_producers(
@@ -614,8 +575,10 @@ pub(crate) fn consume(args: &ConsumeArgs) -> Result<ThroughputReport> {
         let bytes: u64 = reads.iter().map(|r| r.response_bytes).sum();
         let reply = (bytes / requests.max(1)) as usize;
         Some(run_baseline(
-            &Baseline::start()?,
-            (args.connections, 1, reads[0].request_len, reply),
+            args.connections,
+            1,
+            reads[0].request_len,
+            reply,
             Until::Requests(per_conn),
             messages / requests.max(1),
             args.size,
@@ -632,11 +595,9 @@ pub(crate) fn consume(args: &ConsumeArgs) -> Result<ThroughputReport> {
         ratio: baseline
             .as_ref()
             .and_then(|b| stats::ratio(broker.mb_per_s, b.mb_per_s)),
-        storing_ratio: None,
         broker_cpu_s_per_gb: cpu_per_gb(cpu, &broker, args.size),
         broker,
         baseline,
-        storing_baseline: None,
     })
 }
 
@@ -658,8 +619,10 @@ pub(crate) fn baseline_bandwidth(
     seconds: f64,
 ) -> Result<f64> {
     let rate = run_baseline(
-        &Baseline::start()?,
-        (connections.max(1), depth, frame, 64),
+        connections.max(1),
+        depth,
+        frame,
+        64,
         Until::Elapsed(Duration::from_secs_f64(seconds.max(0.1))),
         1,
         frame,
