@@ -988,19 +988,19 @@ mod tests {
         assert!(all.contains(&(59, "m19-2".into())));
     }
 
-    /// Large appends write zeros ahead of themselves (for the page cache's sake). Whatever the
-    /// mix of sizes, no zero lands on a record, a crash leaves only zeros past the data, and a
-    /// clean close cuts them off.
+    /// Appends of every size, small and large and larger than the index interval many times
+    /// over, across a roll, a crash and a clean close: every record reads back, and a clean
+    /// close trims the pre-sized active segment to its data.
     #[test]
-    fn zeros_written_ahead_never_touch_records_and_go_at_a_clean_close() {
+    fn mixed_appends_survive_a_roll_a_crash_and_a_clean_close() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t-0");
         let config = || LogConfig {
             segment_bytes: 1 << 20,
             ..Default::default()
         };
-        // Records per batch: small ones (written as they are) between large ones (which
-        // prepare), one larger than a whole chunk of zeros, and enough to roll a segment.
+        // Records per batch: small ones between large ones, two of well over 128 KiB, and
+        // enough to roll a segment.
         let sizes = [300, 1, 2, 300, 8000, 1, 400, 300, 3, 20_000, 300, 1];
         let mut expected = Vec::new();
         {
@@ -1036,7 +1036,7 @@ mod tests {
         assert_eq!(
             std::fs::metadata(&active_path).unwrap().len(),
             active_size,
-            "a clean close leaves no zeros behind"
+            "a clean close trims the segment to its data"
         );
         drop(log);
         let log = PartitionLog::open(&path, config()).unwrap();

@@ -39,15 +39,6 @@ const POSITION_AT: usize = 4;
 const TIME_AT: usize = 0;
 const TIME_REL_OFFSET_AT: usize = 8;
 
-/// Large appends first fill the file ahead of them with zeros up to the next multiple of this
-/// many bytes (see [`Segment::append`]).
-const PREPARE_CHUNK: u64 = 128 * 1024;
-/// Appends smaller than this write only their own bytes: they are latency-bound, and a lone
-/// small write must not pay for a chunk of zeros.
-const PREPARE_MIN_APPEND: usize = 4096;
-/// What [`PREPARE_CHUNK`]s are written from. In `.bss`: reading it touches only the zero page.
-static ZEROS: [u8; PREPARE_CHUNK as usize] = [0; PREPARE_CHUNK as usize];
-
 /// Offset index entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IndexEntry {
@@ -143,8 +134,6 @@ pub(crate) struct SegmentWriter {
     /// it, since recovery rebuilds the last segment's indexes from the log.
     index_on_disk: usize,
     time_on_disk: usize,
-    /// The file holds written zeros (cached, not holes) from the end of the data up to here.
-    zeroed_to: u64,
 }
 
 fn open_for_append<'a>(
@@ -234,7 +223,6 @@ impl Segment {
                 bytes_since_index: 0,
                 index_on_disk: 0,
                 time_on_disk: 0,
-                zeroed_to: 0,
             },
         ))
     }
@@ -281,7 +269,6 @@ impl Segment {
                 bytes_since_index: since_index,
                 index_on_disk,
                 time_on_disk,
-                zeroed_to: 0,
             },
         )))
     }
@@ -444,7 +431,6 @@ impl Segment {
                 bytes_since_index: since_index,
                 index_on_disk,
                 time_on_disk,
-                zeroed_to: 0,
             },
         ))
     }
@@ -509,7 +495,6 @@ impl Segment {
         next_offset: i64,
     ) -> Result<(), StorageError> {
         let pos = self.size();
-        self.prepare(writer, pos, batches.len());
         // Nothing is published, in memory or to readers, until every write has succeeded: a
         // failed append (a full disk) leaves the segment as it was, and bytes written past its
         // size are overwritten by the next append or cut at the next open.
@@ -621,43 +606,6 @@ impl Segment {
         writer.index_on_disk += index.len();
         writer.time_on_disk += time.len();
         Ok(())
-    }
-
-    /// Before a large append of `len` bytes at `pos` that runs past the zeros written so far,
-    /// writes zeros from there up to the next [`PREPARE_CHUNK`] boundary after the append.
-    ///
-    /// The page cache fills a hole in the file fastest when it is written in big pieces: it then
-    /// allocates large folios and reserves blocks once per piece, where the appends themselves
-    /// (a batch each, rarely page-aligned) pay that per 4 KiB page, and again for the page each
-    /// one ends in. Measured with `pwrite` on ext4 here: 16.5 KiB appends into a hole run at
-    /// 1.3–1.8 GB/s, the same appends into a region first written with 128 KiB of zeros at
-    /// 2.8 GB/s, zeros included. The zeros are past the published size, so nothing reads them:
-    /// recovery already stops at the first zero header, and sealing or a clean stop cuts them.
-    /// Best effort: a failed write of zeros only means the append writes into a hole as before.
-    fn prepare(&self, writer: &mut SegmentWriter, pos: u64, len: usize) {
-        let end = pos + len as u64;
-        if len < PREPARE_MIN_APPEND || end <= writer.zeroed_to {
-            return;
-        }
-        // An append of a chunk or more is a big write already: zeros only after it.
-        let mut from = writer.zeroed_to.max(if len as u64 >= PREPARE_CHUNK {
-            end
-        } else {
-            pos
-        });
-        let to = end.next_multiple_of(PREPARE_CHUNK).min(self.capacity);
-        while from < to {
-            let zeros = &ZEROS[..(to - from).min(PREPARE_CHUNK) as usize];
-            if self
-                .files
-                .write_at(&self.file, &self.log_path, zeros, from)
-                .is_err()
-            {
-                return;
-            }
-            from += zeros.len() as u64;
-            writer.zeroed_to = from;
-        }
     }
 
     /// Byte position of the batch containing `offset`, or of the first batch after it; `None`
