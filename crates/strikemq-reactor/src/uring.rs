@@ -6,9 +6,10 @@
 //!
 //! Each connection has at most one operation in flight, a receive or a send. Answers are first
 //! written directly (a non-blocking `writev`, as on mio); only what the socket does not take at
-//! once becomes a submitted send. A send owns the response bytes it was submitted with (the `sending` queue, header bytes and shared record sets
-//! by reference, as with `writev` on mio), while the service appends new responses to `output`;
-//! nothing the kernel may still read is touched until its completion arrives.
+//! once becomes a submitted send. A send owns the response bytes it was submitted with (the
+//! `sending` queue, header bytes and shared record sets by reference, as with `writev` on mio),
+//! while the service appends new responses to `output`; nothing the kernel may still read is
+//! touched until its completion arrives.
 
 // io_uring hands the kernel raw pointers into buffers this module owns; every such hand-over is
 // an `unsafe` push with its reasoning next to it.
