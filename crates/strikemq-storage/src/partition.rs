@@ -686,8 +686,12 @@ mod tests {
     use std::io::Write;
 
     fn small() -> LogConfig {
+        sized(1024)
+    }
+
+    fn sized(segment_bytes: u64) -> LogConfig {
         LogConfig {
-            segment_bytes: 1024,
+            segment_bytes,
             ..Default::default()
         }
     }
@@ -995,10 +999,7 @@ mod tests {
     fn mixed_appends_survive_a_roll_a_crash_and_a_clean_close() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t-0");
-        let config = || LogConfig {
-            segment_bytes: 1 << 20,
-            ..Default::default()
-        };
+        let config = || sized(1 << 20);
         // Records per batch: small ones between large ones, two of well over 128 KiB, and
         // enough to roll a segment.
         let sizes = [300, 1, 2, 300, 8000, 1, 400, 300, 3, 20_000, 300, 1];
@@ -1049,10 +1050,7 @@ mod tests {
     fn index_entries_are_written_in_batches_and_at_a_clean_close() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t-0");
-        let config = || LogConfig {
-            segment_bytes: 64 << 20,
-            ..Default::default()
-        };
+        let config = || sized(64 << 20);
         let entries_on_disk = |log: &PartitionLog| {
             let segments = log.segments.read();
             let [_, index, _] = segments.last().unwrap().paths();
