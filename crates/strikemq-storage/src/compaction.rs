@@ -188,7 +188,7 @@ impl PartitionLog {
         }
         std::fs::rename(&cleaned, &log).ctx("rename", &cleaned)?;
         // Validates the new file and writes its indexes; the file is exactly its batches.
-        let (fresh, _) = Segment::recover_active(dir, old.base_offset, 0, &old.files)?;
+        let (fresh, _, _) = Segment::recover_active(dir, old.base_offset, 0, &old.files, None)?;
         self.swap_segment(old, fresh);
         Ok(true)
     }

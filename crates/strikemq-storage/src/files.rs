@@ -109,7 +109,7 @@ pub(crate) mod faults {
     impl Faulty {
         /// Rewrites every log file under `dir` as a power cut could leave it: what its last sync
         /// made durable, plus a prefix (`keep` of 0..=1, as a fraction) of what was written after.
-        /// Index files lose everything unsynced (they are never synced; recovery rebuilds them).
+        /// Index files lose everything written since their last sync.
         pub(crate) fn power_cut(&self, dir: &Path, keep: f64) {
             let durable = self.durable.lock();
             for entry in std::fs::read_dir(dir).unwrap() {
@@ -123,7 +123,8 @@ pub(crate) mod faults {
                 };
                 if !name.ends_with(".log") {
                     if name.ends_with("index") {
-                        std::fs::write(&path, b"").unwrap();
+                        std::fs::write(&path, durable.get(&path).cloned().unwrap_or_default())
+                            .unwrap();
                     }
                     continue;
                 }

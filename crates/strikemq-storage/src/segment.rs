@@ -17,7 +17,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -118,6 +118,61 @@ pub(crate) struct Segment {
     max_timestamp: AtomicI64,
     index: RwLock<Vec<IndexEntry>>,
     time_index: RwLock<Vec<TimeEntry>>,
+    /// Bytes of the log known to be on disk (fsynced by this process, or found after a clean
+    /// stop); entries of each index likewise.
+    synced: AtomicU64,
+    index_synced: AtomicUsize,
+    time_synced: AtomicUsize,
+}
+
+/// What an fsync of the active segment made durable: after a crash, the bytes below `position`
+/// are trusted with the first `index_entries` and `time_entries` of the indexes, and only what
+/// follows is validated (Kafka's recovery point). Encoded as 40 bytes:
+///
+/// ```text
+///  0  8  base offset of the segment   i64 BE
+///  8  8  position (bytes synced)      u64 BE
+/// 16  8  next offset at that position i64 BE
+/// 24  8  max timestamp up to there    i64 BE
+/// 32  4  offset index entries synced  u32 BE
+/// 36  4  time index entries synced    u32 BE
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecoveryPoint {
+    pub(crate) base_offset: i64,
+    pub(crate) position: u64,
+    pub(crate) next_offset: i64,
+    pub(crate) max_timestamp: i64,
+    pub(crate) index_entries: u32,
+    pub(crate) time_entries: u32,
+}
+
+impl RecoveryPoint {
+    pub(crate) const LEN: usize = 40;
+
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.base_offset.to_be_bytes());
+        out.extend_from_slice(&self.position.to_be_bytes());
+        out.extend_from_slice(&self.next_offset.to_be_bytes());
+        out.extend_from_slice(&self.max_timestamp.to_be_bytes());
+        out.extend_from_slice(&self.index_entries.to_be_bytes());
+        out.extend_from_slice(&self.time_entries.to_be_bytes());
+    }
+
+    pub(crate) fn decode(bytes: &[u8; Self::LEN]) -> RecoveryPoint {
+        let u32_at = |at: usize| {
+            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        let u64_at = |at: usize| (u64::from(u32_at(at)) << 32) | u64::from(u32_at(at + 4));
+        RecoveryPoint {
+            base_offset: u64_at(0) as i64,
+            position: u64_at(8),
+            next_offset: u64_at(16) as i64,
+            max_timestamp: u64_at(24) as i64,
+            index_entries: u32_at(32),
+            time_entries: u32_at(36),
+        }
+    }
 }
 
 /// Appender-side state of the active segment, guarded by the partition's append lock. The index
@@ -179,7 +234,19 @@ impl Segment {
             max_timestamp: AtomicI64::new(max_timestamp),
             index: RwLock::new(index),
             time_index: RwLock::new(time_index),
+            synced: AtomicU64::new(0),
+            index_synced: AtomicUsize::new(0),
+            time_synced: AtomicUsize::new(0),
         }
+    }
+
+    /// Counts everything in the segment as on disk (it was found after a clean stop).
+    fn mark_synced(&self) {
+        self.synced.store(self.size(), Ordering::Release);
+        self.index_synced
+            .store(self.index.read().len(), Ordering::Release);
+        self.time_synced
+            .store(self.time_index.read().len(), Ordering::Release);
     }
 
     /// Creates an empty segment with room for `capacity` bytes.
@@ -228,15 +295,21 @@ impl Segment {
     }
 
     /// Opens a closed segment, trusting its size; indexes are rebuilt if they look damaged.
+    /// After a clean stop (`clean`) its files count as synced; otherwise the next sync of the log
+    /// syncs them again, in case the process that wrote them died before it did.
     pub(crate) fn open_closed(
         dir: &Path,
         base_offset: i64,
         files: &Arc<dyn FileOps>,
+        clean: bool,
     ) -> Result<Arc<Segment>, StorageError> {
         let (seg, len, valid) = Segment::open_trimmed(dir, base_offset, None, files)?;
         if valid != len {
             tracing::warn!(path = %seg.log_path.display(), valid, len, "closed segment has a torn tail; it will be ignored past the last whole batch");
             seg.size.store(valid, Ordering::Release);
+        }
+        if clean {
+            seg.mark_synced();
         }
         Ok(Arc::new(seg))
     }
@@ -261,6 +334,7 @@ impl Segment {
             None => INDEX_INTERVAL,
         };
         let (index_on_disk, time_on_disk) = (seg.index.read().len(), seg.time_index.read().len());
+        seg.mark_synced();
         Ok(Some((
             Arc::new(seg),
             SegmentWriter {
@@ -320,13 +394,17 @@ impl Segment {
 
     /// Opens the last segment after a stop: validates every batch (length, CRC, increasing
     /// offsets), truncates at the first bad one, rebuilds both indexes and re-sizes the file to
-    /// `capacity` for further appends.
+    /// `capacity` for further appends. With a recovery point for this segment, the bytes below
+    /// it are trusted with the index entries it names, and only the batches after it are
+    /// validated; a point that does not match the files is ignored. The flag says whether the
+    /// point was used.
     pub(crate) fn recover_active(
         dir: &Path,
         base_offset: i64,
         capacity: u64,
         files: &Arc<dyn FileOps>,
-    ) -> Result<(Arc<Segment>, SegmentWriter), StorageError> {
+        point: Option<RecoveryPoint>,
+    ) -> Result<(Arc<Segment>, SegmentWriter, bool), StorageError> {
         let (log_path, index_path, time_path) = paths(dir, base_offset);
         let file = OpenOptions::new()
             .read(true)
@@ -334,45 +412,41 @@ impl Segment {
             .open(&log_path)
             .ctx("open", &log_path)?;
         let len = file.metadata().ctx("stat", &log_path)?.len();
-        let mut index = Vec::new();
-        let mut time_index = Vec::new();
-        let mut pos: u64 = 0;
-        let mut next = base_offset;
-        let mut max_ts = -1i64;
-        let mut since_index = INDEX_INTERVAL; // index the first batch
+        let mut state = Recovered::empty(base_offset);
+        let mut kept_on_disk = None;
         {
             let probe = map::LogMap::new(&file, len).ctx("map", &log_path)?;
             let bytes = probe.prefix(len as usize);
-            while (pos as usize) < bytes.len() {
-                let Ok(batch) = RecordBatch::parse(&bytes[pos as usize..]) else {
-                    break;
-                };
-                if batch.base_offset() < next {
-                    break;
-                }
-                let rel = (batch.base_offset() - base_offset) as u32;
-                let indexed_ts = time_index
-                    .last()
-                    .map_or(-1, |t: &TimeEntry| t.max_timestamp);
-                max_ts = max_ts.max(batch.max_timestamp());
-                if since_index >= INDEX_INTERVAL {
-                    index.push(IndexEntry {
-                        rel_offset: rel,
-                        position: pos as u32,
-                    });
-                    since_index = 0;
-                    if max_ts > indexed_ts {
-                        time_index.push(TimeEntry {
-                            max_timestamp: max_ts,
-                            rel_offset: rel,
-                        });
+            if let Some(point) = point.filter(|p| p.base_offset == base_offset) {
+                match Recovered::trusted(bytes, &point, &index_path, &time_path)? {
+                    Some(trusted) => {
+                        kept_on_disk = Some((point.index_entries, point.time_entries));
+                        state = trusted;
+                    }
+                    None => {
+                        tracing::warn!(path = %log_path.display(), ?point, "the recovery point does not match the segment; validating all of it");
                     }
                 }
-                since_index += batch.size() as u64;
-                next = batch.last_offset() + 1;
-                pos += batch.size() as u64;
+            }
+            while (state.pos as usize) < bytes.len() {
+                let Ok(batch) = RecordBatch::parse(&bytes[state.pos as usize..]) else {
+                    break;
+                };
+                if batch.base_offset() < state.next {
+                    break;
+                }
+                state.add(&batch);
             }
         }
+        let Recovered {
+            pos,
+            next,
+            max_ts,
+            since_index,
+            index,
+            time_index,
+            ..
+        } = state;
         if pos < len {
             // A torn batch leaves a header behind; a pre-sized segment has only zeros after its
             // data. Look at one header's worth of bytes, not at the whole (sparse) capacity.
@@ -394,20 +468,28 @@ impl Segment {
             .set_len(&file, &log_path, capacity)
             .ctx("size", &log_path)?;
         let map = map::LogMap::new(&file, capacity).ctx("map", &log_path)?;
-        let mut index_file = create_truncated(&index_path)?;
-        let mut time_file = create_truncated(&time_path)?;
+        // Index entries the recovery point vouches for stay in their files (they are on disk
+        // already); the rest are written again.
+        let (keep_index, keep_time) =
+            kept_on_disk.map_or((0, 0), |(i, t)| (i as usize, t as usize));
+        let mut index_file = open_cut(
+            files.as_ref(),
+            &index_path,
+            (keep_index * INDEX_ENTRY) as u64,
+        )?;
+        let mut time_file = open_cut(files.as_ref(), &time_path, (keep_time * TIME_ENTRY) as u64)?;
         write_entries(
             files.as_ref(),
             &mut index_file,
             &index_path,
-            &index,
+            &index[keep_index..],
             encode_index,
         )?;
         write_entries(
             files.as_ref(),
             &mut time_file,
             &time_path,
-            &time_index,
+            &time_index[keep_time..],
             encode_time,
         )?;
         let (index_on_disk, time_on_disk) = (index.len(), time_index.len());
@@ -423,6 +505,11 @@ impl Segment {
             index,
             time_index,
         );
+        if let Some(point) = point.filter(|_| kept_on_disk.is_some()) {
+            seg.synced.store(point.position, Ordering::Release);
+            seg.index_synced.store(keep_index, Ordering::Release);
+            seg.time_synced.store(keep_time, Ordering::Release);
+        }
         Ok((
             Arc::new(seg),
             SegmentWriter {
@@ -432,7 +519,63 @@ impl Segment {
                 index_on_disk,
                 time_on_disk,
             },
+            kept_on_disk.is_some(),
         ))
+    }
+
+    /// What an fsync of this segment covers if it starts now: the published bytes, and the
+    /// index entries already in their files.
+    pub(crate) fn recovery_point(&self, writer: &SegmentWriter) -> RecoveryPoint {
+        RecoveryPoint {
+            base_offset: self.base_offset,
+            position: self.size(),
+            next_offset: self.next_offset(),
+            max_timestamp: self.max_timestamp(),
+            index_entries: writer.index_on_disk as u32,
+            time_entries: writer.time_on_disk as u32,
+        }
+    }
+
+    /// Makes `point` durable: the log up to its position and the index entries it names, each
+    /// file synced only if it holds something not synced yet. A closed segment passes
+    /// [`Segment::sealed_point`].
+    pub(crate) fn sync_to(&self, point: &RecoveryPoint) -> Result<(), StorageError> {
+        if self.synced.load(Ordering::Acquire) < point.position {
+            self.files
+                .sync(&self.file, &self.log_path)
+                .ctx("sync", &self.log_path)?;
+        }
+        for (path, entries, synced) in [
+            (&self.index_path, point.index_entries, &self.index_synced),
+            (&self.time_path, point.time_entries, &self.time_synced),
+        ] {
+            if synced.load(Ordering::Acquire) < entries as usize {
+                let file = File::open(path).ctx("open", path)?;
+                self.files.sync(&file, path).ctx("sync", path)?;
+                synced.fetch_max(entries as usize, Ordering::AcqRel);
+            }
+        }
+        self.synced.fetch_max(point.position, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// The point covering all of a sealed segment (its indexes were written out when sealed).
+    pub(crate) fn sealed_point(&self) -> RecoveryPoint {
+        RecoveryPoint {
+            base_offset: self.base_offset,
+            position: self.size(),
+            next_offset: self.next_offset(),
+            max_timestamp: self.max_timestamp(),
+            index_entries: self.index.read().len() as u32,
+            time_entries: self.time_index.read().len() as u32,
+        }
+    }
+
+    /// Whether [`Segment::sync_to`] with `point` has anything to do.
+    pub(crate) fn needs_sync(&self, point: &RecoveryPoint) -> bool {
+        self.synced.load(Ordering::Acquire) < point.position
+            || self.index_synced.load(Ordering::Acquire) < point.index_entries as usize
+            || self.time_synced.load(Ordering::Acquire) < point.time_entries as usize
     }
 
     /// Walks the batches from the last index entry to find the next offset and max timestamp of a
@@ -656,13 +799,6 @@ impl Segment {
             .unwrap_or(0)
     }
 
-    /// Flushes the log and its indexes to disk.
-    pub(crate) fn sync(&self) -> Result<(), StorageError> {
-        self.files
-            .sync(&self.file, &self.log_path)
-            .ctx("sync", &self.log_path)
-    }
-
     /// Writes out the index entries still held back and trims the file to the bytes written, for
     /// a segment that will take no more appends (a roll, or a clean stop).
     pub(crate) fn seal(&self, writer: &mut SegmentWriter) -> Result<(), StorageError> {
@@ -701,6 +837,110 @@ impl SegmentSlice {
     }
 }
 
+/// The state of a recovery scan: where it is, and the indexes rebuilt so far.
+struct Recovered {
+    base_offset: i64,
+    pos: u64,
+    next: i64,
+    max_ts: i64,
+    since_index: u64,
+    index: Vec<IndexEntry>,
+    time_index: Vec<TimeEntry>,
+}
+
+impl Recovered {
+    fn empty(base_offset: i64) -> Recovered {
+        Recovered {
+            base_offset,
+            pos: 0,
+            next: base_offset,
+            max_ts: -1,
+            since_index: INDEX_INTERVAL, // index the first batch
+            index: Vec::new(),
+            time_index: Vec::new(),
+        }
+    }
+
+    /// Takes in the batch at `pos`, indexing it as an append would have.
+    fn add(&mut self, batch: &RecordBatch<'_>) {
+        let rel = (batch.base_offset() - self.base_offset) as u32;
+        let indexed_ts = self.time_index.last().map_or(-1, |t| t.max_timestamp);
+        self.max_ts = self.max_ts.max(batch.max_timestamp());
+        if self.since_index >= INDEX_INTERVAL {
+            self.index.push(IndexEntry {
+                rel_offset: rel,
+                position: self.pos as u32,
+            });
+            self.since_index = 0;
+            if self.max_ts > indexed_ts {
+                self.time_index.push(TimeEntry {
+                    max_timestamp: self.max_ts,
+                    rel_offset: rel,
+                });
+            }
+        }
+        self.since_index += batch.size() as u64;
+        self.next = batch.last_offset() + 1;
+        self.pos += batch.size() as u64;
+    }
+
+    /// The state at a recovery point: the synced index entries from the files, then the batch
+    /// headers from the last of them up to the point (CRCs not checked: those bytes were
+    /// synced). `None` when the files do not agree with the point.
+    fn trusted(
+        bytes: &[u8],
+        point: &RecoveryPoint,
+        index_path: &Path,
+        time_path: &Path,
+    ) -> Result<Option<Recovered>, StorageError> {
+        if point.position > bytes.len() as u64 {
+            return Ok(None);
+        }
+        let mut index = read_index(index_path)?;
+        let mut time_index = read_time_index(time_path)?;
+        let (n_index, n_time) = (point.index_entries as usize, point.time_entries as usize);
+        if index.len() < n_index || time_index.len() < n_time {
+            return Ok(None);
+        }
+        index.truncate(n_index);
+        time_index.truncate(n_time);
+        let mut state = Recovered::empty(point.base_offset);
+        if let Some(last) = index.last().copied() {
+            if u64::from(last.position) >= point.position
+                || time_index
+                    .last()
+                    .is_some_and(|t| t.rel_offset > last.rel_offset)
+            {
+                return Ok(None);
+            }
+            // Resume at the last entry's batch, which is indexed already.
+            state.pos = u64::from(last.position);
+            state.next = point.base_offset + i64::from(last.rel_offset);
+            state.since_index = 0;
+            state.max_ts = time_index.last().map_or(-1, |t| t.max_timestamp);
+        } else if !time_index.is_empty() {
+            return Ok(None);
+        }
+        state.index = index;
+        state.time_index = time_index;
+        while state.pos < point.position {
+            let Ok(batch) = RecordBatch::parse_unchecked(&bytes[state.pos as usize..]) else {
+                return Ok(None);
+            };
+            if batch.base_offset() < state.next || state.pos + batch.size() as u64 > point.position
+            {
+                return Ok(None);
+            }
+            state.add(&batch);
+        }
+        if state.next != point.next_offset {
+            return Ok(None);
+        }
+        state.max_ts = state.max_ts.max(point.max_timestamp);
+        Ok(Some(state))
+    }
+}
+
 fn paths(dir: &Path, base_offset: i64) -> (PathBuf, PathBuf, PathBuf) {
     let stem = file_stem(base_offset);
     (
@@ -708,6 +948,17 @@ fn paths(dir: &Path, base_offset: i64) -> (PathBuf, PathBuf, PathBuf) {
         dir.join(format!("{stem}.index")),
         dir.join(format!("{stem}.timeindex")),
     )
+}
+
+/// Opens an index file for appending after cutting it to `len` bytes (creating it if needed).
+fn open_cut(files: &dyn FileOps, path: &Path, len: u64) -> Result<File, StorageError> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .ctx("open", path)?;
+    files.set_len(&file, path, len).ctx("truncate", path)?;
+    Ok(file)
 }
 
 fn create_truncated(path: &Path) -> Result<File, StorageError> {
