@@ -12,14 +12,55 @@ use strikemq_codec::output::Output;
 pub(crate) const OUTPUT_HIGH_WATER: usize = 8 * 1024 * 1024;
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
-pub(crate) struct Connection<P> {
-    pub(crate) stream: TcpStream,
+/// What both backends keep per connection to serve its requests.
+pub(crate) struct ConnState<P> {
     pub(crate) peer: SocketAddr,
+    /// Bytes read and not yet served.
     pub(crate) input: BytesMut,
+    /// Answers not yet written (on io_uring: not yet handed to a write).
     pub(crate) output: Output,
     pub(crate) parked: Option<P>,
     /// The peer closed its side; answer what is buffered, then close.
     pub(crate) read_closed: bool,
+}
+
+impl<P> ConnState<P> {
+    pub(crate) fn new(peer: SocketAddr) -> Self {
+        ConnState {
+            peer,
+            input: BytesMut::with_capacity(4096),
+            output: Output::new(),
+            parked: None,
+            read_closed: false,
+        }
+    }
+
+    /// Nothing parked, nothing left to write and no whole frame waiting to be served: once the
+    /// peer has closed its side, the connection can go.
+    pub(crate) fn idle(&self, max_frame: usize) -> bool {
+        self.parked.is_none()
+            && self.output.is_empty()
+            && !matches!(
+                strikemq_codec::frame::peek_frame_len(&self.input, max_frame),
+                Ok(Some(len)) if self.input.len() >= len + strikemq_codec::frame::LENGTH_PREFIX
+            )
+    }
+
+    /// How many bytes the next read should ask for: the rest of the frame being received,
+    /// between `min` and four [`READ_CHUNK`]s, or one chunk while no frame length is known.
+    pub(crate) fn next_read_len(&self, max_frame: usize, min: usize) -> usize {
+        match strikemq_codec::frame::peek_frame_len(&self.input, max_frame) {
+            Ok(Some(len)) => (len + strikemq_codec::frame::LENGTH_PREFIX)
+                .saturating_sub(self.input.len())
+                .clamp(min, 4 * READ_CHUNK),
+            _ => READ_CHUNK,
+        }
+    }
+}
+
+pub(crate) struct Connection<P> {
+    pub(crate) stream: TcpStream,
+    pub(crate) state: ConnState<P>,
 }
 
 pub(crate) enum ReadOutcome {
@@ -36,17 +77,13 @@ impl<P> Connection<P> {
     pub(crate) fn new(stream: TcpStream, peer: SocketAddr) -> Self {
         Connection {
             stream,
-            peer,
-            input: BytesMut::with_capacity(4096),
-            output: Output::new(),
-            parked: None,
-            read_closed: false,
+            state: ConnState::new(peer),
         }
     }
 
     /// Whether the connection may take another request now.
     pub(crate) fn accepting(&self) -> bool {
-        self.parked.is_none() && self.output.len() < OUTPUT_HIGH_WATER
+        self.state.parked.is_none() && self.state.output.len() < OUTPUT_HIGH_WATER
     }
 
     /// One read into the input buffer, sized for the frame being received. Reads of up to
@@ -57,18 +94,13 @@ impl<P> Connection<P> {
         max_frame: usize,
         scratch: &mut [u8],
     ) -> io::Result<ReadOutcome> {
-        let want = match strikemq_codec::frame::peek_frame_len(&self.input, max_frame) {
-            Ok(Some(len)) => (len + strikemq_codec::frame::LENGTH_PREFIX)
-                .saturating_sub(self.input.len())
-                .clamp(1, 4 * READ_CHUNK),
-            _ => READ_CHUNK,
-        };
+        let want = self.state.next_read_len(max_frame, 1);
         if want <= scratch.len() {
             let res = read_retrying(&mut self.stream, scratch);
             return match res {
                 Ok(0) => Ok(ReadOutcome::Closed),
                 Ok(n) => {
-                    self.input.extend_from_slice(&scratch[..n]);
+                    self.state.input.extend_from_slice(&scratch[..n]);
                     Ok(ReadOutcome::Data {
                         drained: n < scratch.len(),
                     })
@@ -77,24 +109,24 @@ impl<P> Connection<P> {
                 Err(e) => Err(e),
             };
         }
-        let start = self.input.len();
-        self.input.resize(start + want, 0);
-        let res = read_retrying(&mut self.stream, &mut self.input[start..]);
+        let start = self.state.input.len();
+        self.state.input.resize(start + want, 0);
+        let res = read_retrying(&mut self.stream, &mut self.state.input[start..]);
         match res {
             Ok(0) => {
-                self.input.truncate(start);
+                self.state.input.truncate(start);
                 Ok(ReadOutcome::Closed)
             }
             Ok(n) => {
-                self.input.truncate(start + n);
+                self.state.input.truncate(start + n);
                 Ok(ReadOutcome::Data { drained: n < want })
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.input.truncate(start);
+                self.state.input.truncate(start);
                 Ok(ReadOutcome::WouldBlock)
             }
             Err(e) => {
-                self.input.truncate(start);
+                self.state.input.truncate(start);
                 Err(e)
             }
         }
@@ -102,9 +134,9 @@ impl<P> Connection<P> {
 
     /// Writes as much buffered output as the socket takes.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
-        write_output(&mut self.stream, &mut self.output)?;
+        write_output(&mut self.stream, &mut self.state.output)?;
         // Give back the memory of a large response once it is out.
-        self.output.shrink_if_empty(OUTPUT_HIGH_WATER);
+        self.state.output.shrink_if_empty(OUTPUT_HIGH_WATER);
         Ok(())
     }
 }

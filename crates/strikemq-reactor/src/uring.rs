@@ -16,23 +16,23 @@
 #![allow(unsafe_code)]
 
 use std::io::{self, IoSlice};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use crossbeam_channel::Receiver;
 use io_uring::{opcode, types, IoUring};
 use slab::Slab;
 use strikemq_codec::output::Output;
 
-use crate::connection::{write_output, OUTPUT_HIGH_WATER, READ_CHUNK};
+use crate::connection::{write_output, ConnState, OUTPUT_HIGH_WATER, READ_CHUNK};
 use crate::worker::{
-    due_parked, earliest_deadline, serve_next_frame, set_current, take_self_wake, FrameIo, Served,
+    due_parked, earliest_deadline, resume_request, serve_next_frame, set_current, take_self_wake,
+    Resumed, Served,
 };
-use crate::{ReactorConfig, Service, Shared, Step};
+use crate::{ReactorConfig, Service, Shared};
 
 /// user_data of the eventfd read; connections use `key << 1 | op`.
 const WAKE: u64 = u64::MAX;
@@ -82,17 +82,13 @@ unsafe impl Send for Iovecs {}
 
 struct Conn<P> {
     stream: TcpStream,
-    peer: SocketAddr,
-    input: BytesMut,
-    /// Responses not yet submitted.
-    output: Output,
+    /// Its `output` holds the responses not yet written or submitted.
+    state: ConnState<P>,
     /// Responses submitted (or partly sent): left alone while a send is in flight.
     sending: Output,
     iovecs: Iovecs,
-    /// Bytes the receive in flight may write into `input`'s spare capacity.
+    /// Bytes the receive in flight may write into `state.input`'s spare capacity.
     recv_len: usize,
-    parked: Option<P>,
-    read_closed: bool,
     in_flight: bool,
     /// Closing: the socket was shut down and the connection goes once its operation completes.
     closing: bool,
@@ -100,11 +96,11 @@ struct Conn<P> {
 
 impl<P> Conn<P> {
     fn pending_output(&self) -> usize {
-        self.output.len() + self.sending.len()
+        self.state.output.len() + self.sending.len()
     }
 
     fn accepting(&self) -> bool {
-        self.parked.is_none() && self.pending_output() < OUTPUT_HIGH_WATER
+        self.state.parked.is_none() && self.pending_output() < OUTPUT_HIGH_WATER
     }
 }
 
@@ -194,7 +190,7 @@ impl<S: Service> UringWorker<S> {
     fn wait(&mut self) -> io::Result<()> {
         let deadline = earliest_deadline(
             &self.parked,
-            |k| self.conns.get(k)?.parked.as_ref(),
+            |k| self.conns.get(k)?.state.parked.as_ref(),
             S::deadline,
         );
         let res = match deadline {
@@ -255,14 +251,10 @@ impl<S: Service> UringWorker<S> {
             tracing::debug!(worker = self.id, %peer, backend = "io_uring", "connection accepted");
             let key = self.conns.insert(Conn {
                 stream,
-                peer,
-                input: BytesMut::with_capacity(4096),
-                output: Output::new(),
+                state: ConnState::new(peer),
                 sending: Output::new(),
                 iovecs: Iovecs(Vec::with_capacity(SLICES)),
                 recv_len: 0,
-                parked: None,
-                read_closed: false,
                 in_flight: false,
                 closing: false,
             });
@@ -282,17 +274,17 @@ impl<S: Service> UringWorker<S> {
         }
         if op == OP_RECV {
             match res {
-                0 => conn.read_closed = true,
+                0 => conn.state.read_closed = true,
                 n if n > 0 => {
                     let n = (n as usize).min(conn.recv_len);
-                    let len = conn.input.len();
+                    let len = conn.state.input.len();
                     // SAFETY: the kernel wrote `n` bytes (at most the `recv_len` asked for, which
                     // `step` reserved) into the spare capacity right after `len`.
-                    unsafe { conn.input.set_len(len + n) };
+                    unsafe { conn.state.input.set_len(len + n) };
                 }
                 e if -e == libc::EAGAIN || -e == libc::EINTR => {}
                 e => {
-                    tracing::debug!(peer = %conn.peer, error = %io::Error::from_raw_os_error(-e), "read failed");
+                    tracing::debug!(peer = %conn.state.peer, error = %io::Error::from_raw_os_error(-e), "read failed");
                     self.remove(key);
                     return;
                 }
@@ -302,7 +294,7 @@ impl<S: Service> UringWorker<S> {
                 n if n > 0 => conn.sending.advance(n as usize),
                 e if -e == libc::EAGAIN || -e == libc::EINTR => {}
                 e => {
-                    tracing::debug!(peer = %conn.peer, error = %io::Error::from_raw_os_error(-e), "write failed");
+                    tracing::debug!(peer = %conn.state.peer, error = %io::Error::from_raw_os_error(-e), "write failed");
                     self.remove(key);
                     return;
                 }
@@ -323,15 +315,9 @@ impl<S: Service> UringWorker<S> {
         }
         loop {
             while conn.accepting() {
-                let io = FrameIo {
-                    input: &mut conn.input,
-                    output: &mut conn.output,
-                    parked: &mut conn.parked,
-                    read_closed: &mut conn.read_closed,
-                    peer: conn.peer,
-                };
                 let has_parked = &self.shared.workers[self.id].has_parked;
-                match serve_next_frame(&*self.service, has_parked, io, max_frame, now) {
+                match serve_next_frame(&*self.service, has_parked, &mut conn.state, max_frame, now)
+                {
                     Served::Answered => {}
                     Served::Parked => {
                         self.parked.insert(key);
@@ -343,16 +329,16 @@ impl<S: Service> UringWorker<S> {
                     }
                 }
             }
-            if !conn.sending.is_empty() || conn.output.is_empty() {
+            if !conn.sending.is_empty() || conn.state.output.is_empty() {
                 break;
             }
-            std::mem::swap(&mut conn.sending, &mut conn.output);
+            std::mem::swap(&mut conn.sending, &mut conn.state.output);
             // Write straight away: an answer that fits the socket's buffer (nearly all do) then
             // costs one syscall, where a submitted send costs a trip through the ring and a
             // completion before the next receive is submitted. Only what the socket does not
             // take now goes through the ring.
             if let Err(e) = write_output(&mut &conn.stream, &mut conn.sending) {
-                tracing::debug!(peer = %conn.peer, error = %e, "write failed");
+                tracing::debug!(peer = %conn.state.peer, error = %e, "write failed");
                 self.remove(key);
                 return;
             }
@@ -381,14 +367,8 @@ impl<S: Service> UringWorker<S> {
             .user_data((key as u64) << 1 | OP_SEND)
         } else {
             conn.sending.shrink_if_empty(OUTPUT_HIGH_WATER);
-            let idle = conn.parked.is_none()
-                && conn.output.is_empty()
-                && !matches!(
-                    strikemq_codec::frame::peek_frame_len(&conn.input, max_frame),
-                    Ok(Some(len)) if conn.input.len() >= len + 4
-                );
-            if conn.read_closed {
-                if idle {
+            if conn.state.read_closed {
+                if conn.state.idle(max_frame) {
                     self.remove(key);
                 }
                 return;
@@ -400,17 +380,16 @@ impl<S: Service> UringWorker<S> {
             // Receive straight into the input buffer, sized for the frame being received (as
             // the mio worker reads large frames in place); `input` is left alone until the
             // completion arrives.
-            let want = match strikemq_codec::frame::peek_frame_len(&conn.input, max_frame) {
-                Ok(Some(len)) => (len + strikemq_codec::frame::LENGTH_PREFIX)
-                    .saturating_sub(conn.input.len())
-                    .clamp(READ_CHUNK, 4 * READ_CHUNK),
-                _ => READ_CHUNK,
-            };
-            conn.input.reserve(want);
+            let want = conn.state.next_read_len(max_frame, READ_CHUNK);
+            conn.state.input.reserve(want);
             conn.recv_len = want;
             opcode::Recv::new(
                 types::Fd(conn.stream.as_raw_fd()),
-                conn.input.spare_capacity_mut().as_mut_ptr().cast::<u8>(),
+                conn.state
+                    .input
+                    .spare_capacity_mut()
+                    .as_mut_ptr()
+                    .cast::<u8>(),
                 want as u32,
             )
             .build()
@@ -438,7 +417,7 @@ impl<S: Service> UringWorker<S> {
         let now = Instant::now();
         let due = due_parked(
             &self.parked,
-            |k| self.conns.get(k)?.parked.as_ref(),
+            |k| self.conns.get(k)?.state.parked.as_ref(),
             S::deadline,
             woken,
             now,
@@ -448,19 +427,13 @@ impl<S: Service> UringWorker<S> {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            let Some(parked) = conn.parked.take() else {
-                continue;
-            };
-            match self.service.resume(parked, now, &mut conn.output) {
-                Step::Done => self.step(key),
-                Step::Park(p) => {
-                    conn.parked = Some(p);
+            match resume_request(&*self.service, &mut conn.state, now) {
+                Some(Resumed::Answered) => self.step(key),
+                Some(Resumed::Parked) => {
                     self.parked.insert(key);
                 }
-                Step::Close(reason) => {
-                    tracing::info!(peer = %conn.peer, reason, "closing connection");
-                    self.close(key);
-                }
+                Some(Resumed::Close) => self.close(key),
+                None => {}
             }
         }
         slot.has_parked
@@ -488,7 +461,7 @@ impl<S: Service> UringWorker<S> {
             let conn = self.conns.remove(key);
             debug_assert!(!conn.in_flight);
             self.shared.open.fetch_sub(1, Ordering::AcqRel);
-            tracing::debug!(worker = self.id, peer = %conn.peer, "connection closed");
+            tracing::debug!(worker = self.id, peer = %conn.state.peer, "connection closed");
         }
     }
 

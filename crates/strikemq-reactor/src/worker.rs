@@ -11,7 +11,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 use strikemq_codec::frame::cut_frame;
 
-use crate::connection::{Connection, ReadOutcome};
+use crate::connection::{ConnState, Connection, ReadOutcome};
 use crate::{ReactorConfig, Service, Shared, Step};
 
 /// The waker's token; connections use `slab key + 1`.
@@ -78,53 +78,77 @@ pub(crate) enum Served {
     Incomplete,
 }
 
-/// A connection's part in serving frames, borrowed field by field from either backend's
-/// connection type.
-pub(crate) struct FrameIo<'a, P> {
-    pub(crate) input: &'a mut bytes::BytesMut,
-    pub(crate) output: &'a mut strikemq_codec::output::Output,
-    pub(crate) parked: &'a mut Option<P>,
-    pub(crate) read_closed: &'a mut bool,
-    pub(crate) peer: std::net::SocketAddr,
-}
-
 /// Cuts the next frame out of the input and hands it to the service: the one place both
 /// backends turn bytes into calls. `has_parked` is raised before the call, so that an append
 /// racing with it still wakes this worker.
 pub(crate) fn serve_next_frame<S: Service>(
     service: &S,
     has_parked: &std::sync::atomic::AtomicBool,
-    io: FrameIo<'_, S::Parked>,
+    state: &mut ConnState<S::Parked>,
     max_frame: usize,
     now: Instant,
 ) -> Served {
-    match cut_frame(io.input, max_frame) {
+    match cut_frame(&mut state.input, max_frame) {
         Ok(Some(frame)) => {
             has_parked.store(true, Ordering::Release);
-            match service.call(frame, io.peer, now, io.output) {
+            match service.call(frame, state.peer, now, &mut state.output) {
                 Step::Done => Served::Answered,
                 Step::Park(p) => {
-                    tracing::trace!(peer = %io.peer, "request parked");
-                    *io.parked = Some(p);
+                    tracing::trace!(peer = %state.peer, "request parked");
+                    state.parked = Some(p);
                     Served::Parked
                 }
                 Step::Close(reason) => {
-                    tracing::info!(peer = %io.peer, reason, "closing connection");
-                    *io.read_closed = true;
-                    io.input.clear();
+                    tracing::info!(peer = %state.peer, reason, "closing connection");
+                    state.read_closed = true;
+                    state.input.clear();
                     Served::Closing
                 }
             }
         }
         Ok(None) => Served::Incomplete,
         Err(e) => {
-            tracing::info!(peer = %io.peer, error = %e, "closing connection");
-            *io.read_closed = true;
-            io.input.clear();
-            *io.parked = None;
+            tracing::info!(peer = %state.peer, error = %e, "closing connection");
+            state.read_closed = true;
+            state.input.clear();
+            state.parked = None;
             Served::Broken
         }
     }
+}
+
+/// What [`resume_request`] did.
+pub(crate) enum Resumed {
+    /// The request was answered: the connection can go on.
+    Answered,
+    /// It is parked again.
+    Parked,
+    /// The service asked to close the connection.
+    Close,
+}
+
+/// Hands a connection's parked request back to the service (its wake-up came or its deadline
+/// passed); `None` when nothing is parked.
+pub(crate) fn resume_request<S: Service>(
+    service: &S,
+    state: &mut ConnState<S::Parked>,
+    now: Instant,
+) -> Option<Resumed> {
+    let parked = state.parked.take()?;
+    Some(match service.resume(parked, now, &mut state.output) {
+        Step::Done => {
+            tracing::trace!(peer = %state.peer, "parked request answered");
+            Resumed::Answered
+        }
+        Step::Park(p) => {
+            state.parked = Some(p);
+            Resumed::Parked
+        }
+        Step::Close(reason) => {
+            tracing::info!(peer = %state.peer, reason, "closing connection");
+            Resumed::Close
+        }
+    })
 }
 
 /// The earliest deadline among parked requests, if any.
@@ -251,7 +275,7 @@ impl<S: Service> Worker<S> {
     fn next_deadline(&self) -> Option<Instant> {
         earliest_deadline(
             &self.parked,
-            |k| self.conns.get(k)?.parked.as_ref(),
+            |k| self.conns.get(k)?.state.parked.as_ref(),
             S::deadline,
         )
     }
@@ -266,34 +290,23 @@ impl<S: Service> Worker<S> {
         let now = Instant::now();
         let due = due_parked(
             &self.parked,
-            |k| self.conns.get(k)?.parked.as_ref(),
+            |k| self.conns.get(k)?.state.parked.as_ref(),
             S::deadline,
             woken,
             now,
         );
         for key in due {
-            let Some(conn) = self.conns.get_mut(key) else {
-                self.parked.remove(&key);
-                continue;
-            };
-            let Some(parked) = conn.parked.take() else {
-                self.parked.remove(&key);
-                continue;
-            };
             self.parked.remove(&key);
-            match self.service.resume(parked, now, &mut conn.output) {
-                Step::Done => {
-                    tracing::trace!(worker = self.id, peer = %conn.peer, woken, "parked request answered");
-                    self.drive(key, false)
-                }
-                Step::Park(p) => {
-                    conn.parked = Some(p);
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            match resume_request(&*self.service, &mut conn.state, now) {
+                Some(Resumed::Answered) => self.drive(key, false),
+                Some(Resumed::Parked) => {
                     self.parked.insert(key);
                 }
-                Step::Close(reason) => {
-                    tracing::info!(peer = %conn.peer, reason, "closing connection");
-                    self.close(key);
-                }
+                Some(Resumed::Close) => self.close(key),
+                None => {}
             }
         }
         let any = !self.parked.is_empty();
@@ -314,15 +327,9 @@ impl<S: Service> Worker<S> {
         let keep = loop {
             let mut progressed = false;
             while conn.accepting() {
-                let io = FrameIo {
-                    input: &mut conn.input,
-                    output: &mut conn.output,
-                    parked: &mut conn.parked,
-                    read_closed: &mut conn.read_closed,
-                    peer: conn.peer,
-                };
                 let has_parked = &self.shared.workers[self.id].has_parked;
-                match serve_next_frame(&*self.service, has_parked, io, max_frame, now) {
+                match serve_next_frame(&*self.service, has_parked, &mut conn.state, max_frame, now)
+                {
                     Served::Answered => progressed = true,
                     Served::Parked => {
                         progressed = true;
@@ -341,7 +348,7 @@ impl<S: Service> Worker<S> {
             }
             let was_accepting = conn.accepting();
             if let Err(e) = conn.flush() {
-                tracing::debug!(peer = %conn.peer, error = %e, "write failed");
+                tracing::debug!(peer = %conn.state.peer, error = %e, "write failed");
                 break false;
             }
             // Writing brought the backlog under the high-water mark: frames already buffered
@@ -351,7 +358,7 @@ impl<S: Service> Worker<S> {
             if !was_accepting && conn.accepting() {
                 progressed = true;
             }
-            if conn.accepting() && !conn.read_closed && !drained {
+            if conn.accepting() && !conn.state.read_closed && !drained {
                 match conn.read_some(max_frame, &mut self.scratch) {
                     Ok(ReadOutcome::Data { drained: short }) => {
                         progressed = true;
@@ -359,24 +366,18 @@ impl<S: Service> Worker<S> {
                     }
                     Ok(ReadOutcome::WouldBlock) => {}
                     Ok(ReadOutcome::Closed) => {
-                        conn.read_closed = true;
+                        conn.state.read_closed = true;
                         progressed = true;
                     }
                     Err(e) => {
-                        tracing::debug!(peer = %conn.peer, error = %e, "read failed");
+                        tracing::debug!(peer = %conn.state.peer, error = %e, "read failed");
                         break false;
                     }
                 }
             }
             if !progressed {
                 // Done for now, unless the peer is gone and nothing is left to answer.
-                let idle = conn.parked.is_none()
-                    && conn.output.is_empty()
-                    && !matches!(
-                        strikemq_codec::frame::peek_frame_len(&conn.input, max_frame),
-                        Ok(Some(len)) if conn.input.len() >= len + 4
-                    );
-                break !(conn.read_closed && idle);
+                break !(conn.state.read_closed && conn.state.idle(max_frame));
             }
         };
         if !keep {
@@ -390,7 +391,7 @@ impl<S: Service> Worker<S> {
             let mut conn = self.conns.remove(key);
             self.shared.open.fetch_sub(1, Ordering::AcqRel);
             let _ = self.poll.registry().deregister(&mut conn.stream);
-            tracing::debug!(worker = self.id, peer = %conn.peer, "connection closed");
+            tracing::debug!(worker = self.id, peer = %conn.state.peer, "connection closed");
         }
     }
 }
