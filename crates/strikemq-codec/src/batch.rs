@@ -182,9 +182,11 @@ impl<'a> RecordBatch<'a> {
     pub fn base_offset(&self) -> i64 {
         be_i64(self.bytes, BASE_OFFSET_OFFSET)
     }
-    /// Offset of the last record: `baseOffset + lastOffsetDelta`.
+    /// Offset of the last record: `baseOffset + lastOffsetDelta`, wrapping as Kafka's Java
+    /// arithmetic does (a batch from the network may carry any base offset).
     pub fn last_offset(&self) -> i64 {
-        self.base_offset() + i64::from(self.last_offset_delta())
+        self.base_offset()
+            .wrapping_add(i64::from(self.last_offset_delta()))
     }
     /// `partitionLeaderEpoch`.
     pub fn partition_leader_epoch(&self) -> i32 {
@@ -362,7 +364,7 @@ pub fn decode_records(batch: &RecordBatch<'_>) -> Result<Vec<Record>, BatchError
             base_ts.wrapping_add(ts_delta)
         };
         out.push(Record {
-            offset: base_offset + i64::from(offset_delta),
+            offset: base_offset.wrapping_add(i64::from(offset_delta)),
             timestamp,
             key,
             value,
@@ -712,6 +714,30 @@ mod tests {
         TimestampType,
     };
     use proptest::prelude::*;
+
+    /// Offsets and timestamps near the ends of i64 (any client may send them) wrap as in Kafka's
+    /// Java arithmetic instead of overflowing (which panics in a debug build).
+    #[test]
+    fn offsets_and_timestamps_at_the_edge_of_i64_wrap() {
+        let mut b = BatchBuilder::new();
+        for i in 0..3 {
+            b = b.record(NewRecord {
+                timestamp: i64::MAX - 2 + i,
+                value: Some(Bytes::from("v")),
+                ..Default::default()
+            });
+        }
+        let mut bytes = b.build().to_vec();
+        set_base_offset(&mut bytes, i64::MAX - 1);
+        let batch = RecordBatch::parse(&bytes).unwrap();
+        assert_eq!(batch.last_offset(), i64::MIN);
+        let offsets: Vec<i64> = decode_records(&batch)
+            .unwrap()
+            .iter()
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(offsets, vec![i64::MAX - 1, i64::MAX, i64::MIN]);
+    }
 
     #[test]
     fn decompression_is_bounded_for_every_codec() {

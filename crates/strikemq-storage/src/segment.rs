@@ -601,7 +601,7 @@ impl Segment {
             let Ok(batch) = RecordBatch::parse_unchecked(&bytes[pos..]) else {
                 break;
             };
-            next = batch.last_offset() + 1;
+            next = batch.last_offset().saturating_add(1);
             max_ts = max_ts.max(batch.max_timestamp());
             pos += batch.size();
         }
@@ -880,7 +880,7 @@ impl Recovered {
             }
         }
         self.since_index += batch.size() as u64;
-        self.next = batch.last_offset() + 1;
+        self.next = batch.last_offset().saturating_add(1);
         self.pos += batch.size() as u64;
     }
 
