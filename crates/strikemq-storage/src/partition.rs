@@ -475,14 +475,19 @@ impl PartitionLog {
             let producers = due.then(|| app.producers.encode_snapshot(point.next_offset));
             (app.active.clone(), point, producers)
         };
-        for seg in self.segments.read().clone().iter() {
+        // Sealed segments, newest first: each sync covers them all, so the first one found
+        // synced means the older ones are too, and a sync costs the same with a thousand
+        // segments as with two.
+        let segments = self.segments.read().clone();
+        for seg in segments.iter().rev() {
             if Arc::ptr_eq(seg, &active) {
                 continue;
             }
             let sealed = seg.sealed_point();
-            if seg.needs_sync(&sealed) {
-                seg.sync_to(&sealed)?;
+            if !seg.needs_sync(&sealed) {
+                break;
             }
+            seg.sync_to(&sealed)?;
         }
         active.sync_to(&point)?;
         if let Some(producers) = producers {
