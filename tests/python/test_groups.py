@@ -158,6 +158,43 @@ def test_committed_offsets_survive_a_broker_restart(broker_factory, topic):
     c.close()
 
 
+def test_members_keep_their_partitions_across_a_broker_restart(broker_factory, topic):
+    """The group's membership is persisted with the committed offsets: after the broker restarts,
+    the members' heartbeats are accepted at the same generation and nobody rejoins (no revoke, no
+    new assignment), as with Kafka's coordinator failover."""
+    b = broker_factory()
+    create_topic(b.bootstrap, topic, 4)
+    group = "g-" + topic
+    events = []
+    members = []
+    for name in ("a", "b"):
+        c = group_consumer(b.bootstrap, group, **{"reconnect.backoff.ms": 50,
+                                                   "reconnect.backoff.max.ms": 200})
+        c.subscribe([topic], on_assign=lambda c, ps, n=name: events.append(("assign", n)),
+                    on_revoke=lambda c, ps, n=name: events.append(("revoke", n)))
+        members.append(c)
+    a, c2 = members
+    wait_for(lambda: len(assigned(a)) == 2 and len(assigned(c2)) == 2, consumers=members)
+    before = (assigned(a), assigned(c2))
+    produce_all(b.bootstrap, topic, [{"value": b"before-%d" % p, "partition": p} for p in range(4)])
+    got = poll_all(members, lambda r: sum(map(len, r)) >= 4)
+    assert sorted(v for r in got for (_, _, v) in r) == [b"before-%d" % p for p in range(4)]
+    events.clear()
+    b.restart()
+    # Several heartbeat intervals against the restarted broker.
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        for c in members:
+            c.poll(0.05)
+    produce_all(b.bootstrap, topic, [{"value": b"after-%d" % p, "partition": p} for p in range(4)])
+    got = poll_all(members, lambda r: sum(map(len, r)) >= 4)
+    assert sorted(v for r in got for (_, _, v) in r) == [b"after-%d" % p for p in range(4)]
+    assert events == [], f"a member rejoined after the restart: {events}"
+    assert (assigned(a), assigned(c2)) == before
+    for c in members:
+        c.close()
+
+
 def test_cooperative_sticky_rebalance(broker, topic):
     create_topic(broker.bootstrap, topic, 6)
     group = "g-" + topic

@@ -237,6 +237,35 @@ fn committed_offsets_survive_a_restart_and_follow_topic_deletion() {
     assert_eq!(fetch_offset(&b, "simple", "t", 9), -1);
 }
 
+fn heartbeat(b: &Broker, generation: i32, member: &str) -> i16 {
+    let hb = HeartbeatRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_generation_id(generation)
+        .with_member_id(s(member));
+    let ResponseKind::Heartbeat(r) = response(call(b, ApiKey::Heartbeat, 4, &hb)) else {
+        panic!()
+    };
+    r.error_code
+}
+
+/// A member alone in group "g", joined and synced: its id.
+fn stable_member(b: &Broker) -> String {
+    let member = join_now(b, "").member_id.as_str().to_owned();
+    assert_eq!(join_now(b, &member).generation_id, 1);
+    let req = SyncGroupRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_generation_id(1)
+        .with_member_id(s(&member))
+        .with_assignments(vec![SyncGroupRequestAssignment::default()
+            .with_member_id(s(&member))
+            .with_assignment(Bytes::from_static(b"all"))]);
+    let ResponseKind::SyncGroup(r) = response(call(b, ApiKey::SyncGroup, 5, &req)) else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 0);
+    member
+}
+
 #[test]
 fn the_offsets_log_is_compacted_on_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -244,14 +273,16 @@ fn the_offsets_log_is_compacted_on_start() {
         let store = strikemq_storage::Store::open(dir.path(), Default::default()).unwrap();
         Broker::new(crate::BrokerConfig::default(), store).unwrap()
     };
-    {
+    let member = {
         let b = open();
         b.store().create_topic("t", 1, Default::default()).unwrap();
+        let member = stable_member(&b);
         for i in 0..3000 {
-            assert_eq!(commit(&b, "g", -1, "", "t", i), 0);
+            assert_eq!(commit(&b, "g", 1, &member, "t", i), 0);
         }
         b.close().unwrap();
-    }
+        member
+    };
     let size_of = || {
         std::fs::read_dir(dir.path().join("meta/consumer_offsets"))
             .unwrap()
@@ -261,9 +292,20 @@ fn the_offsets_log_is_compacted_on_start() {
     let before = size_of();
     let b = open();
     assert_eq!(fetch_offset(&b, "g", "t", 9), 2999);
+    assert_eq!(
+        heartbeat(&b, 1, &member),
+        0,
+        "the member is known after a restart"
+    );
     b.close().unwrap();
     assert!(size_of() < before / 10, "{} then {}", before, size_of());
     drop(b);
+    // The compacted log kept the membership as well as the offsets.
     let b = open();
     assert_eq!(fetch_offset(&b, "g", "t", 9), 2999);
+    assert_eq!(heartbeat(&b, 1, &member), 0);
+    assert_eq!(
+        heartbeat(&b, 1, "stranger"),
+        ResponseError::UnknownMemberId.code()
+    );
 }

@@ -338,6 +338,7 @@ impl Broker {
     pub fn tick_groups(&self, now: Instant) -> Option<Instant> {
         let mut groups = self.groups.lock();
         let next = groups.tick(now);
+        self.persist_membership(&mut groups);
         let done = groups.take_completions();
         drop(groups);
         self.route(done);
@@ -348,6 +349,7 @@ impl Broker {
     pub(crate) fn with_groups<T>(&self, f: impl FnOnce(&mut GroupCoordinator) -> T) -> T {
         let mut groups = self.groups.lock();
         let out = f(&mut groups);
+        self.persist_membership(&mut groups);
         let done = groups.take_completions();
         drop(groups);
         self.route(done);
@@ -355,6 +357,22 @@ impl Broker {
             t();
         }
         out
+    }
+
+    /// Writes the coordinator's membership changes to the committed-offsets log, under the
+    /// coordinator's lock so that they reach the log in the order they happened. A failed write
+    /// only costs the members a rejoin after the next restart, so it is logged, not returned.
+    fn persist_membership(&self, groups: &mut GroupCoordinator) {
+        let changes = groups.take_membership_changes();
+        if changes.is_empty() {
+            return;
+        }
+        if let Err(e) = self
+            .offsets
+            .append_membership(&changes, group_requests::wall_clock_ms())
+        {
+            tracing::error!(error = %e, "writing group membership failed");
+        }
     }
 
     fn route(&self, done: Vec<strikemq_groups::Completion>) {

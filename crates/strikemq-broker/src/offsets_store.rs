@@ -1,16 +1,18 @@
-//! Committed offsets on disk: an internal log under `<data-dir>/meta/consumer_offsets/`, in the
-//! record format of `strikemq_groups::offsets_log`, replayed into the coordinator on start.
+//! Committed offsets and group membership on disk: an internal log under
+//! `<data-dir>/meta/consumer_offsets/`, in the record formats of `strikemq_groups::offsets_log`,
+//! replayed into the coordinator on start.
 //!
 //! The log only grows between starts; on start, when it holds many times more records than live
-//! offsets, it is rewritten with one record per live offset (write a new log beside it, then swap
-//! the directories by rename), so restarts keep it small.
+//! offsets and Stable groups, it is rewritten with one record per live offset and one per Stable
+//! group (write a new log beside it, then swap the directories by rename), so restarts keep it
+//! small.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use strikemq_codec::batch::{batches, decode_records};
 use strikemq_groups::offsets_log::{self, OffsetChange};
-use strikemq_groups::GroupCoordinator;
+use strikemq_groups::{GroupCoordinator, MembershipChange};
 use strikemq_storage::{LogConfig, PartitionLog, StorageError};
 
 const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
@@ -40,12 +42,14 @@ impl OffsetsStore {
         let log = PartitionLog::open(&dir, log_config())?;
         let records = replay(&log, groups, now)?;
         let live = groups.snapshot();
-        if records > COMPACT_MIN_RECORDS && records > 4 * live.len() {
+        let members = groups.membership_snapshot();
+        if records > COMPACT_MIN_RECORDS && records > 4 * (live.len() + members.len()) {
             drop(log);
-            let log = rewrite(&dir, &live)?;
+            let log = rewrite(&dir, &live, &members)?;
             tracing::info!(
                 records,
                 live = live.len(),
+                groups = members.len(),
                 "compacted the committed offsets log"
             );
             return Ok(OffsetsStore { log });
@@ -56,6 +60,18 @@ impl OffsetsStore {
     /// Appends changes; returns once they are in the log.
     pub(crate) fn append(&self, changes: &[OffsetChange], now_ms: i64) -> Result<(), StorageError> {
         match offsets_log::encode(changes, now_ms) {
+            Some(batch) => self.log.append(&batch).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends membership changes; returns once they are in the log.
+    pub(crate) fn append_membership(
+        &self,
+        changes: &[MembershipChange],
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        match offsets_log::encode_membership(changes, now_ms) {
             Some(batch) => self.log.append(&batch).map(|_| ()),
             None => Ok(()),
         }
@@ -90,6 +106,8 @@ fn replay(
                 count += 1;
                 if let Some((group, key, value)) = offsets_log::decode(&record) {
                     groups.apply_offsets(&group, [(key, value)], now);
+                } else if let Some((group, metadata)) = offsets_log::decode_membership(&record) {
+                    groups.restore_membership(&group, metadata, now);
                 }
             }
         }
@@ -100,6 +118,7 @@ fn replay(
 fn rewrite(
     dir: &Path,
     live: &[(String, (String, i32), strikemq_groups::CommittedOffset)],
+    members: &[MembershipChange],
 ) -> Result<PartitionLog, StorageError> {
     let io = |op, path: &Path| {
         let path: PathBuf = path.to_path_buf();
@@ -117,6 +136,11 @@ fn rewrite(
             .collect();
         for chunk in changes.chunks(RECORDS_PER_BATCH) {
             if let Some(batch) = offsets_log::encode(chunk, 0) {
+                log.append(&batch)?;
+            }
+        }
+        for chunk in members.chunks(RECORDS_PER_BATCH) {
+            if let Some(batch) = offsets_log::encode_membership(chunk, 0) {
                 log.append(&batch)?;
             }
         }

@@ -219,12 +219,55 @@ pub struct GroupDescription {
     pub generation_id: i32,
 }
 
+/// A Stable group's membership, as persisted so that a restarted broker knows the group's
+/// members and their assignments and they go on heartbeating without a rebalance (Kafka keeps
+/// the same in `__consumer_offsets`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMetadata {
+    /// Generation.
+    pub generation_id: i32,
+    /// Protocol type.
+    pub protocol_type: String,
+    /// Chosen protocol.
+    pub protocol_name: String,
+    /// Leader's member id.
+    pub leader: String,
+    /// Members, in join order.
+    pub members: Vec<MemberMetadata>,
+}
+
+/// One member of a [`GroupMetadata`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberMetadata {
+    /// Member id.
+    pub member_id: String,
+    /// Static instance id.
+    pub group_instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client address.
+    pub client_host: String,
+    /// Session timeout.
+    pub session_timeout_ms: i32,
+    /// Rebalance timeout.
+    pub rebalance_timeout_ms: i32,
+    /// The member's metadata for the chosen protocol.
+    pub metadata: Bytes,
+    /// Its assignment.
+    pub assignment: Bytes,
+}
+
+/// A membership change to persist: a group's metadata once it is Stable, `None` once it has no
+/// members.
+pub type MembershipChange = (String, Option<GroupMetadata>);
+
 /// Every group of the broker.
 #[derive(Debug)]
 pub struct GroupCoordinator {
     config: GroupConfig,
     groups: HashMap<String, Group>,
     completions: Vec<Completion>,
+    membership: Vec<MembershipChange>,
 }
 
 fn ms(v: i32) -> Duration {
@@ -242,6 +285,7 @@ impl GroupCoordinator {
             config,
             groups: HashMap::new(),
             completions: Vec::new(),
+            membership: Vec::new(),
         }
     }
 
@@ -255,8 +299,93 @@ impl GroupCoordinator {
         std::mem::take(&mut self.completions)
     }
 
+    /// Membership changes to persist since the last call, in order: a group that became Stable
+    /// (or whose static member was replaced while Stable) with its metadata, a group left
+    /// without members or deleted with `None`. Groups in the middle of a rebalance are not
+    /// written, as in Kafka: a restart brings back the last Stable generation.
+    pub fn take_membership_changes(&mut self) -> Vec<MembershipChange> {
+        std::mem::take(&mut self.membership)
+    }
+
+    /// The metadata of every Stable group, to rewrite a log of membership changes.
+    pub fn membership_snapshot(&self) -> Vec<MembershipChange> {
+        let mut out: Vec<MembershipChange> = self
+            .groups
+            .values()
+            .filter_map(|g| Some((g.id.clone(), Some(metadata_of(g)?))))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Brings back a group's membership read from a log of [`MembershipChange`]s (replayed in
+    /// order): a Stable group with these members, each given a full session from `now` to send
+    /// its next heartbeat; `None` empties the group. Committed offsets are kept.
+    pub fn restore_membership(
+        &mut self,
+        group_id: &str,
+        metadata: Option<GroupMetadata>,
+        now: Instant,
+    ) {
+        let group = self
+            .groups
+            .entry(group_id.to_owned())
+            .or_insert_with(|| Group::new(group_id, now));
+        group.retain_members(|_| false);
+        group.static_members.clear();
+        group.pending.clear();
+        group.rebalance_deadline = None;
+        group.join_not_before = None;
+        let Some(meta) = metadata else {
+            group.state = GroupState::Empty;
+            group.protocol_name = None;
+            group.leader = None;
+            group.empty_since = Some(now);
+            return;
+        };
+        group.state = GroupState::Stable;
+        group.generation = meta.generation_id;
+        group.protocol_type = Some(meta.protocol_type.clone());
+        group.protocol_name = Some(meta.protocol_name.clone());
+        group.leader = Some(meta.leader);
+        group.empty_since = None;
+        for m in meta.members {
+            let session = ms(m.session_timeout_ms);
+            if let Some(inst) = &m.group_instance_id {
+                group
+                    .static_members
+                    .insert(inst.clone(), m.member_id.clone());
+            }
+            group.add_member(Member {
+                id: m.member_id,
+                instance_id: m.group_instance_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+                session_timeout: session,
+                rebalance_timeout: ms(m.rebalance_timeout_ms),
+                protocol_type: meta.protocol_type.clone(),
+                protocols: vec![(meta.protocol_name.clone(), m.metadata)],
+                assignment: m.assignment,
+                join_waiter: None,
+                sync_waiter: None,
+                heartbeat_deadline: now + session,
+            });
+        }
+    }
+
+    /// Records the group's membership for [`GroupCoordinator::take_membership_changes`] if it
+    /// changed.
+    fn note_membership(&mut self, group_id: &str) {
+        if let Some(g) = self.groups.get_mut(group_id) {
+            if std::mem::take(&mut g.membership_changed) {
+                self.membership.push((g.id.clone(), metadata_of(g)));
+            }
+        }
+    }
+
     /// JoinGroup.
     pub fn join(&mut self, req: JoinRequest, now: Instant) -> Reply<JoinResponse> {
+        let group_id = req.group_id.clone();
         let fail = |e| Reply::Now(JoinResponse::error(e, &req.member_id));
         if req.group_id.is_empty() {
             return fail(ResponseError::InvalidGroupId);
@@ -300,6 +429,7 @@ impl GroupCoordinator {
             join_existing(group, &self.config, req, now, &mut sink)
         };
         self.completions.extend(sink);
+        self.note_membership(&group_id);
         reply
     }
 
@@ -355,6 +485,7 @@ impl GroupCoordinator {
                     m.assignment = assignments.get(&m.id).cloned().unwrap_or_default();
                 }
                 group.state = GroupState::Stable;
+                group.membership_changed = true;
                 let mut own = None;
                 for m in &mut group.members {
                     let resp = SyncResponse {
@@ -370,6 +501,7 @@ impl GroupCoordinator {
                     }
                 }
                 tracing::debug!(group = %group.id, generation = group.generation, "group is stable");
+                self.note_membership(&req.group_id);
                 Reply::Now(own.unwrap_or_default())
             }
         }
@@ -442,6 +574,7 @@ impl GroupCoordinator {
             })
             .collect();
         self.completions.extend(sink);
+        self.note_membership(group_id);
         results
     }
 
@@ -467,6 +600,9 @@ impl GroupCoordinator {
                 remove_member(group, &self.config, &id, now, &mut sink);
             }
             maybe_complete_join(group, now, &mut sink);
+            if std::mem::take(&mut group.membership_changed) {
+                self.membership.push((group.id.clone(), metadata_of(group)));
+            }
             if group.state == GroupState::Empty
                 && group.empty_since.is_some_and(|t| t + retention <= now)
                 && !group.offsets.is_empty()
@@ -688,6 +824,7 @@ impl GroupCoordinator {
             .groups
             .remove(group_id)
             .ok_or(ResponseError::GroupIdNotFound)?;
+        self.membership.push((group.id.clone(), None));
         Ok(group.offsets.into_keys().collect())
     }
 
@@ -751,6 +888,34 @@ impl GroupCoordinator {
         }
         out
     }
+}
+
+/// What a group's membership persists as: its metadata while Stable, nothing otherwise.
+fn metadata_of(g: &Group) -> Option<GroupMetadata> {
+    if g.state != GroupState::Stable {
+        return None;
+    }
+    let protocol = g.protocol_name.clone().unwrap_or_default();
+    Some(GroupMetadata {
+        generation_id: g.generation,
+        protocol_type: g.protocol_type.clone().unwrap_or_default(),
+        protocol_name: protocol.clone(),
+        leader: g.leader.clone().unwrap_or_default(),
+        members: g
+            .members
+            .iter()
+            .map(|m| MemberMetadata {
+                member_id: m.id.clone(),
+                group_instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                session_timeout_ms: m.session_timeout.as_millis().min(i32::MAX as u128) as i32,
+                rebalance_timeout_ms: m.rebalance_timeout.as_millis().min(i32::MAX as u128) as i32,
+                metadata: m.metadata_for(&protocol),
+                assignment: m.assignment.clone(),
+            })
+            .collect(),
+    })
 }
 
 fn new_member(req: &JoinRequest, id: String, now: Instant) -> Member {
@@ -846,6 +1011,7 @@ fn rejoin_static(
     // the group's choice; metadata bytes may differ (owned partitions) without a rebalance.
     let same_choice = group.select_protocol() == group.protocol_name;
     if group.state == GroupState::Stable && same_choice {
+        group.membership_changed = true;
         return Reply::Now(JoinResponse {
             error: None,
             generation_id: group.generation,
@@ -1075,6 +1241,7 @@ fn complete_join(group: &mut Group, now: Instant, sink: &mut Vec<Completion>) {
         group.protocol_name = None;
         group.leader = None;
         group.empty_since = Some(now);
+        group.membership_changed = true;
         return;
     }
     group.protocol_name = group.select_protocol();

@@ -130,6 +130,9 @@ pub(crate) struct Group {
     pub(crate) join_not_before: Option<Instant>,
     pub(crate) empty_since: Option<Instant>,
     pub(crate) offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// The membership to persist changed: the group became Stable or Empty, or a static member
+    /// took another's place in a Stable group.
+    pub(crate) membership_changed: bool,
 }
 
 impl Group {
@@ -150,6 +153,7 @@ impl Group {
             join_not_before: None,
             empty_since: Some(now),
             offsets: BTreeMap::new(),
+            membership_changed: false,
         }
     }
 

@@ -9,8 +9,9 @@
 //!
 //! Groups follow Kafka's states (Empty, PreparingRebalance, CompletingRebalance, Stable, Dead),
 //! member ids are handed out per KIP-394, static members (KIP-345) take their old place without a
-//! rebalance, and committed offsets are kept per group. [`offsets_log`] turns commits into records
-//! for a durable log and back.
+//! rebalance, and committed offsets are kept per group. [`offsets_log`] turns commits and
+//! membership changes ([`GroupCoordinator::take_membership_changes`]) into records for a durable
+//! log and back.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -46,8 +47,9 @@ mod group;
 pub mod offsets_log;
 
 pub use coordinator::{
-    Completion, GroupConfig, GroupCoordinator, GroupDescription, GroupListing, JoinMember,
-    JoinRequest, JoinResponse, MemberDescription, Reply, SyncRequest, SyncResponse, Waiter,
+    Completion, GroupConfig, GroupCoordinator, GroupDescription, GroupListing, GroupMetadata,
+    JoinMember, JoinRequest, JoinResponse, MemberDescription, MemberMetadata, MembershipChange,
+    Reply, SyncRequest, SyncResponse, Waiter,
 };
 pub use group::{CommittedOffset, GroupState};
 pub use strikemq_codec::kafka_protocol::ResponseError;

@@ -8,11 +8,22 @@
 //!        or null: the offset was deleted (tombstone)
 //! ```
 //! Replaying the log in order and keeping the last value per key gives the committed offsets.
+//!
+//! Membership changes ([`crate::GroupCoordinator::take_membership_changes`]) go in the same log:
+//!
+//! ```text
+//! key    JSON {"group": group}
+//! value  JSON {"generation", "protocol_type", "protocol", "leader", "members": [{"id",
+//!        "instance", "client", "host", "session_ms", "rebalance_ms", "metadata", "assignment"}]}
+//!        (metadata and assignment in hex), or null: the group has no members
+//! ```
+//! The two kinds of key do not parse as each other, so each decoder skips the other's records.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use strikemq_codec::batch::{BatchBuilder, NewRecord, Record};
 
+use crate::coordinator::{GroupMetadata, MemberMetadata, MembershipChange};
 use crate::group::CommittedOffset;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq, Hash, Clone)]
@@ -81,10 +92,174 @@ pub fn decode(record: &Record) -> Option<OffsetChange> {
     Some((key.g, (key.t, key.p), value))
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+struct MembershipKey {
+    group: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MembershipValue {
+    generation: i32,
+    protocol_type: String,
+    protocol: String,
+    leader: String,
+    members: Vec<MemberValue>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MemberValue {
+    id: String,
+    instance: Option<String>,
+    client: String,
+    host: String,
+    session_ms: i32,
+    rebalance_ms: i32,
+    metadata: String,
+    assignment: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Bytes> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()
+        .map(Bytes::from)
+}
+
+/// Encodes membership changes as one record batch; `None` when there is nothing to write.
+pub fn encode_membership(changes: &[MembershipChange], now_ms: i64) -> Option<Bytes> {
+    if changes.is_empty() {
+        return None;
+    }
+    let mut b = BatchBuilder::new();
+    for (group, meta) in changes {
+        let key = MembershipKey {
+            group: group.clone(),
+        };
+        let value = meta.as_ref().map(|m| MembershipValue {
+            generation: m.generation_id,
+            protocol_type: m.protocol_type.clone(),
+            protocol: m.protocol_name.clone(),
+            leader: m.leader.clone(),
+            members: m
+                .members
+                .iter()
+                .map(|m| MemberValue {
+                    id: m.member_id.clone(),
+                    instance: m.group_instance_id.clone(),
+                    client: m.client_id.clone(),
+                    host: m.client_host.clone(),
+                    session_ms: m.session_timeout_ms,
+                    rebalance_ms: m.rebalance_timeout_ms,
+                    metadata: hex(&m.metadata),
+                    assignment: hex(&m.assignment),
+                })
+                .collect(),
+        });
+        b = b.record(NewRecord {
+            timestamp: now_ms,
+            key: Some(Bytes::from(serde_json::to_vec(&key).ok()?)),
+            value: match value {
+                Some(v) => Some(Bytes::from(serde_json::to_vec(&v).ok()?)),
+                None => None,
+            },
+            headers: Vec::new(),
+        });
+    }
+    Some(b.build())
+}
+
+/// Decodes one membership record; `None` for records of another kind or that do not parse.
+pub fn decode_membership(record: &Record) -> Option<MembershipChange> {
+    let key: MembershipKey = serde_json::from_slice(record.key.as_ref()?).ok()?;
+    let Some(value) = &record.value else {
+        return Some((key.group, None));
+    };
+    let v: MembershipValue = serde_json::from_slice(value).ok()?;
+    let members = v
+        .members
+        .into_iter()
+        .map(|m| {
+            Some(MemberMetadata {
+                member_id: m.id,
+                group_instance_id: m.instance,
+                client_id: m.client,
+                client_host: m.host,
+                session_timeout_ms: m.session_ms,
+                rebalance_timeout_ms: m.rebalance_ms,
+                metadata: unhex(&m.metadata)?,
+                assignment: unhex(&m.assignment)?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((
+        key.group,
+        Some(GroupMetadata {
+            generation_id: v.generation,
+            protocol_type: v.protocol_type,
+            protocol_name: v.protocol,
+            leader: v.leader,
+            members,
+        }),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use strikemq_codec::batch::{decode_records, RecordBatch};
+
+    /// Membership records round-trip, and neither decoder takes the other kind's records.
+    #[test]
+    fn membership_round_trips_and_keeps_apart_from_offsets() {
+        let member = |id: &str, instance: Option<&str>| MemberMetadata {
+            member_id: id.into(),
+            group_instance_id: instance.map(Into::into),
+            client_id: "app".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: 45_000,
+            rebalance_timeout_ms: 300_000,
+            metadata: Bytes::from_static(&[0, 3, 0, 0, 0, 1, 0xff]),
+            assignment: Bytes::new(),
+        };
+        let changes = vec![
+            (
+                "g".to_owned(),
+                Some(GroupMetadata {
+                    generation_id: 7,
+                    protocol_type: "consumer".into(),
+                    protocol_name: "range".into(),
+                    leader: "a".into(),
+                    members: vec![member("a", None), member("b", Some("i-1"))],
+                }),
+            ),
+            ("h".to_owned(), None),
+        ];
+        let bytes = encode_membership(&changes, 5).unwrap();
+        let batch = RecordBatch::parse(&bytes).unwrap();
+        let records = decode_records(&batch).unwrap();
+        let back: Vec<_> = records
+            .iter()
+            .map(|r| decode_membership(r).unwrap())
+            .collect();
+        assert_eq!(back, changes);
+        assert!(records.iter().all(|r| decode(r).is_none()));
+        let offsets = encode(&[("g".to_owned(), ("t".to_owned(), 0), None)], 5).unwrap();
+        let batch = RecordBatch::parse(&offsets).unwrap();
+        assert!(decode_records(&batch)
+            .unwrap()
+            .iter()
+            .all(|r| decode_membership(r).is_none()));
+        assert_eq!(unhex("0g"), None);
+        assert!(encode_membership(&[], 0).is_none());
+    }
 
     #[test]
     fn changes_round_trip_through_a_batch() {

@@ -379,3 +379,124 @@ fn offsets_commit_rules_and_lifecycle() {
     assert!(h.c.committed("simple", "t", 0).is_none());
     assert_eq!(h.c.state("simple"), None);
 }
+
+/// Replays membership changes into a fresh coordinator, as a restarted broker does.
+fn restored(changes: &[MembershipChange], now: Instant) -> GroupCoordinator {
+    let mut c = GroupCoordinator::new(GroupConfig::default());
+    for (group, meta) in changes {
+        c.restore_membership(group, meta.clone(), now);
+    }
+    c
+}
+
+/// A Stable group is written when it becomes Stable and when it empties; a coordinator built
+/// from those records takes the members' heartbeats and syncs at the same generation, with the
+/// same assignments, without a rebalance, and still expires members that stay silent.
+#[test]
+fn membership_written_when_stable_brings_the_group_back_after_a_restart() {
+    let mut h = Harness::new();
+    let a = h.stable_single();
+    let b = h.new_member_id();
+    let (wb, _) = h.join(&b);
+    assert!(
+        h.c.take_membership_changes()
+            .iter()
+            .all(|(_, m)| m.as_ref().is_some_and(|m| m.generation_id == 1)),
+        "only the first Stable generation so far: a rebalance in progress is not written"
+    );
+    let (wa, _) = h.join(&a);
+    let done = h.c.take_completions();
+    let (ra, _) = (joined(&done, wa), joined(&done, wb));
+    let (_, _) = h.sync(&b, ra.generation_id, &[]);
+    h.sync(&a, ra.generation_id, &[(&a, "p0"), (&b, "p1")]);
+    let changes = h.c.take_membership_changes();
+    assert_eq!(changes.len(), 1);
+    let meta = changes[0].1.clone().unwrap();
+    assert_eq!((meta.generation_id, meta.leader.as_str()), (2, a.as_str()));
+    assert_eq!(meta.members.len(), 2);
+    assert_eq!(h.c.membership_snapshot(), changes);
+
+    // The broker restarts.
+    let later = h.now + Duration::from_secs(1);
+    let mut c = restored(&changes, later);
+    assert_eq!(c.state("g"), Some(GroupState::Stable));
+    assert_eq!(c.heartbeat("g", &a, None, 2, later), None);
+    assert_eq!(c.heartbeat("g", &b, None, 2, later), None);
+    assert_eq!(
+        c.heartbeat("g", &b, None, 1, later),
+        Some(ResponseError::IllegalGeneration)
+    );
+    let sync = SyncRequest {
+        group_id: "g".into(),
+        generation_id: 2,
+        member_id: b.clone(),
+        ..SyncRequest::default()
+    };
+    let Reply::Now(s) = c.sync(sync, later) else {
+        panic!("a Stable group answers a sync at once")
+    };
+    assert_eq!(s.assignment, Bytes::from("p1"));
+    let d = c.describe("g").unwrap();
+    assert_eq!((d.generation_id, d.members.len()), (2, 2));
+    assert_eq!(d.members[0].metadata, Bytes::from("meta-range"));
+    assert!(
+        c.take_membership_changes().is_empty(),
+        "restoring writes nothing"
+    );
+    // Restored members get a full session from the restart: b keeps heartbeating, a does not.
+    let mut now = later;
+    for _ in 0..3 {
+        now += Duration::from_secs(4);
+        assert_eq!(c.heartbeat("g", &b, None, 2, now), None);
+        c.tick(now);
+    }
+    assert_eq!(
+        c.heartbeat("g", &b, None, 2, now),
+        Some(ResponseError::RebalanceInProgress)
+    );
+    assert_eq!(c.describe("g").unwrap().members.len(), 1);
+
+    // The last member leaves: the group's record says it has no members.
+    h.c.leave("g", &[(a.clone(), None), (b.clone(), None)], h.now);
+    let gone = h.c.take_membership_changes();
+    assert_eq!(gone, vec![("g".to_owned(), None)]);
+    let all: Vec<MembershipChange> = changes.into_iter().chain(gone).collect();
+    let c = restored(&all, later);
+    assert_eq!(c.state("g"), Some(GroupState::Empty));
+    assert!(c.membership_snapshot().is_empty());
+}
+
+/// A static member that takes its old place in a Stable group changes the member id to
+/// persist; a deleted group is written as gone.
+#[test]
+fn static_replacement_and_deletion_are_written() {
+    let mut h = Harness::new();
+    let req = h.join_req("", Some("instance-1"), &["range"]);
+    let w = req.waiter;
+    h.c.join(req, h.now);
+    let first = joined(&h.c.take_completions(), w);
+    h.sync(&first.member_id, 1, &[(&first.member_id, "mine")]);
+    h.c.take_membership_changes();
+    let req = h.join_req("", Some("instance-1"), &["range"]);
+    let Reply::Now(again) = h.c.join(req, h.now) else {
+        panic!()
+    };
+    let changes = h.c.take_membership_changes();
+    let meta = changes[0].1.clone().unwrap();
+    assert_eq!(meta.members[0].member_id, again.member_id);
+    assert_eq!(
+        meta.members[0].group_instance_id.as_deref(),
+        Some("instance-1")
+    );
+    assert_eq!(meta.members[0].assignment, Bytes::from("mine"));
+    let mut c = restored(&changes, h.now);
+    // The restored static member is known by its instance id.
+    assert_eq!(
+        c.leave("g", &[(String::new(), Some("instance-1".into()))], h.now),
+        vec![None]
+    );
+    h.c.leave("g", &[(again.member_id.clone(), None)], h.now);
+    h.c.take_membership_changes();
+    h.c.delete("g").unwrap();
+    assert_eq!(h.c.take_membership_changes(), vec![("g".to_owned(), None)]);
+}
