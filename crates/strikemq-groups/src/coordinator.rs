@@ -320,13 +320,31 @@ impl GroupCoordinator {
 
     /// Brings back a group's membership read from a log of [`MembershipChange`]s (replayed in
     /// order): a Stable group with these members, each given a full session from `now` to send
-    /// its next heartbeat; `None` empties the group. Committed offsets are kept.
+    /// its next heartbeat. `None` (or no members) empties the group, and forgets it unless it
+    /// has committed offsets, as a restarted Kafka does not list an empty group without offsets.
     pub fn restore_membership(
         &mut self,
         group_id: &str,
         metadata: Option<GroupMetadata>,
         now: Instant,
     ) {
+        let Some(meta) = metadata.filter(|m| !m.members.is_empty()) else {
+            if self
+                .groups
+                .get(group_id)
+                .is_some_and(|g| g.offsets.is_empty())
+            {
+                self.groups.remove(group_id);
+            } else if let Some(group) = self.groups.get_mut(group_id) {
+                group.retain_members(|_| false);
+                group.static_members.clear();
+                group.state = GroupState::Empty;
+                group.protocol_name = None;
+                group.leader = None;
+                group.empty_since = Some(now);
+            }
+            return;
+        };
         let group = self
             .groups
             .entry(group_id.to_owned())
@@ -336,13 +354,6 @@ impl GroupCoordinator {
         group.pending.clear();
         group.rebalance_deadline = None;
         group.join_not_before = None;
-        let Some(meta) = metadata else {
-            group.state = GroupState::Empty;
-            group.protocol_name = None;
-            group.leader = None;
-            group.empty_since = Some(now);
-            return;
-        };
         group.state = GroupState::Stable;
         group.generation = meta.generation_id;
         group.protocol_type = Some(meta.protocol_type.clone());

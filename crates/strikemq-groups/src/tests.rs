@@ -461,9 +461,25 @@ fn membership_written_when_stable_brings_the_group_back_after_a_restart() {
     let gone = h.c.take_membership_changes();
     assert_eq!(gone, vec![("g".to_owned(), None)]);
     let all: Vec<MembershipChange> = changes.into_iter().chain(gone).collect();
-    let c = restored(&all, later);
-    assert_eq!(c.state("g"), Some(GroupState::Empty));
+    let mut c = restored(&all, later);
+    assert_eq!(
+        c.state("g"),
+        None,
+        "an empty group without offsets is not listed"
+    );
     assert!(c.membership_snapshot().is_empty());
+    // With committed offsets it stays, Empty.
+    let offset = CommittedOffset {
+        offset: 3,
+        leader_epoch: -1,
+        metadata: None,
+        commit_ms: 0,
+    };
+    c.apply_offsets("g", [(("t".to_owned(), 0), Some(offset))], later);
+    c.restore_membership("g", all[0].1.clone(), later);
+    c.restore_membership("g", None, later);
+    assert_eq!(c.state("g"), Some(GroupState::Empty));
+    assert_eq!(c.committed("g", "t", 0).map(|o| o.offset), Some(3));
 }
 
 /// A static member that takes its old place in a Stable group changes the member id to
