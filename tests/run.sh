@@ -43,7 +43,12 @@ step "the crates as users get them: examples, cargo package, cargo install"
 cargo run -q -p strikemq-codec --example answer_produce
 cargo run -q -p strikemq-storage --example partition_log
 # Every publishable crate packages and its package builds on its own (path dependencies carry
-# versions; the workspace's packages stand in for crates.io).
+# versions; the workspace's packages stand in for crates.io). Cargo unpacks those stand-ins under
+# $CARGO_HOME/registry/src and reuses an unpacked copy of the same name and version without
+# looking at its contents, so a copy left by an earlier run would hide this run's changes to a
+# crate's API: remove them first.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/strikemq-* \
+  "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/strikemq-*
 cargo package -q --workspace --exclude strikemq-probe --allow-dirty
 install_dir=$(mktemp -d)
 cargo install -q --debug --locked --path bins/strikemq --root "$install_dir"
