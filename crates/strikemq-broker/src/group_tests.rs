@@ -95,35 +95,19 @@ fn join_sync_heartbeat_through_the_broker() {
     assert_eq!((joined.error_code, joined.generation_id), (0, 1));
     assert_eq!(joined.leader.as_str(), member);
     assert_eq!(joined.members.len(), 1);
-    let req = SyncGroupRequest::default()
-        .with_group_id(GroupId(s("g")))
-        .with_generation_id(1)
-        .with_member_id(s(&member))
-        .with_assignments(vec![SyncGroupRequestAssignment::default()
-            .with_member_id(s(&member))
-            .with_assignment(Bytes::from_static(b"all"))]);
-    let ResponseKind::SyncGroup(r) = response(call(b, ApiKey::SyncGroup, 5, &req)) else {
-        panic!()
-    };
+    let r = sync_all_to(b, &member);
     assert_eq!((r.error_code, r.assignment.as_ref()), (0, &b"all"[..]));
-    let hb = HeartbeatRequest::default()
-        .with_group_id(GroupId(s("g")))
-        .with_generation_id(1)
-        .with_member_id(s(&member));
-    let ResponseKind::Heartbeat(r) = response(call(b, ApiKey::Heartbeat, 4, &hb)) else {
-        panic!()
-    };
-    assert_eq!(r.error_code, 0);
+    assert_eq!(heartbeat(b, 1, &member), 0);
 
     // A second member parks until the first rejoins.
     let second = join_now(b, "").member_id.as_str().to_owned();
     let Outcome::Park(parked) = call(b, ApiKey::JoinGroup, 9, &join_req(&second)) else {
         panic!("the second member waits")
     };
-    let ResponseKind::Heartbeat(r) = response(call(b, ApiKey::Heartbeat, 4, &hb)) else {
-        panic!()
-    };
-    assert_eq!(r.error_code, ResponseError::RebalanceInProgress.code());
+    assert_eq!(
+        heartbeat(b, 1, &member),
+        ResponseError::RebalanceInProgress.code()
+    );
     let Outcome::Park(parked) = b.resume(parked, Instant::now()) else {
         panic!("still waiting")
     };
@@ -248,21 +232,26 @@ fn heartbeat(b: &Broker, generation: i32, member: &str) -> i16 {
     r.error_code
 }
 
-/// A member alone in group "g", joined and synced: its id.
-fn stable_member(b: &Broker) -> String {
-    let member = join_now(b, "").member_id.as_str().to_owned();
-    assert_eq!(join_now(b, &member).generation_id, 1);
+/// SyncGroup of generation 1 in group "g" by `member`, giving itself everything.
+fn sync_all_to(b: &Broker, member: &str) -> SyncGroupResponse {
     let req = SyncGroupRequest::default()
         .with_group_id(GroupId(s("g")))
         .with_generation_id(1)
-        .with_member_id(s(&member))
+        .with_member_id(s(member))
         .with_assignments(vec![SyncGroupRequestAssignment::default()
-            .with_member_id(s(&member))
+            .with_member_id(s(member))
             .with_assignment(Bytes::from_static(b"all"))]);
     let ResponseKind::SyncGroup(r) = response(call(b, ApiKey::SyncGroup, 5, &req)) else {
         panic!()
     };
-    assert_eq!(r.error_code, 0);
+    r
+}
+
+/// A member alone in group "g", joined and synced: its id.
+fn stable_member(b: &Broker) -> String {
+    let member = join_now(b, "").member_id.as_str().to_owned();
+    assert_eq!(join_now(b, &member).generation_id, 1);
+    assert_eq!(sync_all_to(b, &member).error_code, 0);
     member
 }
 

@@ -1380,7 +1380,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t-0");
         {
-            let log = PartitionLog::open(&path, large_segments()).unwrap();
+            let log = PartitionLog::open(&path, sized(64 << 20)).unwrap();
             for seq in 0..10 {
                 log.append(&idem(7, 0, seq * 2, 2)).unwrap();
             }
@@ -1391,7 +1391,7 @@ mod tests {
             !path.join(PRODUCERS_FILE).exists(),
             "no roll, no clean close"
         );
-        let log = PartitionLog::open(&path, large_segments()).unwrap();
+        let log = PartitionLog::open(&path, sized(64 << 20)).unwrap();
         let retry = log.append(&idem(7, 0, 20, 2)).unwrap();
         assert!(retry.duplicate);
         assert_eq!(retry.base_offset, 20);
@@ -1399,10 +1399,6 @@ mod tests {
         assert!(older.duplicate);
         assert_eq!(older.base_offset, 18);
         assert_eq!(log.append(&idem(7, 0, 22, 2)).unwrap().base_offset, 22);
-    }
-
-    fn large_segments() -> LogConfig {
-        sized(64 << 20)
     }
 
     /// A recovery point the index files do not back (they lost entries it counts on) is not
