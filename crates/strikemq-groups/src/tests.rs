@@ -406,8 +406,9 @@ fn membership_written_when_stable_brings_the_group_back_after_a_restart() {
     );
     let (wa, _) = h.join(&a);
     let done = h.c.take_completions();
-    let (ra, _) = (joined(&done, wa), joined(&done, wb));
-    let (_, _) = h.sync(&b, ra.generation_id, &[]);
+    let ra = joined(&done, wa);
+    assert_eq!(joined(&done, wb).generation_id, ra.generation_id);
+    h.sync(&b, ra.generation_id, &[]);
     h.sync(&a, ra.generation_id, &[(&a, "p0"), (&b, "p1")]);
     let changes = h.c.take_membership_changes();
     assert_eq!(changes.len(), 1);

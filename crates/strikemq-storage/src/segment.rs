@@ -526,13 +526,18 @@ impl Segment {
     /// What an fsync of this segment covers if it starts now: the published bytes, and the
     /// index entries already in their files.
     pub(crate) fn recovery_point(&self, writer: &SegmentWriter) -> RecoveryPoint {
+        self.point_with(writer.index_on_disk, writer.time_on_disk)
+    }
+
+    /// The published bytes, with this many entries of each index.
+    fn point_with(&self, index_entries: usize, time_entries: usize) -> RecoveryPoint {
         RecoveryPoint {
             base_offset: self.base_offset,
             position: self.size(),
             next_offset: self.next_offset(),
             max_timestamp: self.max_timestamp(),
-            index_entries: writer.index_on_disk as u32,
-            time_entries: writer.time_on_disk as u32,
+            index_entries: index_entries as u32,
+            time_entries: time_entries as u32,
         }
     }
 
@@ -561,14 +566,7 @@ impl Segment {
 
     /// The point covering all of a sealed segment (its indexes were written out when sealed).
     pub(crate) fn sealed_point(&self) -> RecoveryPoint {
-        RecoveryPoint {
-            base_offset: self.base_offset,
-            position: self.size(),
-            next_offset: self.next_offset(),
-            max_timestamp: self.max_timestamp(),
-            index_entries: self.index.read().len() as u32,
-            time_entries: self.time_index.read().len() as u32,
-        }
+        self.point_with(self.index.read().len(), self.time_index.read().len())
     }
 
     /// Whether [`Segment::sync_to`] with `point` has anything to do.
