@@ -2,6 +2,7 @@
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import time
@@ -22,9 +23,11 @@ def broker_binary() -> str:
 class BrokerProcess:
     """One strikemq process; start/stop/kill it, and restart it on the same port and data."""
 
-    def __init__(self, data_dir: str, extra_args=()):
+    def __init__(self, data_dir: str, extra_args=(), nofile=None):
+        """`nofile`: a descriptor limit (`ulimit -n`) for the broker process."""
         self.data_dir = data_dir
         self.extra_args = list(extra_args)
+        self.nofile = nofile
         self.port = 0
         self.http_port = 0
         self.proc = None
@@ -49,7 +52,15 @@ class BrokerProcess:
             *self.extra_args,
         ]
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True)
+        limit = self.nofile
+
+        def set_limits():
+            if limit is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=log, text=True, preexec_fn=set_limits
+        )
         deadline = time.time() + 30
         for line in self.proc.stdout:
             h = HTTP.search(line)

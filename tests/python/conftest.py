@@ -15,10 +15,10 @@ def broker_factory():
     started = []
     dirs = []
 
-    def make(*extra_args):
+    def make(*extra_args, nofile=None):
         d = tempfile.mkdtemp(prefix="strikemq-test-")
         dirs.append(d)
-        b = BrokerProcess(os.path.join(d, "data"), extra_args).start()
+        b = BrokerProcess(os.path.join(d, "data"), extra_args, nofile=nofile).start()
         started.append(b)
         return b
 

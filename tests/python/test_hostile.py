@@ -1,7 +1,9 @@
-"""Malformed frames against the real strikemq binary: each closes its own connection at most, the
-process stays up and keeps serving. Regression tests for faults the mutation test found."""
+"""Hostile input and a hostile environment against the real strikemq binary: malformed frames close
+their own connection at most, a descriptor flood is survived, and the process keeps serving."""
 
+import os
 import socket
+import time
 import struct
 
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -46,3 +48,70 @@ def test_a_request_for_fifty_thousand_partitions_is_refused(broker, topic):
     except Exception as e:  # KafkaException(POLICY_VIOLATION)
         assert "POLICY_VIOLATION" in str(e), e
     assert topic not in a.list_topics(timeout=10).topics
+
+
+def api_versions(port, timeout=10):
+    """One ApiVersions v0 round trip on a new connection; returns the error code."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(frame(18, 0, b""))
+        size = struct.unpack(">i", recv_exactly(s, 4))[0]
+        body = recv_exactly(s, size)
+        return struct.unpack(">h", body[4:6])[0]
+
+
+def recv_exactly(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("closed by the broker")
+        data += chunk
+    return data
+
+
+def cpu_ticks(pid):
+    """User + system CPU time of a process, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_accepting_recovers_after_running_out_of_descriptors(broker_factory):
+    # 300 clients at once against a broker limited to 128 descriptors: accept fails with EMFILE
+    # for those beyond the limit. An edge-triggered listener gets no new readiness for the
+    # connections left in the backlog, so the broker used to stop accepting for good.
+    broker = broker_factory(nofile=128)
+    flood = []
+    try:
+        for _ in range(300):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", broker.port))
+            flood.append(s)
+        deadline = time.time() + 20
+        while b"out of descriptors" not in broker.log_path.read_bytes():
+            assert time.time() < deadline, "the broker never ran out of descriptors"
+            time.sleep(0.05)
+        # At the limit the acceptor backs off: it must not spin. Two seconds at the limit cost
+        # well under a second of CPU (a spinning acceptor costs about two).
+        before = cpu_ticks(broker.proc.pid)
+        time.sleep(2)
+        spent = (cpu_ticks(broker.proc.pid) - before) / os.sysconf("SC_CLK_TCK")
+        assert spent < 0.5, f"{spent:.2f} s of CPU in 2 s at the descriptor limit"
+    finally:
+        for s in flood:
+            s.close()
+    # Every flooding client is gone: new clients are served again, without a restart.
+    deadline = time.time() + 20
+    while True:
+        try:
+            assert api_versions(broker.port, timeout=2) == 0
+            break
+        except (OSError, ConnectionError):
+            assert time.time() < deadline, "the broker stopped accepting connections for good"
+            time.sleep(0.1)
+    for _ in range(20):
+        assert api_versions(broker.port) == 0
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    assert broker.port in {b.port for b in a.list_topics(timeout=10).brokers.values()}
+    assert broker.proc.poll() is None

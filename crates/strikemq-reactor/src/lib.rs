@@ -22,7 +22,7 @@
 //! use std::io::{Read, Write};
 //! use std::net::{SocketAddr, TcpListener, TcpStream};
 //! use std::sync::Arc;
-//! use std::time::Instant;
+//! use std::time::{Duration, Instant};
 //!
 //! use bytes::{BufMut, Bytes};
 //! use strikemq_reactor::{Output, Reactor, ReactorConfig, Service, Step, Wakeup};
@@ -69,7 +69,7 @@ use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mio::net::TcpListener;
@@ -264,6 +264,21 @@ struct Shared {
     /// Connections accepted and not yet closed.
     open: std::sync::atomic::AtomicUsize,
     max_connections: usize,
+    /// Set while `accept` fails for want of descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM): a
+    /// worker that closes a connection then wakes the acceptor, which drains the backlog again.
+    accept_starved: AtomicBool,
+    acceptor_waker: Arc<Waker>,
+}
+
+impl Shared {
+    /// Called by a worker after a connection's socket is closed: the descriptor it held may be
+    /// what a starved acceptor waits for.
+    fn release_connection(&self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        if self.accept_starved.load(Ordering::Acquire) {
+            let _ = self.acceptor_waker.wake();
+        }
+    }
 }
 
 const ACCEPTOR_WAKE: Token = Token(0);
@@ -321,11 +336,15 @@ impl Reactor {
             senders.push(tx);
             receivers.push(rx);
         }
+        let acceptor_poll = Poll::new()?;
+        let acceptor_waker = Arc::new(Waker::new(acceptor_poll.registry(), ACCEPTOR_WAKE)?);
         let shared = Arc::new(Shared {
             workers: slots,
             shutdown: AtomicBool::new(false),
             open: std::sync::atomic::AtomicUsize::new(0),
             max_connections: config.max_connections,
+            accept_starved: AtomicBool::new(false),
+            acceptor_waker: acceptor_waker.clone(),
         });
         service.set_wakeup(Wakeup {
             shared: shared.clone(),
@@ -355,11 +374,9 @@ impl Reactor {
             threads.push(handle);
         }
         let mut listener = TcpListener::from_std(listener);
-        let acceptor_poll = Poll::new()?;
         acceptor_poll
             .registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let acceptor_waker = Arc::new(Waker::new(acceptor_poll.registry(), ACCEPTOR_WAKE)?);
         let acc_shared = shared.clone();
         threads.push(
             std::thread::Builder::new()
@@ -409,6 +426,22 @@ impl Drop for Reactor {
     }
 }
 
+/// How long the acceptor waits before retrying after running out of descriptors: the first
+/// retry comes soon, later ones back off to [`MAX_ACCEPT_BACKOFF`]. A closed connection wakes it
+/// earlier. The timer exists only while accepts fail, so an idle broker still sleeps.
+const MIN_ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Whether an `accept` error means "out of descriptors or memory for now": the pending
+/// connection stays in the backlog, and accepting must be retried later, since an
+/// edge-triggered listener reports no new readiness for connections already queued.
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
 fn accept_loop(
     mut poll: Poll,
     listener: TcpListener,
@@ -417,8 +450,10 @@ fn accept_loop(
 ) {
     let mut events = Events::with_capacity(64);
     let mut next = 0usize;
+    // While accepts fail for want of descriptors: the current back-off.
+    let mut backoff: Option<Duration> = None;
     loop {
-        if let Err(e) = poll.poll(&mut events, None) {
+        if let Err(e) = poll.poll(&mut events, backoff) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
@@ -431,6 +466,10 @@ fn accept_loop(
         loop {
             match listener.accept() {
                 Ok((stream, peer)) => {
+                    if backoff.take().is_some() {
+                        shared.accept_starved.store(false, Ordering::Release);
+                        tracing::info!("accepting connections again");
+                    }
                     if shared.open.load(Ordering::Acquire) >= shared.max_connections {
                         // Kafka's max.connections: the newcomer is closed, the others keep going.
                         tracing::warn!(%peer, max = shared.max_connections, "too many connections; closing the new one");
@@ -449,11 +488,33 @@ fn accept_loop(
                         shared.open.fetch_sub(1, Ordering::AcqRel);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if backoff.take().is_some() {
+                        shared.accept_starved.store(false, Ordering::Release);
+                    }
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
-                    // EMFILE and friends: log and wait for the next readiness event.
-                    tracing::warn!(error = %e, "accept failed");
+                    // Out of descriptors (EMFILE, ENFILE) or kernel memory, or an error we do
+                    // not know to be about one connection only: the pending connections stay
+                    // in the backlog. Retry when a connection closes (a worker wakes us) or
+                    // when the back-off expires, whichever comes first; never spin.
+                    let next_backoff = match backoff {
+                        None => {
+                            let open = shared.open.load(Ordering::Acquire);
+                            if is_resource_exhaustion(&e) {
+                                tracing::warn!(error = %e, open, "accept failed: out of descriptors; pending connections wait in the backlog until one frees up");
+                            } else {
+                                tracing::warn!(error = %e, open, "accept failed; retrying");
+                            }
+                            MIN_ACCEPT_BACKOFF
+                        }
+                        Some(b) => (b * 2).min(MAX_ACCEPT_BACKOFF),
+                    };
+                    backoff = Some(next_backoff);
+                    shared.accept_starved.store(true, Ordering::Release);
                     break;
                 }
             }

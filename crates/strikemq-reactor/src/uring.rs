@@ -244,7 +244,8 @@ impl<S: Service> UringWorker<S> {
             let peer = match stream.peer_addr() {
                 Ok(p) => p,
                 Err(_) => {
-                    self.shared.open.fetch_sub(1, Ordering::AcqRel);
+                    drop(stream);
+                    self.shared.release_connection();
                     continue;
                 }
             };
@@ -460,8 +461,9 @@ impl<S: Service> UringWorker<S> {
         if self.conns.contains(key) {
             let conn = self.conns.remove(key);
             debug_assert!(!conn.in_flight);
-            self.shared.open.fetch_sub(1, Ordering::AcqRel);
             tracing::debug!(worker = self.id, peer = %conn.state.peer, "connection closed");
+            drop(conn);
+            self.shared.release_connection();
         }
     }
 

@@ -252,7 +252,8 @@ impl<S: Service> Worker<S> {
             let peer = match stream.peer_addr() {
                 Ok(p) => p,
                 Err(_) => {
-                    self.shared.open.fetch_sub(1, Ordering::AcqRel);
+                    drop(stream);
+                    self.shared.release_connection();
                     continue;
                 }
             };
@@ -264,7 +265,8 @@ impl<S: Service> Worker<S> {
                 Interest::READABLE | Interest::WRITABLE,
             ) {
                 tracing::warn!(%peer, error = %e, "cannot register connection");
-                self.shared.open.fetch_sub(1, Ordering::AcqRel);
+                drop(stream);
+                self.shared.release_connection();
                 continue;
             }
             tracing::debug!(worker = self.id, %peer, "connection accepted");
@@ -389,9 +391,10 @@ impl<S: Service> Worker<S> {
         self.parked.remove(&key);
         if self.conns.contains(key) {
             let mut conn = self.conns.remove(key);
-            self.shared.open.fetch_sub(1, Ordering::AcqRel);
             let _ = self.poll.registry().deregister(&mut conn.stream);
             tracing::debug!(worker = self.id, peer = %conn.state.peer, "connection closed");
+            drop(conn);
+            self.shared.release_connection();
         }
     }
 }
