@@ -2,11 +2,17 @@
 their own connection at most, a descriptor flood is survived, and the process keeps serving."""
 
 import os
+import signal
 import socket
-import time
 import struct
+import subprocess
+import time
 
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from broker_process import broker_binary
+from helpers import produce_all
 
 
 def frame(api_key, version, body, client_id=b"hostile"):
@@ -15,9 +21,9 @@ def frame(api_key, version, body, client_id=b"hostile"):
     return struct.pack(">i", len(payload)) + payload
 
 
-def closed_after(broker, data):
+def closed_after(port, data):
     """Sends `data` and reports whether the broker closed the connection (rather than answering)."""
-    with socket.create_connection(("127.0.0.1", broker.port), timeout=10) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(data)
         try:
             return s.recv(4) == b""
@@ -30,9 +36,9 @@ def test_an_array_count_of_two_billion_does_not_stop_the_broker(broker, topic):
     # reserves room for all of them before reading one; that used to abort the process.
     for count in (0x7FFFFFFF, 0x0FFFFFFF):
         body = struct.pack(">i", count) + b"\x00\x01x" + b"\x00" * 8
-        assert closed_after(broker, frame(19, 4, body))
+        assert closed_after(broker.port, frame(19, 4, body))
     # Metadata v1 with the same trick in its topics array.
-    assert closed_after(broker, frame(3, 1, struct.pack(">i", 0x7FFFFFFF) + b"\x00\x01"))
+    assert closed_after(broker.port, frame(3, 1, struct.pack(">i", 0x7FFFFFFF) + b"\x00\x01"))
     # The process is still there and serves the next client.
     a = AdminClient({"bootstrap.servers": broker.bootstrap})
     a.create_topics([NewTopic(topic, 2, 1)])[topic].result(15)
@@ -115,3 +121,57 @@ def test_accepting_recovers_after_running_out_of_descriptors(broker_factory):
     a = AdminClient({"bootstrap.servers": broker.bootstrap})
     assert broker.port in {b.port for b in a.list_topics(timeout=10).brokers.values()}
     assert broker.proc.poll() is None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_full_disk_under_stdout_and_stderr_is_no_crash(tmp_path, topic):
+    # `strikemq > broker.log 2>&1` with the log's disk full: every write to stdout and stderr
+    # fails with ENOSPC (/dev/full does exactly that). The banner and every log line are lost;
+    # the broker is not. It used to abort: tracing-subscriber reported the failed log write with
+    # eprintln!, which panics when stderr fails too.
+    port = free_port()
+    full = open("/dev/full", "w")
+    proc = subprocess.Popen(
+        [broker_binary(), "--bind", "127.0.0.1", "--port", str(port), "--no-http",
+         "--data-dir", str(tmp_path / "data")],
+        stdout=full, stderr=full, env={**os.environ, "RUST_LOG": "debug"},
+    )
+    full.close()
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                assert api_versions(port, timeout=2) == 0
+                break
+            except OSError:
+                assert proc.poll() is None, f"the broker exited with {proc.returncode}"
+                assert time.time() < deadline, "the broker never served"
+                time.sleep(0.05)
+        # Log lines of every level: connections, a malformed frame, produce and a group.
+        assert closed_after(port, frame(3, 1, struct.pack(">i", 0x7FFFFFFF)))
+        bootstrap = f"127.0.0.1:{port}"
+        produce_all(bootstrap, topic, [{"value": b"v%d" % i} for i in range(20)])
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": "g-" + topic,
+                      "auto.offset.reset": "earliest", "enable.auto.commit": True,
+                      "auto.commit.interval.ms": 100})
+        c.subscribe([topic])
+        seen = 0
+        deadline = time.time() + 30
+        while seen < 20 and time.time() < deadline:
+            m = c.poll(0.5)
+            if m is not None and m.error() is None:
+                seen += 1
+        c.close()
+        assert seen == 20
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -2,7 +2,7 @@
 
 mod cli;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -15,9 +15,17 @@ static ALLOCATOR: strikemq::GuardedAllocator = strikemq::GuardedAllocator;
 
 fn main() {
     if let Err(e) = run() {
-        eprintln!("strikemq: {e:#}");
+        let _ = writeln!(std::io::stderr(), "strikemq: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// Prints a line of the banner. `println!` panics when stdout cannot be written (a full disk
+/// under a redirected stdout, a closed pipe); the banner is not worth a crash.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
 }
 
 fn run() -> anyhow::Result<()> {
@@ -30,7 +38,7 @@ fn run() -> anyhow::Result<()> {
     }) = &cli.command
     {
         cli::check_health(host, *http_port, Duration::from_millis(*timeout_ms))?;
-        println!("ok");
+        say!("ok");
         return Ok(());
     }
     let config = cli.into_config()?;
@@ -41,43 +49,47 @@ fn run() -> anyhow::Result<()> {
         )
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr redirected to a full disk) is dropped. With
+        // internal errors logged, tracing-subscriber reports it with `eprintln!`, which panics
+        // when stderr fails too, and a panic aborts the release build.
+        .log_internal_errors(false)
         .init();
     // Register before starting so that a signal during start-up is not lost.
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     let running = strikemq::Broker::builder().config(config).start()?;
     let c = running.config();
     let addr = running.kafka_addr();
-    println!("StrikeMQ v{}", env!("CARGO_PKG_VERSION"));
-    println!(
+    say!("StrikeMQ v{}", env!("CARGO_PKG_VERSION"));
+    say!(
         "  platform    {} {}, backend {}",
         std::env::consts::OS,
         std::env::consts::ARCH,
         running.backend()
     );
-    println!(
+    say!(
         "  kafka       {addr} (advertised as {}:{})",
         c.advertised_host(),
         c.advertised_port.unwrap_or(addr.port())
     );
     match running.http_addr() {
-        Some(http) => println!(
+        Some(http) => say!(
             "  http        {http} (REST API; try curl http://127.0.0.1:{}/v1/broker)",
             http.port()
         ),
-        None => println!("  http        disabled"),
+        None => say!("  http        disabled"),
     }
-    println!("  io threads  {}", c.io_threads);
-    println!(
+    say!("  io threads  {}", c.io_threads);
+    say!(
         "  data dir    {} (flush: {})",
         c.data_dir.display(),
         c.flush
     );
-    println!(
+    say!(
         "  topics      {} on disk, auto-create {}",
         running.broker().store().topics().len(),
         if c.auto_create_topics { "on" } else { "off" }
     );
-    println!(
+    say!(
         "Ready in {:.1} ms: accepting Kafka connections on {addr}",
         started.elapsed().as_secs_f64() * 1000.0
     );
@@ -86,7 +98,7 @@ fn run() -> anyhow::Result<()> {
     }
     let stopping = Instant::now();
     running.shutdown()?;
-    println!(
+    say!(
         "StrikeMQ stopped cleanly in {:.1} ms",
         stopping.elapsed().as_secs_f64() * 1000.0
     );

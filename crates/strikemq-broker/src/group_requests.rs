@@ -28,6 +28,7 @@ use strikemq_groups::{
 };
 
 use crate::errors::code;
+use crate::log_throttle::LogThrottle;
 use crate::{Broker, Outcome, Parked};
 
 /// A JoinGroup or SyncGroup waiting for the rest of its group.
@@ -330,7 +331,10 @@ impl Broker {
             }
         }
         if let Err(e) = self.persist_offsets(&changes, now) {
-            tracing::error!(group = group_id, error = %e, "cannot write committed offsets");
+            static COMMIT_FAILED: LogThrottle = LogThrottle::new();
+            if let Some(suppressed) = COMMIT_FAILED.allow() {
+                tracing::error!(group = group_id, error = %e, suppressed, "cannot write committed offsets");
+            }
             for (ti, t) in r.topics.iter().enumerate() {
                 for (pi, _) in t.partitions.iter().enumerate() {
                     if results[ti][pi] == 0 {

@@ -30,6 +30,7 @@ mod coordinator;
 mod errors;
 mod fetch;
 mod group_requests;
+mod log_throttle;
 mod metadata;
 mod offsets;
 mod offsets_store;
@@ -371,7 +372,10 @@ impl Broker {
             .offsets
             .append_membership(&changes, group_requests::wall_clock_ms())
         {
-            tracing::error!(error = %e, "writing group membership failed");
+            static MEMBERSHIP_FAILED: log_throttle::LogThrottle = log_throttle::LogThrottle::new();
+            if let Some(suppressed) = MEMBERSHIP_FAILED.allow() {
+                tracing::error!(error = %e, suppressed, "writing group membership failed");
+            }
         }
     }
 

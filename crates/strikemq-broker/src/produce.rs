@@ -9,6 +9,7 @@ use strikemq_codec::kafka_protocol::ResponseError;
 use strikemq_storage::Topic;
 
 use crate::errors::{batch_error, code, storage_error};
+use crate::log_throttle::LogThrottle;
 use crate::Broker;
 
 /// Produce v13 names topics by id (KIP-516).
@@ -160,7 +161,10 @@ pub(crate) fn append(
     let info = log.append(records).map_err(|e| -> Rejected {
         let err = storage_error(&e);
         if err == ResponseError::KafkaStorageError {
-            tracing::error!(topic = topic.name(), partition, error = %e, "append failed");
+            static APPEND_FAILED: LogThrottle = LogThrottle::new();
+            if let Some(suppressed) = APPEND_FAILED.allow() {
+                tracing::error!(topic = topic.name(), partition, error = %e, suppressed, "append failed");
+            }
         }
         err.into()
     })?;
@@ -341,7 +345,10 @@ pub(crate) fn sync_if_always(
         return Ok(());
     };
     log.sync().map_err(|e| {
-        tracing::error!(topic = topic.name(), partition, error = %e, "fsync failed");
+        static FSYNC_FAILED: LogThrottle = LogThrottle::new();
+        if let Some(suppressed) = FSYNC_FAILED.allow() {
+            tracing::error!(topic = topic.name(), partition, error = %e, suppressed, "fsync failed");
+        }
         ResponseError::KafkaStorageError
     })
 }
