@@ -141,3 +141,19 @@ def test_auto_create_with_default_partitions(broker_factory, topic):
     assert len(md.topics[topic].partitions) == 4
     got = consume(b.bootstrap, topic, [0, 1, 2, 3], 40)
     assert sorted(m.value() for m in got) == sorted(b"v%d" % i for i in range(40))
+
+
+def test_fetch_answers_stay_within_the_consumers_limits(broker, topic):
+    # A consumer that accepts answers of at most receive.message.max.bytes, reading partitions
+    # of 900 KiB records: KIP-74 lets only the first partition with data exceed
+    # fetch.max.bytes. Answers of two whole batches (1.8 MB) used to be refused by librdkafka
+    # ("Invalid response size") and retried until it gave up.
+    create_topic(broker.bootstrap, topic, partitions=3)
+    big = b"x" * (900 * 1024)
+    produce_all(broker.bootstrap, topic,
+                [{"value": big, "key": b"%d-%d" % (p, i), "partition": p} for p in range(3) for i in range(2)],
+                **{"message.max.bytes": 1_000_000})
+    got = consume(broker.bootstrap, topic, [0, 1, 2], 6, timeout=30,
+                  **{"fetch.max.bytes": 1_000_000, "receive.message.max.bytes": 1_000_512})
+    assert sorted(m.key() for m in got) == sorted(b"%d-%d" % (p, i) for p in range(3) for i in range(2))
+    assert all(m.value() == big for m in got)

@@ -9,10 +9,14 @@ use strikemq_codec::kafka_protocol::messages::fetch_response::{
 use strikemq_codec::kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ResponseKind};
 use strikemq_codec::kafka_protocol::ResponseError;
 use strikemq_codec::response::{Response, ResponseBody};
-use strikemq_storage::StorageError;
+use strikemq_storage::{FetchBound, StorageError};
 
 use crate::errors::{code, storage_error};
 use crate::{Broker, Outcome, Parked};
+
+/// Kafka's broker setting `fetch.max.bytes` (55 MiB): no Fetch response carries more record
+/// bytes than this, whatever the request's max_bytes.
+const FETCH_MAX_BYTES: i32 = 55 * 1024 * 1024;
 
 /// Fetch v13 names topics by id (KIP-516).
 const TOPIC_ID_VERSION: i16 = 13;
@@ -70,11 +74,12 @@ pub(crate) fn run(broker: &Broker, parked: ParkedFetch, now: Instant) -> Outcome
 /// The response, the record bytes in it and whether any partition has an error.
 fn build(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, usize, bool) {
     let store = broker.store();
-    let mut remaining = if req.max_bytes <= 0 {
-        usize::MAX
-    } else {
-        req.max_bytes as usize
-    };
+    // KIP-74: the response's budget is the request's max_bytes, capped by the broker's
+    // fetch.max.bytes as Kafka caps it.
+    let mut remaining = req.max_bytes.clamp(0, FETCH_MAX_BYTES) as usize;
+    // Until a partition returned data, its first batch may exceed both limits, so that a
+    // consumer always makes progress; every later partition stays within them.
+    let mut bound = FetchBound::AtLeastOneBatch;
     let mut total = 0usize;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(req.topics.len());
@@ -117,19 +122,12 @@ fn build(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, u
                         .with_last_stable_offset(-1)
                         .with_log_start_offset(-1);
                 };
-                // KIP-74: the first partition with data may exceed the limits by one batch.
-                let limit = if total == 0 {
-                    (fp.partition_max_bytes.max(0) as usize).min(remaining)
-                } else if remaining == 0 {
-                    return data
-                        .with_high_watermark(log.log_end_offset())
-                        .with_last_stable_offset(log.log_end_offset())
-                        .with_log_start_offset(log.log_start_offset());
-                } else {
-                    (fp.partition_max_bytes.max(0) as usize).min(remaining)
-                };
-                match log.read(fp.fetch_offset, limit) {
+                let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
+                match log.read_for_fetch(fp.fetch_offset, limit, bound) {
                     Ok(read) => {
+                        if !read.records.is_empty() {
+                            bound = FetchBound::Strict;
+                        }
                         total += read.records.len();
                         remaining = remaining.saturating_sub(read.records.len());
                         data.with_high_watermark(read.high_watermark)

@@ -39,7 +39,7 @@ mod store;
 pub use compaction::{CompactionPolicy, CompactionResult};
 pub use error::StorageError;
 pub use files::{FileOps, RealFiles};
-pub use partition::{AppendInfo, LogConfig, PartitionLog, ReadResult};
+pub use partition::{AppendInfo, FetchBound, LogConfig, PartitionLog, ReadResult};
 pub use producers::ProducerSnapshot;
 pub use store::{validate_topic_name, Store, StoreConfig, Topic, MAX_TOPIC_NAME_LEN};
 pub use uuid::Uuid;

@@ -66,6 +66,16 @@ pub struct ReadResult {
     pub log_start_offset: i64,
 }
 
+/// Whether a Fetch read may return a first batch larger than its limit (KIP-74).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchBound {
+    /// The first batch comes whole even when it is larger than the limit: the first partition
+    /// with data in a Fetch response, so that a consumer always makes progress.
+    AtLeastOneBatch,
+    /// Nothing beyond the limit: empty when the first batch is larger.
+    Strict,
+}
+
 /// One partition's log on disk.
 #[derive(Debug)]
 pub struct PartitionLog {
@@ -351,8 +361,33 @@ impl PartitionLog {
     }
 
     /// Reads whole batches starting with the one holding `offset`, up to `max_bytes` (at least one
-    /// batch is returned even if it is larger, as KIP-74 asks), from a single segment.
+    /// batch is returned even if it is larger), from a single segment.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
+        self.read_slice(offset, max_bytes, None)
+    }
+
+    /// Reads for a Fetch, as Kafka's log read does (KIP-74): `max_bytes` of the log from the
+    /// start of the batch holding `offset`, within one segment and the high watermark. The last
+    /// batch may be cut short (clients drop an incomplete batch at the end of a partition's
+    /// data). Whether the first batch may exceed `max_bytes` is `bound`'s to say: Kafka lets
+    /// only the first partition with data in a response do so, so that a consumer always makes
+    /// progress; a later partition whose first batch does not fit gets nothing.
+    pub fn read_for_fetch(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        bound: FetchBound,
+    ) -> Result<ReadResult, StorageError> {
+        self.read_slice(offset, max_bytes, Some(bound))
+    }
+
+    /// `bound`: `None` for whole batches only, at least one.
+    fn read_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        bound: Option<FetchBound>,
+    ) -> Result<ReadResult, StorageError> {
         let log_start = self.log_start_offset();
         let log_end = self.log_end_offset();
         if offset < log_start || offset > log_end {
@@ -373,23 +408,35 @@ impl PartitionLog {
                 continue;
             };
             let bytes = seg.published();
+            // The size of the whole batch at `pos`, if it is served: complete, and below the
+            // log end. An append publishes its bytes a moment before it moves the log end:
+            // batches at or past the log end read above are not served yet, or a client would
+            // see offsets beyond the high watermark and fetch from there before the log end
+            // caught up, and get OFFSET_OUT_OF_RANGE (a consumer then resets its position).
+            let served = |pos: usize| -> Option<usize> {
+                let size = batch::batch_size(&bytes[pos..]).ok()?;
+                let base = i64::from_be_bytes(bytes.get(pos..pos + 8)?.try_into().ok()?);
+                (pos + size <= bytes.len() && base < log_end).then_some(size)
+            };
+            let Some(first_size) = served(start) else {
+                break;
+            };
+            // How far the read may go, and whether it stops at a batch boundary.
+            let (limit, whole_batches) = match bound {
+                None => (max_bytes.max(first_size), true),
+                Some(FetchBound::AtLeastOneBatch) => (max_bytes.max(first_size), false),
+                Some(FetchBound::Strict) if first_size > max_bytes => (0, false),
+                Some(FetchBound::Strict) => (max_bytes, false),
+            };
             let mut end = start;
-            while end < bytes.len() {
-                let Ok(size) = batch::batch_size(&bytes[end..]) else {
-                    break;
-                };
-                if end + size > bytes.len() || (end > start && end + size - start > max_bytes) {
-                    break;
+            while end - start < limit && end < bytes.len() {
+                match served(end) {
+                    Some(size) if !whole_batches || end + size - start <= limit => end += size,
+                    _ => break,
                 }
-                // An append publishes its bytes a moment before it moves the log end: batches
-                // at or past the log end read above are not served yet, or a client would see
-                // offsets beyond the high watermark and fetch from there before the log end
-                // caught up, and get OFFSET_OUT_OF_RANGE (a consumer then resets its position).
-                let base = i64::from_be_bytes(bytes[end..end + 8].try_into().unwrap_or([0xff; 8]));
-                if base >= log_end {
-                    break;
-                }
-                end += size;
+            }
+            if !whole_batches {
+                end = end.min(start + limit);
             }
             records = SegmentSlice {
                 segment: seg.clone(),
@@ -840,6 +887,55 @@ mod tests {
             segment_bytes,
             ..Default::default()
         }
+    }
+
+    /// KIP-74 as Kafka's log read applies it: a fetch read is `max_bytes` of the log, the last
+    /// batch possibly cut short; the first batch may exceed the limit only when the caller says
+    /// so, and otherwise the read is empty when it does not fit.
+    #[test]
+    fn a_fetch_read_is_cut_at_the_limit_and_only_the_first_batch_may_exceed_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path().join("p"), sized(1 << 20)).unwrap();
+        let sizes: Vec<usize> = (0..3)
+            .map(|i| {
+                let b = batch("v", 10 + i, 0);
+                log.append(&b).unwrap();
+                b.len()
+            })
+            .collect();
+        let whole = log.read(0, 1 << 20).unwrap().records;
+        assert_eq!(whole.len(), sizes.iter().sum::<usize>());
+        let fetch = |offset, max, bound| log.read_for_fetch(offset, max, bound).unwrap().records;
+        for bound in [FetchBound::AtLeastOneBatch, FetchBound::Strict] {
+            // Everything fits: the same bytes as a whole-batch read.
+            assert_eq!(fetch(0, 1 << 20, bound), whole);
+            // Cut inside the second batch: the bytes up to the limit, the second batch partial.
+            let cut = sizes[0] + 7;
+            assert_eq!(fetch(0, cut, bound), whole.slice(..cut));
+            // From an offset inside the second batch: that batch's start, up to the limit.
+            assert_eq!(
+                fetch(12, sizes[1] + 3, bound),
+                whole.slice(sizes[0]..sizes[0] + sizes[1] + 3)
+            );
+        }
+        // The first batch larger than the limit: whole when allowed, nothing otherwise.
+        assert_eq!(
+            fetch(0, 10, FetchBound::AtLeastOneBatch),
+            whole.slice(..sizes[0])
+        );
+        assert_eq!(
+            fetch(0, 0, FetchBound::AtLeastOneBatch),
+            whole.slice(..sizes[0])
+        );
+        assert!(fetch(0, 10, FetchBound::Strict).is_empty());
+        assert!(fetch(0, 0, FetchBound::Strict).is_empty());
+        // At the log end: nothing, whatever the bound.
+        assert!(fetch(log.log_end_offset(), 1 << 20, FetchBound::AtLeastOneBatch).is_empty());
+        // The whole-batch read never cuts a batch.
+        assert_eq!(
+            log.read(0, sizes[0] + 7).unwrap().records,
+            whole.slice(..sizes[0])
+        );
     }
 
     /// A reader following the log end while another thread appends (as a consumer follows a
