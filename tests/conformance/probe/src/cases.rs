@@ -59,6 +59,20 @@ fn batch_from(mut b: BatchBuilder, count: usize, first_ts: i64) -> Bytes {
     b.build()
 }
 
+/// A batch of `count` records whose values are `value_len` bytes.
+fn sized_batch(count: usize, value_len: usize, first_ts: i64) -> Bytes {
+    let mut b = BatchBuilder::new();
+    for i in 0..count {
+        b = b.record(NewRecord {
+            timestamp: first_ts + i as i64,
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::from(vec![b'a' + (i % 26) as u8; value_len])),
+            headers: vec![],
+        });
+    }
+    b.build()
+}
+
 /// A consumer-protocol subscription (version 0) to `topics`, as group members send in JoinGroup.
 fn subscription(topics: &[&str]) -> Bytes {
     let mut b = BytesMut::new();
@@ -76,6 +90,9 @@ fn subscription(topics: &[&str]) -> Bytes {
 type TopicSpec<'a> = (String, i32, Vec<(&'a str, &'a str)>);
 /// An IncrementalAlterConfigs case: name, topic, (config, operation, value) list, validate only.
 type IncrementalCase<'a> = (&'a str, &'a str, Vec<(&'a str, i8, Option<&'a str>)>, bool);
+
+/// A partition to fetch: partition, fetch offset, partition_max_bytes.
+type FetchAt = (i32, i64, i32);
 
 /// A member of a group joined through JoinGroup and SyncGroup.
 struct Member {
@@ -112,6 +129,7 @@ pub(crate) fn run(bootstrap: &str, prefix: &str) -> Result<Vec<Observation>> {
     p.sync_group()?;
     p.heartbeat()?;
     p.leave_group()?;
+    p.static_fencing()?;
     p.describe_groups()?;
     p.list_groups()?;
     p.create_topics()?;
@@ -337,6 +355,7 @@ impl Probe {
             (self.n("isr2"), 1, vec![("min.insync.replicas", "2")]),
             (self.n("trimmed"), 1, vec![]),
             (self.n("producers"), 1, vec![]),
+            (self.n("sizes"), 4, vec![]),
         ];
         let mut topics = topics;
         for v in advertised(ApiKey::CreatePartitions) {
@@ -354,6 +373,15 @@ impl Probe {
         self.produce_quiet(&read, 1, batch(1, T0))?;
         let dr = self.n("dr");
         self.produce_quiet(&dr, 0, batch(5, T0))?;
+        // Batches of mixed sizes for Fetch's size limits (KIP-74); partition 2 stays empty.
+        let sizes = self.n("sizes");
+        for (partition, batches, records, value_len) in
+            [(0, 3, 3, 1000), (1, 1, 20, 2000), (3, 5, 1, 300)]
+        {
+            for _ in 0..batches {
+                self.produce_quiet(&sizes, partition, sized_batch(records, value_len, T0))?;
+            }
+        }
         // A log whose first records were deleted: its start offset is 3.
         let trimmed = self.n("trimmed");
         self.produce_quiet(&trimmed, 0, batch(5, T0))?;
@@ -482,7 +510,7 @@ impl Probe {
                     Answer::Response(mut r) => {
                         r.topics
                             .retain(|t| t.name.as_ref().is_some_and(|n| n.0.starts_with(&prefix)));
-                        r.topics.sort_by(|a, b| a.name.cmp(&b.name));
+                        r.canonical();
                         Answer::Response(r)
                     }
                     other => other,
@@ -745,6 +773,67 @@ impl Probe {
             self.ask::<_, FetchResponse>("two partitions", ApiKey::Fetch, v, &req)?;
             let req = fetch_request(v, &read, id, &[(0, 0, 1 << 20)]).with_isolation_level(1);
             self.ask::<_, FetchResponse>("read_committed", ApiKey::Fetch, v, &req)?;
+            self.fetch_limits(v)?;
+        }
+        Ok(())
+    }
+
+    /// KIP-74: only the first partition with data may exceed max_bytes and its
+    /// partition_max_bytes, by its first batch; later ones stay within what is left, in the
+    /// request's order. Partition sizes: p0 three batches of 3 x 1000 bytes, p1 one batch of
+    /// 20 x 2000 bytes, p2 empty, p3 five batches of 300 bytes.
+    fn fetch_limits(&mut self, v: i16) -> Result<()> {
+        let sizes = self.n("sizes");
+        let id = self.id_of(&sizes);
+        let all = |max: i32| vec![(0, 0, max), (1, 0, max), (2, 0, max), (3, 0, max)];
+        let cases: Vec<(&str, Vec<FetchAt>, i32)> = vec![
+            ("max_bytes under the first batch", all(1 << 20), 100),
+            ("max_bytes cuts the first partition", all(1 << 20), 5000),
+            (
+                "max_bytes ends inside the second partition's batch",
+                all(1 << 20),
+                12_000,
+            ),
+            (
+                "max_bytes leaves room in the last partition",
+                all(1 << 20),
+                50_000,
+            ),
+            ("max_bytes zero", all(1 << 20), 0),
+            (
+                "partition_max_bytes cuts each partition",
+                all(4000),
+                1 << 20,
+            ),
+            (
+                "partition_max_bytes under every first batch",
+                all(200),
+                1 << 20,
+            ),
+            (
+                "partitions reordered",
+                vec![
+                    (3, 0, 1 << 20),
+                    (2, 0, 1 << 20),
+                    (1, 0, 1 << 20),
+                    (0, 0, 1 << 20),
+                ],
+                30_000,
+            ),
+            (
+                "an empty partition first",
+                vec![(2, 0, 100), (3, 0, 100), (0, 0, 100)],
+                100,
+            ),
+            (
+                "from the middle of partitions",
+                vec![(0, 4, 1 << 20), (3, 2, 700), (1, 0, 1 << 20)],
+                9000,
+            ),
+        ];
+        for (case, partitions, max_bytes) in cases {
+            let req = fetch_request(v, &sizes, id, &partitions).with_max_bytes(max_bytes);
+            self.ask::<_, FetchResponse>(&format!("KIP-74: {case}"), ApiKey::Fetch, v, &req)?;
         }
         Ok(())
     }
@@ -1183,6 +1272,95 @@ impl Probe {
             )?;
         }
         Ok(())
+    }
+
+    /// KIP-345: a static member started again while its old process still runs. Every group
+    /// API that carries group.instance.id answers the old process FENCED_INSTANCE_ID, before
+    /// looking at its member id or generation; an instance id the group does not know is
+    /// UNKNOWN_MEMBER_ID.
+    fn static_fencing(&mut self) -> Result<()> {
+        let read = self.n("read");
+        let group = self.n("static");
+        let inst = "instance-1";
+        let old = self.join_and_sync_static(&group, inst)?;
+        let new = self.join_and_sync_static(&group, inst)?;
+        for (case, member, instance, generation) in [
+            ("fenced instance", &old.id, inst, old.generation),
+            (
+                "fenced instance, stale generation",
+                &old.id,
+                inst,
+                old.generation + 5,
+            ),
+            ("unknown instance", &new.id, "instance-2", new.generation),
+        ] {
+            for v in advertised(ApiKey::Heartbeat).filter(|v| *v >= 3) {
+                let req = HeartbeatRequest::default()
+                    .with_group_id(group_id(&group))
+                    .with_generation_id(generation)
+                    .with_member_id(sb(member))
+                    .with_group_instance_id(Some(sb(instance)));
+                self.ask::<_, HeartbeatResponse>(case, ApiKey::Heartbeat, v, &req)?;
+            }
+            for v in advertised(ApiKey::SyncGroup).filter(|v| *v >= 3) {
+                let m = Member {
+                    group: group.clone(),
+                    id: member.clone(),
+                    generation,
+                };
+                let req = sync_request(v, &m, "consumer", Bytes::from_static(b"a"))
+                    .with_group_instance_id(Some(sb(instance)));
+                self.ask::<_, SyncGroupResponse>(case, ApiKey::SyncGroup, v, &req)?;
+            }
+            for v in advertised(ApiKey::OffsetCommit).filter(|v| *v >= 7) {
+                let req = offset_commit(v, &group, generation, member, &read, &[(0, 1)])
+                    .with_group_instance_id(Some(sb(instance)));
+                self.ask::<_, OffsetCommitResponse>(case, ApiKey::OffsetCommit, v, &req)?;
+            }
+            for v in advertised(ApiKey::JoinGroup).filter(|v| *v >= 5) {
+                let req = join_request(v, &group, member, "consumer", Bytes::from_static(b"m"))
+                    .with_group_instance_id(Some(sb(instance)));
+                self.ask::<_, JoinGroupResponse>(case, ApiKey::JoinGroup, v, &req)?;
+            }
+            for v in advertised(ApiKey::LeaveGroup).filter(|v| *v >= 3) {
+                use leave_group_request::MemberIdentity;
+                let req = LeaveGroupRequest::default()
+                    .with_group_id(group_id(&group))
+                    .with_members(vec![MemberIdentity::default()
+                        .with_member_id(sb(member))
+                        .with_group_instance_id(Some(sb(instance)))]);
+                self.ask::<_, LeaveGroupResponse>(case, ApiKey::LeaveGroup, v, &req)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Joins `group` as the static member `instance` (no member id: a new incarnation) and syncs.
+    fn join_and_sync_static(&mut self, group: &str, instance: &str) -> Result<Member> {
+        let jv = top(ApiKey::JoinGroup);
+        let req = join_request(jv, group, "", "consumer", Bytes::from_static(b"m"))
+            .with_group_instance_id(Some(sb(instance)));
+        let resp: JoinGroupResponse = self.quiet(ApiKey::JoinGroup, &req)?;
+        if resp.error_code != 0 {
+            bail!("static JoinGroup for {group}: error {}", resp.error_code);
+        }
+        let m = Member {
+            group: group.to_owned(),
+            id: resp.member_id.to_string(),
+            generation: resp.generation_id,
+        };
+        let req = sync_request(
+            top(ApiKey::SyncGroup),
+            &m,
+            "consumer",
+            Bytes::from_static(b"a"),
+        )
+        .with_group_instance_id(Some(sb(instance)));
+        let sync: SyncGroupResponse = self.quiet(ApiKey::SyncGroup, &req)?;
+        if sync.error_code != 0 {
+            bail!("static SyncGroup for {group}: error {}", sync.error_code);
+        }
+        Ok(m)
     }
 
     fn leave_group(&mut self) -> Result<()> {
