@@ -243,6 +243,67 @@ def test_static_member_restart_does_not_rebalance(broker, topic):
     other.close()
 
 
+OLD_STATIC_MEMBER = """
+import sys, time
+from confluent_kafka import Consumer, KafkaError, KafkaException
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2],
+              "group.instance.id": "instance-1", "session.timeout.ms": 30000,
+              "heartbeat.interval.ms": 300, "enable.auto.commit": False})
+c.subscribe([sys.argv[3]])
+announced = False
+deadline = time.time() + 60
+while time.time() < deadline:
+    c.poll(0.2)
+    if c.assignment() and not announced:
+        print("assigned", flush=True)
+        announced = True
+    if announced:
+        # What a client does next: commit. After a fatal error every call fails.
+        try:
+            c.commit(offsets=c.position(c.assignment()), asynchronous=False)
+        except KafkaException as e:
+            if e.args[0].code() == KafkaError._FATAL:
+                print("fatal", flush=True)
+                break
+"""
+
+
+def test_a_static_member_started_twice_fences_the_old_process(broker, topic):
+    # The same group.instance.id started again while the old process still runs (a restarted
+    # pod whose predecessor is not dead yet): Kafka fences the old one (FENCED_INSTANCE_ID,
+    # fatal for the client). The two used to take the membership from each other forever.
+    fill(broker.bootstrap, topic, per_partition=1)
+    group = "g-" + topic
+    old = subprocess.Popen([sys.executable, "-c", OLD_STATIC_MEMBER, broker.bootstrap, group, topic],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    new = None
+    try:
+        assert old.stdout.readline().strip() == "assigned"
+        new = group_consumer(broker.bootstrap, group, **{"group.instance.id": "instance-1",
+                                                         "session.timeout.ms": 30000,
+                                                         "heartbeat.interval.ms": 300})
+        new.subscribe([topic])
+        wait_for(lambda: assigned(new) == list(range(6)), consumers=[new])
+        # The old process learns it was fenced at its next heartbeat, and stops.
+        out, err = old.communicate(timeout=30)
+        assert out.splitlines()[-1] == "fatal", f"the old member was not stopped: {out!r} {err!r}"
+        # librdkafka's own account of why (FENCED_INSTANCE_ID).
+        assert "Static consumer fenced by other consumer with same group.instance.id" in err, err
+        # The new one keeps every partition: nobody takes them back.
+        for _ in range(40):
+            new.poll(0.05)
+        assert assigned(new) == list(range(6))
+        # ... and reads what is produced next (the old one committed what it had read).
+        produce_all(broker.bootstrap, topic, [{"value": b"after", "partition": p} for p in range(6)])
+        seen = poll_all([new], lambda r: len(r[0]) == 6)
+        assert sorted(p for p, _, _ in seen[0]) == list(range(6))
+    finally:
+        old.kill()
+        old.wait()
+        if new is not None:
+            new.close()
+
+
 def test_admin_consumer_group_apis(broker, topic):
     fill(broker.bootstrap, topic, partitions=2, per_partition=10)
     group = "g-" + topic

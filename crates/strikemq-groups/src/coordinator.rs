@@ -434,8 +434,10 @@ impl GroupCoordinator {
             let member = new_member(&req, req.member_id.clone(), now);
             add_member_and_rebalance(group, &self.config, member, req.waiter, now, &mut sink);
             Reply::Wait
-        } else if !is_member {
-            fail(ResponseError::UnknownMemberId)
+        } else if let Err(e) =
+            validate_member(group, &req.member_id, req.group_instance_id.as_deref())
+        {
+            fail(e)
         } else {
             join_existing(group, &self.config, req, now, &mut sink)
         };
@@ -449,12 +451,12 @@ impl GroupCoordinator {
         let Some(group) = self.groups.get_mut(&req.group_id) else {
             return Reply::Now(SyncResponse::error(ResponseError::UnknownMemberId));
         };
+        if let Err(e) = validate_member(group, &req.member_id, req.group_instance_id.as_deref()) {
+            return Reply::Now(SyncResponse::error(e));
+        }
         let Some(member) = group.member(&req.member_id) else {
             return Reply::Now(SyncResponse::error(ResponseError::UnknownMemberId));
         };
-        if req.group_instance_id.is_some() && member.instance_id != req.group_instance_id {
-            return Reply::Now(SyncResponse::error(ResponseError::FencedInstanceId));
-        }
         if req.generation_id != group.generation {
             return Reply::Now(SyncResponse::error(ResponseError::IllegalGeneration));
         }
@@ -530,14 +532,14 @@ impl GroupCoordinator {
         let Some(group) = self.groups.get_mut(group_id) else {
             return Some(ResponseError::UnknownMemberId);
         };
+        if let Err(e) = validate_member(group, member_id, instance_id) {
+            return Some(e);
+        }
         let state = group.state;
         let generation = group.generation;
         let Some(member) = group.member_mut(member_id) else {
             return Some(ResponseError::UnknownMemberId);
         };
-        if instance_id.is_some() && member.instance_id.as_deref() != instance_id {
-            return Some(ResponseError::FencedInstanceId);
-        }
         if generation_id != generation {
             return Some(ResponseError::IllegalGeneration);
         }
@@ -690,11 +692,7 @@ impl GroupCoordinator {
         if generation_id < 0 && group.state == GroupState::Empty {
             return Ok(());
         }
-        if let Some(inst) = instance_id {
-            if group.static_members.get(inst).map(String::as_str) != Some(member_id) {
-                return Err(ResponseError::FencedInstanceId);
-            }
-        }
+        validate_member(group, member_id, instance_id)?;
         let generation = group.generation;
         let state = group.state;
         let Some(member) = group.member_mut(member_id) else {
@@ -1051,6 +1049,27 @@ fn rejoin_static(
     Reply::Wait
 }
 
+/// Whether `member_id` (with `instance_id`, for a static member) is a member of `group`, as
+/// Kafka's classic group checks it before every other check of JoinGroup, SyncGroup, Heartbeat
+/// and OffsetCommit: a static member is known by its instance id, and a request from an instance
+/// that has since been taken over by another member id (the same `group.instance.id` started
+/// again) is FENCED_INSTANCE_ID, which clients treat as fatal (KIP-345).
+fn validate_member(
+    group: &Group,
+    member_id: &str,
+    instance_id: Option<&str>,
+) -> Result<(), ResponseError> {
+    match instance_id {
+        Some(instance) => match group.static_members.get(instance) {
+            None => Err(ResponseError::UnknownMemberId),
+            Some(current) if current != member_id => Err(ResponseError::FencedInstanceId),
+            Some(_) => Ok(()),
+        },
+        None if group.member(member_id).is_some() => Ok(()),
+        None => Err(ResponseError::UnknownMemberId),
+    }
+}
+
 fn join_existing(
     group: &mut Group,
     config: &GroupConfig,
@@ -1058,14 +1077,6 @@ fn join_existing(
     now: Instant,
     sink: &mut Vec<Completion>,
 ) -> Reply<JoinResponse> {
-    if let Some(inst) = &req.group_instance_id {
-        if group.static_members.get(inst) != Some(&req.member_id) {
-            return Reply::Now(JoinResponse::error(
-                ResponseError::FencedInstanceId,
-                &req.member_id,
-            ));
-        }
-    }
     let is_leader = group.leader.as_deref() == Some(req.member_id.as_str());
     let state = group.state;
     let Some(member) = group.member_mut(&req.member_id) else {

@@ -517,3 +517,65 @@ fn static_replacement_and_deletion_are_written() {
     h.c.delete("g").unwrap();
     assert_eq!(h.c.take_membership_changes(), vec![("g".to_owned(), None)]);
 }
+
+/// A static member started again while its old process still runs: the old process's
+/// requests carry its old member id and the same instance id, and every group API answers them
+/// FENCED_INSTANCE_ID (checked before whether the member id is known, as Kafka does), so the
+/// old process stops instead of rejoining and taking the membership back.
+#[test]
+fn a_replaced_static_member_is_fenced_by_every_group_api() {
+    let mut h = Harness::new();
+    let inst = Some("instance-1");
+    let req = h.join_req("", inst, &["range"]);
+    let w = req.waiter;
+    assert_eq!(h.c.join(req, h.now), Reply::Wait);
+    let old = joined(&h.c.take_completions(), w).member_id;
+    h.sync(&old, 1, &[(&old, "mine")]);
+    let req = h.join_req("", inst, &["range"]);
+    let Reply::Now(new) = h.c.join(req, h.now) else {
+        panic!("a static rejoin answers at once")
+    };
+    assert_ne!(new.member_id, old);
+    let fenced = Some(ResponseError::FencedInstanceId);
+    assert_eq!(h.c.heartbeat("g", &old, inst, 1, h.now), fenced);
+    // A stale generation too: fencing comes first.
+    assert_eq!(h.c.heartbeat("g", &old, inst, 7, h.now), fenced);
+    let sync = SyncRequest {
+        group_id: "g".into(),
+        generation_id: 1,
+        member_id: old.clone(),
+        group_instance_id: inst.map(Into::into),
+        waiter: 99,
+        ..SyncRequest::default()
+    };
+    let Reply::Now(s) = h.c.sync(sync, h.now) else {
+        panic!()
+    };
+    assert_eq!(s.error, fenced);
+    assert_eq!(
+        h.c.validate_commit("g", 1, &old, inst, h.now),
+        Err(ResponseError::FencedInstanceId)
+    );
+    let req = h.join_req(&old, inst, &["range"]);
+    let Reply::Now(j) = h.c.join(req, h.now) else {
+        panic!()
+    };
+    assert_eq!(j.error, fenced);
+    assert_eq!(
+        h.c.leave("g", &[(old.clone(), inst.map(Into::into))], h.now),
+        vec![fenced]
+    );
+    // The new incarnation is untouched and the group did not rebalance.
+    assert_eq!(h.c.heartbeat("g", &new.member_id, inst, 1, h.now), None);
+    assert_eq!(h.c.state("g"), Some(GroupState::Stable));
+    // An instance id the group does not know: UNKNOWN_MEMBER_ID, not fenced.
+    let unknown = Some("instance-2");
+    assert_eq!(
+        h.c.heartbeat("g", &new.member_id, unknown, 1, h.now),
+        Some(ResponseError::UnknownMemberId)
+    );
+    assert_eq!(
+        h.c.validate_commit("g", 1, &new.member_id, unknown, h.now),
+        Err(ResponseError::UnknownMemberId)
+    );
+}
