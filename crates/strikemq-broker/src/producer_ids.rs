@@ -14,17 +14,18 @@ use strikemq_codec::kafka_protocol::ResponseError;
 use strikemq_storage::StorageError;
 
 use crate::errors::code;
+use crate::log_throttle::LogThrottle;
 
 const BLOCK: i64 = 1000;
+/// Kafka's `transaction.max.timeout.ms` default: the longest transaction timeout a producer may
+/// ask for.
+const TRANSACTION_MAX_TIMEOUT_MS: i32 = 900_000;
 
 #[derive(Debug)]
 pub(crate) struct ProducerIds {
     path: PathBuf,
     /// (next id to give, end of the reserved block)
     state: Mutex<(i64, i64)>,
-    /// transactional.id -> (producer id, epoch): the same id gets the same producer, one epoch
-    /// later, fencing the previous instance (KIP-98). Kept while the broker runs.
-    transactional: Mutex<std::collections::HashMap<String, (i64, i16)>>,
 }
 
 impl ProducerIds {
@@ -44,7 +45,6 @@ impl ProducerIds {
         Ok(ProducerIds {
             path,
             state: Mutex::new((next, next)),
-            transactional: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -72,21 +72,32 @@ impl ProducerIds {
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1);
         }
-        if let Some(tid) = &req.transactional_id {
-            let mut known = self.transactional.lock();
-            if let Some((pid, epoch)) = known.get(tid.0.as_str()).copied() {
-                if epoch < i16::MAX - 1 {
-                    known.insert(tid.0.as_str().to_owned(), (pid, epoch + 1));
-                    return InitProducerIdResponse::default()
-                        .with_producer_id(ProducerId(pid))
-                        .with_producer_epoch(epoch + 1);
+        if req.transactional_id.is_some() {
+            // Kafka's TransactionCoordinator checks the timeout first (KIP-98):
+            // 0 < transaction_timeout_ms <= transaction.max.timeout.ms.
+            let timeout = req.transaction_timeout_ms;
+            let error = if timeout <= 0 || timeout > TRANSACTION_MAX_TIMEOUT_MS {
+                ResponseError::InvalidTransactionTimeout
+            } else {
+                // Transactions are not served yet. Answer as a Kafka broker does a producer it
+                // may not let use transactions: TRANSACTIONAL_ID_AUTHORIZATION_FAILED is fatal
+                // in every client (librdkafka retries UNSUPPORTED_FOR_MESSAGE_FORMAT and
+                // UNSUPPORTED_VERSION here), so init_transactions() fails at once instead of
+                // every transactional send waiting out its timeout. The log says why.
+                static NOT_SERVED: LogThrottle = LogThrottle::new();
+                if let Some(suppressed) = NOT_SERVED.allow() {
+                    tracing::warn!(
+                        transactional_id = req.transactional_id.as_ref().map_or("", |t| t.0.as_str()),
+                        suppressed,
+                        "a producer asked for transactions, which StrikeMQ does not serve yet: refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED"
+                    );
                 }
-            }
-            let resp = self.fresh();
-            if resp.error_code == 0 {
-                known.insert(tid.0.as_str().to_owned(), (resp.producer_id.0, 0));
-            }
-            return resp;
+                ResponseError::TransactionalIdAuthorizationFailed
+            };
+            return InitProducerIdResponse::default()
+                .with_error_code(code(error))
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1);
         }
         // An idempotent producer gets a new id every time, as from Kafka, even when it names the
         // id and epoch it had (KIP-360's epoch bump is for transactional producers).

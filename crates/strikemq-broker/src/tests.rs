@@ -526,6 +526,27 @@ fn producer_ids_are_unique_and_never_reused() {
     // An empty (not null) transactional id is refused, as by Kafka.
     let empty = init(fresh().with_transactional_id(Some(Default::default())));
     assert_eq!(empty, (ResponseError::InvalidRequest.code(), -1, -1));
+    // An idempotent producer's transaction timeout is not looked at.
+    assert_eq!(init(fresh().with_transaction_timeout_ms(900_001)).0, 0);
+    // A transactional producer: the timeout first (0 < timeout <= 15 min), then a fatal
+    // refusal while transactions are not served, so that init_transactions() fails at once.
+    let txn = |timeout| {
+        init(
+            fresh()
+                .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("t"))))
+                .with_transaction_timeout_ms(timeout),
+        )
+    };
+    let invalid = (ResponseError::InvalidTransactionTimeout.code(), -1, -1);
+    assert_eq!(txn(900_001), invalid);
+    assert_eq!(txn(0), invalid);
+    let refused = (
+        ResponseError::TransactionalIdAuthorizationFailed.code(),
+        -1,
+        -1,
+    );
+    assert_eq!(txn(900_000), refused);
+    assert_eq!(txn(60_000), refused);
 }
 
 #[test]

@@ -1691,6 +1691,25 @@ impl Probe {
                 v,
                 &empty,
             )?;
+            // The timeout is checked first: above transaction.max.timeout.ms (15 min), or not
+            // positive, is INVALID_TRANSACTION_TIMEOUT.
+            for (case, timeout) in [
+                ("transaction timeout above the maximum", 900_001),
+                ("transaction timeout zero", 0),
+            ] {
+                let req = InitProducerIdRequest::default()
+                    .with_transactional_id(Some(TransactionalId(sb("txn-probe"))))
+                    .with_transaction_timeout_ms(timeout);
+                self.ask::<_, InitProducerIdResponse>(case, ApiKey::InitProducerId, v, &req)?;
+            }
+            // An idempotent producer's timeout is not looked at.
+            let req = idempotent_init().with_transaction_timeout_ms(900_001);
+            self.ask::<_, InitProducerIdResponse>(
+                "idempotent producer with a long timeout",
+                ApiKey::InitProducerId,
+                v,
+                &req,
+            )?;
             if v >= 3 {
                 if let Some(first) = first {
                     let req = req
