@@ -14,6 +14,7 @@ RULES = [
     (re.compile(r"BrokerId\(\s*(?!-)\d+,?\s*\)"), "BrokerId(NODE)"),
     (re.compile(r"(node_id|controller_id|leader_id|broker_id): (?!-)\d+"), r"\1: NODE"),
     (re.compile(r"(port): \d+"), r"\1: PORT"),
+    (re.compile(r"PLAINTEXT://[^:\"]+:\d+"), "PLAINTEXT://HOST:PORT"),
     (re.compile(r"ProducerId\(\s*(?!-)\d+,?\s*\)"), "ProducerId(PID)"),
     (re.compile(r"(producer_id): (?!-)\d+"), r"\1: PID"),
     (re.compile(r'(log_dir): "[^"]*"'), r"\1: LOGDIR"),

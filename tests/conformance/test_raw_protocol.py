@@ -44,6 +44,11 @@ DEVIATIONS = [
      "group.version, transaction.version and the rest version a KRaft metadata log and "
      "protocols StrikeMQ does not have.",
      lambda text: NO_FEATURES.sub("    FEATURES\n", FEATURES.sub("    FEATURES\n", text))),
+    (re.compile(r": broker configs: (group resource|describe a group resource)$"),
+     "The GROUP config resource (KIP-848 group configs such as consumer.session.timeout.ms) "
+     "comes with the group protocols; until then StrikeMQ answers it as an unknown resource "
+     "type (INVALID_REQUEST, \"Unknown resource type 32\").",
+     lambda text: "GROUP CONFIGS\n"),
 ]
 
 

@@ -256,3 +256,124 @@ def test_expired_records_go_at_the_retention_check_even_from_the_active_segment(
     produce_all(broker.bootstrap, topic, [{"value": b"new"}])
     got = consume(broker.bootstrap, topic, [0], 1, start_offset=-2)
     assert (got[0].offset(), got[0].value()) == (5, b"new")
+
+
+def wait_low_watermark(bootstrap, topic, want, timeout=30):
+    """Polls the log start offset of partition 0 until it reaches `want`; returns (low, high)."""
+    import time
+    from confluent_kafka import Consumer
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks-" + topic})
+    deadline = time.time() + timeout
+    low = high = None
+    while time.time() < deadline:
+        low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        if low >= want:
+            break
+        time.sleep(0.1)
+    c.close()
+    return low, high
+
+
+def test_broker_level_retention_flag_applies_to_topics_without_their_own(broker_factory, topic):
+    # --retention-ms is log.retention.ms: a topic without retention.ms inherits it. It used to
+    # feed only DescribeConfigs of the broker, and a default topic kept everything.
+    from confluent_kafka.admin import ConfigResource, ConfigSource, NewTopic, ResourceType
+    broker = broker_factory("--retention-ms", "60000", "--retention-check-interval-ms", "200")
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(10)
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    retention = admin.describe_configs([res])[res].result(10)["retention.ms"]
+    assert retention.value == "60000"
+    assert retention.source == ConfigSource.STATIC_BROKER_CONFIG.value
+    produce_all(broker.bootstrap, topic, [{"value": b"old%d" % i, "timestamp": 1_600_000_000_000 + i} for i in range(5)])
+    assert wait_low_watermark(broker.bootstrap, topic, 5) == (5, 5)
+
+
+def set_cluster_defaults(bootstrap, configs):
+    """AlterConfigs on the cluster-wide default broker resource (kafka-python)."""
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        result = admin.alter_configs([ConfigResource(ConfigResourceType.BROKER, "",
+                                                     configs={"min.insync.replicas": "1", **configs})])
+        assert all(r[0] == 0 for r in result.resources), result
+    finally:
+        admin.close()
+
+
+def test_dynamic_broker_configs_apply_to_topics_and_survive_a_restart(broker_factory, topic):
+    from confluent_kafka import KafkaError, KafkaException, Producer
+    from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
+                                       NewTopic, ResourceType)
+    broker = broker_factory("--retention-check-interval-ms", "200")
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1), NewTopic(topic + "-own", 1, 1, config={"retention.ms": "-1"})])[topic].result(10)
+
+    def alter(name, *entries):
+        res = ConfigResource(ResourceType.BROKER, name, incremental_configs=[
+            ConfigEntry(k, v, incremental_operation=op) for k, v, op in entries])
+        admin.incremental_alter_configs([res])[res].result(10)
+
+    def topic_config(t, key):
+        res = ConfigResource(ResourceType.TOPIC, t)
+        return admin.describe_configs([res])[res].result(10)[key]
+
+    # The cluster-wide default (the empty broker name, which librdkafka cannot name: set with
+    # kafka-python's AlterConfigs, which replaces the whole level and so must keep
+    # min.insync.replicas, as on Kafka) reaches topics that inherit it.
+    set_cluster_defaults(broker.bootstrap, {"log.retention.ms": "60000", "message.max.bytes": "3000"})
+    entry = topic_config(topic, "retention.ms")
+    assert (entry.value, entry.source) == ("60000", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)
+    assert topic_config(topic + "-own", "retention.ms").value == "-1"
+    # This broker's own value wins over the cluster default.
+    alter("0", ("log.retention.ms", "120000", AlterConfigOpType.SET))
+    entry = topic_config(topic, "retention.ms")
+    assert (entry.value, entry.source) == ("120000", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
+    res = ConfigResource(ResourceType.BROKER, "0")
+    conf = admin.describe_configs([res])[res].result(10)
+    assert conf["log.retention.ms"].value == "120000" and not conf["log.retention.ms"].is_read_only
+    # It acts: old records go from the inheriting topic only, and big batches are refused.
+    old = [{"value": b"old%d" % i, "timestamp": 1_600_000_000_000 + i} for i in range(5)]
+    produce_all(broker.bootstrap, topic, old)
+    produce_all(broker.bootstrap, topic + "-own", old)
+    assert wait_low_watermark(broker.bootstrap, topic, 5) == (5, 5)
+    assert wait_low_watermark(broker.bootstrap, topic + "-own", 0, timeout=1)[0] == 0
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+    errors = []
+    p.produce(topic, value=b"x" * 5000, on_delivery=lambda err, msg: errors.append(err))
+    p.flush(10)
+    assert errors[0] is not None and errors[0].code() == KafkaError.MSG_SIZE_TOO_LARGE
+    # Static configs are refused as Kafka refuses them.
+    bad = ConfigResource(ResourceType.BROKER, "0", incremental_configs=[
+        ConfigEntry("num.partitions", "3", incremental_operation=AlterConfigOpType.SET)])
+    with pytest.raises(KafkaException) as e:
+        admin.incremental_alter_configs([bad])[bad].result(10)
+    assert "Cannot update these configs dynamically" in str(e.value)
+    # Kept across a restart.
+    broker.restart()
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    entry = topic_config(topic, "retention.ms")
+    assert (entry.value, entry.source) == ("120000", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
+    assert topic_config(topic, "max.message.bytes").value == "3000"
+    # Deleted, the values fall back to the broker's defaults.
+    alter("0", ("log.retention.ms", None, AlterConfigOpType.DELETE))
+    set_cluster_defaults(broker.bootstrap, {})
+    entry = topic_config(topic, "retention.ms")
+    assert (entry.value, entry.source) == ("604800000", ConfigSource.DEFAULT_CONFIG.value)
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+    errors = []
+    p.produce(topic, value=b"x" * 5000, on_delivery=lambda err, msg: errors.append(err))
+    p.flush(10)
+    assert errors == [None]
+
+
+def test_subtracting_the_last_value_of_a_list_config_leaves_it_empty(broker, topic):
+    # Kafka 4.1+ accepts an empty list: cleanup.policy with neither policy.
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(10)
+    res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("cleanup.policy", "delete", incremental_operation=AlterConfigOpType.SUBTRACT)])
+    admin.incremental_alter_configs([res])[res].result(10)
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    assert admin.describe_configs([res])[res].result(10)["cleanup.policy"].value == ""

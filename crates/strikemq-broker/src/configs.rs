@@ -12,6 +12,7 @@ use strikemq_codec::kafka_protocol::messages::*;
 use strikemq_codec::kafka_protocol::protocol::StrBytes;
 use strikemq_codec::kafka_protocol::ResponseError;
 
+use crate::broker_configs::{self, ConfigOp, ConfigRefusal, Level};
 use crate::errors::{code, storage_error};
 use crate::{Broker, BrokerConfig};
 
@@ -21,7 +22,6 @@ const RESOURCE_BROKER: i8 = 4;
 /// ConfigSource values.
 const SOURCE_TOPIC: i8 = 1;
 const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
-const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
 /// IncrementalAlterConfigs operations.
 const OP_SET: i8 = 0;
@@ -288,7 +288,13 @@ pub(crate) fn validate(name: &str, value: &str) -> Result<String, String> {
 }
 
 fn validate_value(name: &str, value: &str) -> Result<String, String> {
-    let d = def(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
+    validate_as(name, name, value)
+}
+
+/// Checks `value` as topic config `topic` would be checked, naming it `name` in the message (a
+/// broker config holding the topic config's values: `log.retention.ms` for `retention.ms`).
+pub(crate) fn validate_as(topic: &str, name: &str, value: &str) -> Result<String, String> {
+    let d = def(topic).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
     let bad = |why: String| {
         Err(format!(
             "Invalid value {value} for configuration {name}: {why}"
@@ -363,9 +369,7 @@ fn validate_value(name: &str, value: &str) -> Result<String, String> {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .collect();
-            if items.is_empty() {
-                return bad("Empty list".into());
-            }
+            // An empty list is a value (Kafka 4.1+: cleanup.policy with neither policy).
             for i in &items {
                 if !options.contains(i) {
                     return bad(format!("String must be one of: {}", options.join(", ")));
@@ -395,7 +399,8 @@ pub(crate) fn validate_all(
         .collect()
 }
 
-/// The effective value of a topic config: set on the topic, or the default.
+/// The effective value of a topic config: set on the topic, else the broker-level value of
+/// its synonyms (dynamic, as started, or Kafka's default), else the topic config's default.
 pub(crate) fn effective(
     broker: &Broker,
     configs: &BTreeMap<String, String>,
@@ -404,6 +409,11 @@ pub(crate) fn effective(
     configs
         .get(name)
         .cloned()
+        .or_else(|| {
+            broker
+                .dynamic_configs()
+                .topic_default(broker.config(), name)
+        })
         .or_else(|| def(name).map(|d| (d.default)(broker.config())))
 }
 
@@ -424,18 +434,23 @@ pub(crate) fn describe_topic_configs(
         .iter()
         .filter(|d| keys.is_none_or(|k| k.iter().any(|k| k.as_str() == d.name)))
         .map(|d| {
-            let default = (d.default)(broker.config());
             let set = configs.get(d.name);
-            // A KRaft Kafka 4 cluster holds min.insync.replicas as a cluster-wide dynamic default
-            // (KIP-966, eligible leader replicas), and reports it with that source.
-            let default_source = if d.name == "min.insync.replicas" {
-                SOURCE_DYNAMIC_DEFAULT_BROKER
-            } else {
-                SOURCE_DEFAULT
-            };
+            // Kafka lists the broker synonyms from the first level that has the topic config's
+            // primary broker name (log.retention.ms, not log.retention.hours), and takes the
+            // source from the first one listed; the value comes from the first of all.
+            let names = broker_configs::topic_synonyms(d.name);
+            let all = broker.dynamic_configs().synonyms(broker.config(), &names);
+            let inherited = all.first().map(broker_configs::in_topic_unit);
+            let shown: Vec<_> = all
+                .iter()
+                .skip_while(|syn| Some(&syn.name) != names.first())
+                .collect();
             let (value, source) = match set {
                 Some(v) => (v.clone(), SOURCE_TOPIC),
-                None => (default.clone(), default_source),
+                None => (
+                    inherited.unwrap_or_else(|| (d.default)(broker.config())),
+                    shown.first().map_or(SOURCE_DEFAULT, |syn| syn.source),
+                ),
             };
             let mut syn = Vec::new();
             if synonyms {
@@ -447,21 +462,12 @@ pub(crate) fn describe_topic_configs(
                             .with_source(SOURCE_TOPIC),
                     );
                 }
-                if let Some(broker_name) = broker_synonym(d.name) {
-                    let sources: &[i8] = if default_source == SOURCE_DEFAULT {
-                        &[SOURCE_DEFAULT]
-                    } else {
-                        &[default_source, SOURCE_DEFAULT]
-                    };
-                    for &source in sources {
-                        syn.push(
-                            DescribeConfigsSynonym::default()
-                                .with_name(s(broker_name))
-                                .with_value(Some(s(&default)))
-                                .with_source(source),
-                        );
-                    }
-                }
+                syn.extend(shown.iter().map(|b| {
+                    DescribeConfigsSynonym::default()
+                        .with_name(s(b.name))
+                        .with_value(Some(s(&b.value)))
+                        .with_source(b.source)
+                }));
             }
             DescribeConfigsResourceResult::default()
                 .with_name(s(d.name))
@@ -472,84 +478,6 @@ pub(crate) fn describe_topic_configs(
                 .with_documentation(if docs { Some(s(d.doc)) } else { None })
         })
         .collect()
-}
-
-/// The broker setting a topic config falls back to, as Kafka lists it among the synonyms. Kafka
-/// omits the ones whose broker setting has no value of its own (retention.ms falls back to
-/// log.retention.hours, for one) and the ones that exist only per topic.
-fn broker_synonym(topic_config: &str) -> Option<&'static str> {
-    Some(match topic_config {
-        "cleanup.policy" => "log.cleanup.policy",
-        "compression.gzip.level" => "compression.gzip.level",
-        "compression.lz4.level" => "compression.lz4.level",
-        "compression.type" => "compression.type",
-        "compression.zstd.level" => "compression.zstd.level",
-        "delete.retention.ms" => "log.cleaner.delete.retention.ms",
-        "file.delete.delay.ms" => "log.segment.delete.delay.ms",
-        "flush.messages" => "log.flush.interval.messages",
-        "index.interval.bytes" => "log.index.interval.bytes",
-        "local.retention.bytes" => "log.local.retention.bytes",
-        "local.retention.ms" => "log.local.retention.ms",
-        "max.compaction.lag.ms" => "log.cleaner.max.compaction.lag.ms",
-        "max.message.bytes" => "message.max.bytes",
-        "message.timestamp.after.max.ms" => "log.message.timestamp.after.max.ms",
-        "message.timestamp.before.max.ms" => "log.message.timestamp.before.max.ms",
-        "message.timestamp.type" => "log.message.timestamp.type",
-        "min.cleanable.dirty.ratio" => "log.cleaner.min.cleanable.ratio",
-        "min.compaction.lag.ms" => "log.cleaner.min.compaction.lag.ms",
-        "min.insync.replicas" => "min.insync.replicas",
-        "preallocate" => "log.preallocate",
-        "retention.bytes" => "log.retention.bytes",
-        "segment.bytes" => "log.segment.bytes",
-        "segment.index.bytes" => "log.index.size.max.bytes",
-        "unclean.leader.election.enable" => "unclean.leader.election.enable",
-        _ => return None,
-    })
-}
-
-/// Broker settings, read-only, under Kafka's names.
-fn broker_configs(broker: &Broker) -> Vec<(&'static str, String, i8)> {
-    let c = broker.config();
-    vec![
-        (
-            "advertised.listeners",
-            format!("PLAINTEXT://{}:{}", c.advertised_host, c.advertised_port),
-            3,
-        ),
-        (
-            "auto.create.topics.enable",
-            c.auto_create_topics.to_string(),
-            1,
-        ),
-        ("broker.id", c.node_id.to_string(), 3),
-        (
-            "group.initial.rebalance.delay.ms",
-            c.groups.initial_rebalance_delay.as_millis().to_string(),
-            3,
-        ),
-        (
-            "group.max.session.timeout.ms",
-            c.groups.max_session_timeout.as_millis().to_string(),
-            3,
-        ),
-        (
-            "group.min.session.timeout.ms",
-            c.groups.min_session_timeout.as_millis().to_string(),
-            3,
-        ),
-        ("log.dirs", broker.store().dir().display().to_string(), 2),
-        ("log.retention.bytes", c.retention_bytes.to_string(), 5),
-        ("log.retention.ms", c.retention_ms.to_string(), 5),
-        ("log.segment.bytes", c.segment_bytes.to_string(), 3),
-        ("message.max.bytes", c.max_message_bytes.to_string(), 3),
-        ("node.id", c.node_id.to_string(), 3),
-        ("num.partitions", c.default_partitions.to_string(), 3),
-        (
-            "offsets.retention.minutes",
-            (c.groups.offsets_retention.as_secs() / 60).to_string(),
-            3,
-        ),
-    ]
 }
 
 pub(crate) fn describe(broker: &Broker, req: &DescribeConfigsRequest) -> DescribeConfigsResponse {
@@ -580,30 +508,17 @@ pub(crate) fn describe(broker: &Broker, req: &DescribeConfigsRequest) -> Describ
                             .with_error_message(Some(s(""))),
                     },
                 },
-                RESOURCE_BROKER
-                    if r.resource_name.is_empty()
-                        || r.resource_name.as_str() == broker.config().node_id.to_string() =>
-                {
-                    base.with_configs(
-                        broker_configs(broker)
-                            .into_iter()
-                            .filter(|(n, _, _)| {
-                                keys.is_none_or(|k| k.iter().any(|k| k.as_str() == *n))
-                            })
-                            .map(|(n, v, t)| {
-                                DescribeConfigsResourceResult::default()
-                                    .with_name(s(n))
-                                    .with_value(Some(s(&v)))
-                                    .with_read_only(true)
-                                    .with_config_source(SOURCE_STATIC_BROKER)
-                                    .with_config_type(t)
-                            })
-                            .collect(),
-                    )
-                }
-                RESOURCE_BROKER => base
-                    .with_error_code(code(ResponseError::InvalidRequest))
-                    .with_error_message(Some(s("Unexpected broker id"))),
+                RESOURCE_BROKER => match broker_level(broker, r.resource_name.as_str()) {
+                    Ok(level) => base.with_configs(describe_broker_configs(
+                        broker,
+                        level,
+                        keys,
+                        req.include_synonyms,
+                    )),
+                    Err(refusal) => base
+                        .with_error_code(code(refusal.error))
+                        .with_error_message(Some(s(&refusal.message))),
+                },
                 _ => base
                     .with_error_code(code(ResponseError::InvalidRequest))
                     .with_error_message(Some(s(crate::errors::INVALID_REQUEST_MESSAGE))),
@@ -633,20 +548,134 @@ fn apply(
     Ok(())
 }
 
-fn topic_or_error(
+/// Which dynamic level a BROKER resource name means: the empty name is the cluster-wide
+/// default, this broker's id its own configs.
+fn broker_level(broker: &Broker, name: &str) -> Result<Level, ConfigRefusal> {
+    if name.is_empty() {
+        return Ok(Level::Cluster);
+    }
+    let id = broker.config().node_id;
+    match name.parse::<i32>() {
+        Ok(n) if n == id => Ok(Level::ThisBroker),
+        Ok(n) => Err(ConfigRefusal {
+            error: ResponseError::InvalidRequest,
+            message: format!("Unexpected broker id, expected {id}, but received {n}"),
+        }),
+        Err(_) => Err(ConfigRefusal {
+            error: ResponseError::InvalidRequest,
+            message: format!("Node id must be an integer, but it is: {name}"),
+        }),
+    }
+}
+
+/// DescribeConfigs of a BROKER resource. This broker's: every broker config StrikeMQ knows,
+/// valued from the highest level that sets it. The cluster default's: the configs set at that
+/// level only. A config Kafka does not know is shown without its value, as Kafka treats it as
+/// sensitive.
+fn describe_broker_configs(
     broker: &Broker,
-    resource_type: i8,
+    level: Level,
+    keys: Option<&[StrBytes]>,
+    synonyms: bool,
+) -> Vec<DescribeConfigsResourceResult> {
+    let wanted = |name: &str| keys.is_none_or(|k| k.iter().any(|k| k.as_str() == name));
+    let entry = |name: &str, value: Option<&str>, source: i8, syn: Vec<DescribeConfigsSynonym>| {
+        let read_only = broker_configs::known(name).unwrap_or(true);
+        let sensitive = broker_configs::known(name).is_none();
+        DescribeConfigsResourceResult::default()
+            .with_name(s(name))
+            .with_value(if sensitive { None } else { value.map(s) })
+            .with_read_only(read_only)
+            .with_is_sensitive(sensitive)
+            .with_config_source(source)
+            .with_synonyms(if synonyms { syn } else { Vec::new() })
+            .with_config_type(broker_configs::type_code(name))
+            .with_documentation(None)
+    };
+    match level {
+        Level::Cluster => broker
+            .dynamic_configs()
+            .level(Level::Cluster)
+            .into_iter()
+            .filter(|(name, _)| wanted(name))
+            .map(|(name, value)| {
+                let shown = broker_configs::known(&name).map(|_| s(&value));
+                let syn = vec![DescribeConfigsSynonym::default()
+                    .with_name(s(&name))
+                    .with_value(shown)
+                    .with_source(SOURCE_DYNAMIC_DEFAULT_BROKER)];
+                entry(&name, Some(&value), SOURCE_DYNAMIC_DEFAULT_BROKER, syn)
+            })
+            .collect(),
+        Level::ThisBroker => broker_configs::names()
+            .filter(|name| wanted(name))
+            .map(|name| {
+                // As Kafka: the synonyms from the first that bears the config's own name.
+                let all = broker
+                    .dynamic_configs()
+                    .synonyms(broker.config(), &broker_configs::broker_synonyms(name));
+                let shown: Vec<_> = all.into_iter().skip_while(|syn| syn.name != name).collect();
+                let (value, source) = shown.first().map_or((None, SOURCE_DEFAULT), |f| {
+                    (Some(f.value.clone()), f.source)
+                });
+                let syn = shown
+                    .iter()
+                    .map(|b| {
+                        DescribeConfigsSynonym::default()
+                            .with_name(s(b.name))
+                            .with_value(Some(s(&b.value)))
+                            .with_source(b.source)
+                    })
+                    .collect();
+                entry(name, value.as_deref(), source, syn)
+            })
+            .collect(),
+    }
+}
+
+fn topic_configs(
+    broker: &Broker,
     name: &str,
 ) -> Result<BTreeMap<String, String>, (ResponseError, String)> {
-    match resource_type {
-        RESOURCE_TOPIC => broker
-            .store()
-            .topic(name)
-            .map(|t| t.configs().clone())
-            .ok_or_else(|| (ResponseError::UnknownTopicOrPartition, format!("The topic '{name}' does not exist."))),
-        RESOURCE_BROKER => Err((ResponseError::InvalidRequest, "Broker configs are read-only in StrikeMQ; set them with flags, environment variables or the config file.".into())),
-        other => Err((ResponseError::InvalidRequest, format!("Unsupported resource type {other}"))),
+    broker
+        .store()
+        .topic(name)
+        .map(|t| t.configs().clone())
+        .ok_or_else(|| {
+            (
+                ResponseError::UnknownTopicOrPartition,
+                format!("The topic '{name}' does not exist."),
+            )
+        })
+}
+
+/// Applies a change to a BROKER resource: a dynamic level of broker configs.
+fn alter_broker(
+    broker: &Broker,
+    name: &str,
+    ops: &[ConfigOp],
+    replace: bool,
+    validate_only: bool,
+) -> Result<(), (ResponseError, String)> {
+    let level = broker_level(broker, name).map_err(|r| (r.error, r.message))?;
+    broker
+        .dynamic_configs()
+        .change(level, ops, replace, validate_only)
+        .map_err(|r| (r.error, r.message))?;
+    if !validate_only {
+        broker.broker_configs_changed();
     }
+    Ok(())
+}
+
+/// What Kafka answers for a resource type it does not alter here. The GROUP resource (KIP-848
+/// group configs) comes with the group protocols; until then it is answered like any unknown
+/// type.
+fn unknown_resource_type(t: i8) -> (ResponseError, String) {
+    (
+        ResponseError::InvalidRequest,
+        format!("Unknown resource type {t}"),
+    )
 }
 
 pub(crate) fn alter(broker: &Broker, req: &AlterConfigsRequest) -> AlterConfigsResponse {
@@ -656,18 +685,27 @@ pub(crate) fn alter(broker: &Broker, req: &AlterConfigsRequest) -> AlterConfigsR
         .map(|r| {
             let name = r.resource_name.as_str();
             // AlterConfigs replaces the whole set: keys left out return to their defaults.
-            let outcome = topic_or_error(broker, r.resource_type, name).and_then(|_| {
-                let configs = r
-                    .configs
-                    .iter()
-                    .filter_map(|c| {
-                        c.value
-                            .as_ref()
-                            .map(|v| (c.name.as_str().to_owned(), v.as_str().to_owned()))
-                    })
-                    .collect();
-                apply(broker, name, configs, req.validate_only)
-            });
+            let configs: BTreeMap<String, String> = r
+                .configs
+                .iter()
+                .filter_map(|c| {
+                    c.value
+                        .as_ref()
+                        .map(|v| (c.name.as_str().to_owned(), v.as_str().to_owned()))
+                })
+                .collect();
+            let outcome = match r.resource_type {
+                RESOURCE_TOPIC => topic_configs(broker, name)
+                    .and_then(|_| apply(broker, name, configs, req.validate_only)),
+                RESOURCE_BROKER => {
+                    let ops: Vec<ConfigOp> = configs
+                        .into_iter()
+                        .map(|(k, v)| ConfigOp::Set(k, v))
+                        .collect();
+                    alter_broker(broker, name, &ops, true, req.validate_only)
+                }
+                other => Err(unknown_resource_type(other)),
+            };
             let resp = AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
@@ -682,6 +720,91 @@ pub(crate) fn alter(broker: &Broker, req: &AlterConfigsRequest) -> AlterConfigsR
     AlterConfigsResponse::default().with_responses(responses)
 }
 
+/// The operations of one IncrementalAlterConfigs resource; `Err` for an operation code Kafka
+/// does not define (Kafka 4.1 fails to map it and answers without a message).
+fn config_ops(
+    configs: &[strikemq_codec::kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig],
+) -> Result<Vec<ConfigOp>, (ResponseError, String)> {
+    configs
+        .iter()
+        .map(|c| {
+            let name = c.name.as_str().to_owned();
+            let value = c
+                .value
+                .as_ref()
+                .map(|v| v.as_str().to_owned())
+                .unwrap_or_default();
+            Ok(match c.config_operation {
+                OP_SET => ConfigOp::Set(name, value),
+                OP_DELETE => ConfigOp::Delete(name),
+                OP_APPEND => ConfigOp::Append(name, value),
+                OP_SUBTRACT => ConfigOp::Subtract(name, value),
+                _ => return Err((ResponseError::UnknownServerError, String::new())),
+            })
+        })
+        .collect()
+}
+
+/// IncrementalAlterConfigs on a topic: the operations applied to its configs in order.
+fn alter_topic_incrementally(
+    broker: &Broker,
+    name: &str,
+    ops: &[ConfigOp],
+    validate_only: bool,
+) -> Result<(), (ResponseError, String)> {
+    let mut configs = topic_configs(broker, name)?;
+    for op in ops {
+        match op {
+            ConfigOp::Set(key, value) => {
+                known_topic_config(key)?;
+                configs.insert(key.clone(), value.clone());
+            }
+            ConfigOp::Delete(key) => {
+                known_topic_config(key)?;
+                configs.remove(key);
+            }
+            ConfigOp::Append(key, value) | ConfigOp::Subtract(key, value) => {
+                let d = known_topic_config(key)?;
+                let append = matches!(op, ConfigOp::Append(..));
+                if !matches!(d.kind, Kind::List(_)) {
+                    let op = if append { "APPEND" } else { "SUBTRACT" };
+                    return Err((
+                        ResponseError::InvalidConfig,
+                        format!("Can't {op} to key {key} because its type is not LIST."),
+                    ));
+                }
+                let current = effective(broker, &configs, key).unwrap_or_default();
+                let mut items: Vec<String> = current
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+                for v in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if append {
+                        if !items.iter().any(|i| i == v) {
+                            items.push(v.to_owned());
+                        }
+                    } else {
+                        items.retain(|i| i != v);
+                    }
+                }
+                configs.insert(key.clone(), items.join(","));
+            }
+        }
+    }
+    apply(broker, name, configs, validate_only)
+}
+
+fn known_topic_config(key: &str) -> Result<&'static Def, (ResponseError, String)> {
+    def(key).ok_or_else(|| {
+        (
+            ResponseError::InvalidConfig,
+            format!("Unknown topic config name: {key}"),
+        )
+    })
+}
+
 pub(crate) fn incremental_alter(
     broker: &Broker,
     req: &IncrementalAlterConfigsRequest,
@@ -691,65 +814,10 @@ pub(crate) fn incremental_alter(
         .iter()
         .map(|r| {
             let name = r.resource_name.as_str();
-            let outcome = topic_or_error(broker, r.resource_type, name).and_then(|mut configs| {
-                for c in &r.configs {
-                    let key = c.name.as_str();
-                    let d = def(key).ok_or_else(|| {
-                        (
-                            ResponseError::InvalidConfig,
-                            format!("Unknown topic config name: {key}"),
-                        )
-                    })?;
-                    let value = c.value.as_ref().map(|v| v.as_str().to_owned());
-                    match c.config_operation {
-                        OP_SET => {
-                            configs.insert(key.to_owned(), value.unwrap_or_default());
-                        }
-                        OP_DELETE => {
-                            configs.remove(key);
-                        }
-                        OP_APPEND | OP_SUBTRACT => {
-                            if !matches!(d.kind, Kind::List(_)) {
-                                let op = if c.config_operation == OP_APPEND {
-                                    "APPEND"
-                                } else {
-                                    "SUBTRACT"
-                                };
-                                return Err((
-                                    ResponseError::InvalidConfig,
-                                    format!(
-                                        "Can't {op} to key {key} because its type is not LIST."
-                                    ),
-                                ));
-                            }
-                            let current = effective(broker, &configs, key).unwrap_or_default();
-                            let mut items: Vec<String> = current
-                                .split(',')
-                                .map(str::trim)
-                                .filter(|s| !s.is_empty())
-                                .map(String::from)
-                                .collect();
-                            for v in value
-                                .unwrap_or_default()
-                                .split(',')
-                                .map(str::trim)
-                                .filter(|s| !s.is_empty())
-                            {
-                                if c.config_operation == OP_APPEND {
-                                    if !items.iter().any(|i| i == v) {
-                                        items.push(v.to_owned());
-                                    }
-                                } else {
-                                    items.retain(|i| i != v);
-                                }
-                            }
-                            configs.insert(key.to_owned(), items.join(","));
-                        }
-                        // What Kafka 4.1 answers (it fails to map the operation, without a message).
-                        _ => return Err((ResponseError::UnknownServerError, String::new())),
-                    }
-                }
-                apply(broker, name, configs, req.validate_only)
+            let outcome = config_ops(&r.configs).and_then(|ops| match r.resource_type {
+                RESOURCE_TOPIC => alter_topic_incrementally(broker, name, &ops, req.validate_only),
+                RESOURCE_BROKER => alter_broker(broker, name, &ops, false, req.validate_only),
+                other => Err(unknown_resource_type(other)),
             });
             let resp = IncrementalResult::default()
                 .with_resource_type(r.resource_type)

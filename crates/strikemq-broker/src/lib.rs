@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod broker_configs;
 mod cluster;
 mod configs;
 mod coordinator;
@@ -194,6 +195,27 @@ pub struct Broker {
     append_seq: AtomicU64,
     append_waiters: std::sync::atomic::AtomicUsize,
     append_signal: (parking_lot::Mutex<()>, parking_lot::Condvar),
+    /// Dynamic broker configs (KIP-226).
+    dynamic: broker_configs::DynamicConfigs,
+    /// The broker-level values of the topic configs the produce path reads, typed, refreshed
+    /// whenever a broker config changes.
+    produce_defaults: parking_lot::RwLock<ProduceDefaults>,
+}
+
+/// The broker-level values (dynamic, or as started, or Kafka's) of the topic configs each
+/// Produce reads, for topics that do not set their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProduceDefaults {
+    /// `max.message.bytes` (from `message.max.bytes`).
+    pub(crate) max_message_bytes: usize,
+    /// `message.timestamp.type` is LogAppendTime.
+    pub(crate) log_append_time: bool,
+    /// `cleanup.policy` includes compact: records need keys.
+    pub(crate) compacted: bool,
+    /// `message.timestamp.before.max.ms`.
+    pub(crate) timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`.
+    pub(crate) timestamp_after_max_ms: i64,
 }
 
 impl std::fmt::Debug for Broker {
@@ -212,6 +234,7 @@ impl Broker {
         let mut groups = GroupCoordinator::new(config.groups.clone());
         let offsets = offsets_store::OffsetsStore::open(store.dir(), &mut groups, Instant::now())?;
         let first_check = Instant::now() + config.retention_check_interval;
+        let dynamic = broker_configs::DynamicConfigs::open(store.dir())?;
         let broker = Broker {
             config,
             store: Arc::new(store),
@@ -229,11 +252,42 @@ impl Broker {
             append_seq: AtomicU64::new(0),
             append_waiters: std::sync::atomic::AtomicUsize::new(0),
             append_signal: (parking_lot::Mutex::new(()), parking_lot::Condvar::new()),
+            dynamic,
+            produce_defaults: parking_lot::RwLock::new(ProduceDefaults {
+                max_message_bytes: 0,
+                log_append_time: false,
+                compacted: false,
+                timestamp_before_max_ms: i64::MAX,
+                timestamp_after_max_ms: 0,
+            }),
         };
-        for topic in broker.store.topics() {
-            retention::apply_topic_settings(&broker, &topic);
-        }
+        broker.broker_configs_changed();
         Ok(broker)
+    }
+
+    /// After a broker config changed (and at start): topics that inherit it follow.
+    pub(crate) fn broker_configs_changed(&self) {
+        let value = |name| configs::effective(self, &Default::default(), name).unwrap_or_default();
+        let number = |name| value(name).parse::<i64>().unwrap_or(i64::MAX);
+        *self.produce_defaults.write() = ProduceDefaults {
+            max_message_bytes: number("max.message.bytes").clamp(0, i64::from(i32::MAX)) as usize,
+            log_append_time: value("message.timestamp.type") == "LogAppendTime",
+            compacted: value("cleanup.policy").split(',').any(|p| p == "compact"),
+            timestamp_before_max_ms: number("message.timestamp.before.max.ms"),
+            timestamp_after_max_ms: number("message.timestamp.after.max.ms"),
+        };
+        for topic in self.store.topics() {
+            retention::apply_topic_settings(self, &topic);
+        }
+        self.retention_changed();
+    }
+
+    pub(crate) fn produce_defaults(&self) -> ProduceDefaults {
+        *self.produce_defaults.read()
+    }
+
+    pub(crate) fn dynamic_configs(&self) -> &broker_configs::DynamicConfigs {
+        &self.dynamic
     }
 
     /// Settings.

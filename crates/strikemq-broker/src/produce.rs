@@ -10,7 +10,7 @@ use strikemq_storage::Topic;
 
 use crate::errors::{batch_error, code, storage_error};
 use crate::log_throttle::LogThrottle;
-use crate::Broker;
+use crate::{Broker, ProduceDefaults};
 
 /// Produce v13 names topics by id (KIP-516).
 const TOPIC_ID_VERSION: i16 = 13;
@@ -138,13 +138,13 @@ pub(crate) fn append(
     if first.size() != records.len() {
         return Err(ResponseError::InvalidRecord.into());
     }
-    check_size(broker, topic, &first)?;
+    let defaults = broker.produce_defaults();
+    check_size(topic, &defaults, &first)?;
     let log_append_time = topic
         .configs()
         .get("message.timestamp.type")
-        .map(String::as_str)
-        == Some("LogAppendTime");
-    validate_records(topic, partition, &first, log_append_time)?;
+        .map_or(defaults.log_append_time, |t| t == "LogAppendTime");
+    validate_records(topic, partition, &first, log_append_time, &defaults)?;
     let (stamped, append_time);
     let records = if log_append_time {
         // The client's CRC must hold before the broker rewrites it.
@@ -230,6 +230,7 @@ fn validate_records(
     partition: i32,
     batch: &RecordBatch<'_>,
     log_append_time: bool,
+    defaults: &ProduceDefaults,
 ) -> Result<(), Rejected> {
     let configs = topic.configs();
     // Looked up by hand rather than through `configs::effective`: that formats the default as a
@@ -241,15 +242,18 @@ fn validate_records(
     };
     let compacted = configs
         .get("cleanup.policy")
-        .is_some_and(|p| p.split(',').any(|p| p == "compact"));
+        .map_or(defaults.compacted, |p| p.split(',').any(|p| p == "compact"));
     let (before, after) = if log_append_time {
         (i64::MAX, i64::MAX)
     } else {
         (
-            limit("message.timestamp.before.max.ms", i64::MAX),
+            limit(
+                "message.timestamp.before.max.ms",
+                defaults.timestamp_before_max_ms,
+            ),
             limit(
                 "message.timestamp.after.max.ms",
-                crate::configs::TIMESTAMP_AFTER_MAX_MS,
+                defaults.timestamp_after_max_ms,
             ),
         )
     };
@@ -316,8 +320,8 @@ fn validate_records(
 }
 
 fn check_size(
-    broker: &Broker,
     topic: &Topic,
+    defaults: &ProduceDefaults,
     batch: &RecordBatch<'_>,
 ) -> Result<(), ResponseError> {
     // The topic's max.message.bytes, else the broker's message.max.bytes.
@@ -325,7 +329,7 @@ fn check_size(
         .configs()
         .get("max.message.bytes")
         .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(broker.config().max_message_bytes);
+        .unwrap_or(defaults.max_message_bytes);
     if batch.size() > limit {
         return Err(ResponseError::MessageTooLarge);
     }

@@ -790,28 +790,6 @@ fn log_dirs_and_producers_are_described() {
     );
 }
 
-#[test]
-fn a_transactional_id_keeps_its_producer_and_bumps_the_epoch() {
-    let t = broker();
-    let init = |tid: &str| {
-        let req = InitProducerIdRequest::default()
-            .with_transactional_id(Some(TransactionalId(StrBytes::from_string(tid.to_owned()))))
-            .with_transaction_timeout_ms(60000)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1);
-        let ResponseKind::InitProducerId(r) =
-            response(call(&t.broker, ApiKey::InitProducerId, 4, &req))
-        else {
-            panic!()
-        };
-        (r.producer_id.0, r.producer_epoch)
-    };
-    let (a, e0) = init("app-1");
-    assert_eq!(init("app-1"), (a, e0 + 1));
-    let (b, _) = init("app-2");
-    assert_ne!(a, b);
-}
-
 /// A disk that fills up: writes fail with ENOSPC (after writing part of their bytes) while `full`.
 #[derive(Debug, Default)]
 struct FullDisk {

@@ -41,7 +41,9 @@ pub use error::StorageError;
 pub use files::{FileOps, RealFiles};
 pub use partition::{AppendInfo, FetchBound, LogConfig, PartitionLog, ReadResult};
 pub use producers::ProducerSnapshot;
-pub use store::{validate_topic_name, Store, StoreConfig, Topic, MAX_TOPIC_NAME_LEN};
+pub use store::{
+    validate_topic_name, write_atomically, Store, StoreConfig, Topic, MAX_TOPIC_NAME_LEN,
+};
 pub use uuid::Uuid;
 
 #[cfg(test)]

@@ -501,7 +501,7 @@ fn new_cluster_id(path: &Path) -> Result<String, StorageError> {
 
 /// Writes a small file so that a crash leaves either the old or the new content: temp file, fsync,
 /// rename, fsync of the directory.
-pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> Result<(), StorageError> {
+pub fn write_atomically(path: &Path, data: &[u8]) -> Result<(), StorageError> {
     let tmp = path.with_extension("tmp");
     {
         let mut f = std::fs::File::create(&tmp).ctx("create", &tmp)?;

@@ -91,6 +91,9 @@ type TopicSpec<'a> = (String, i32, Vec<(&'a str, &'a str)>);
 /// An IncrementalAlterConfigs case: name, topic, (config, operation, value) list, validate only.
 type IncrementalCase<'a> = (&'a str, &'a str, Vec<(&'a str, i8, Option<&'a str>)>, bool);
 
+/// One IncrementalAlterConfigs operation: config, operation, value.
+type ConfigChange<'a> = (&'a str, i8, Option<&'a str>);
+
 /// A partition to fetch: partition, fetch offset, partition_max_bytes.
 type FetchAt = (i32, i64, i32);
 
@@ -146,6 +149,8 @@ pub(crate) fn run(bootstrap: &str, prefix: &str) -> Result<Vec<Observation>> {
     p.offset_delete()?;
     p.describe_cluster()?;
     p.describe_producers()?;
+    // Last: it changes broker-level settings (and puts them back).
+    p.broker_configs()?;
     // Every advertised version of every served API must have been asked at least once.
     for r in versions::supported_apis() {
         for v in r.min..=r.max {
@@ -356,6 +361,7 @@ impl Probe {
             (self.n("trimmed"), 1, vec![]),
             (self.n("producers"), 1, vec![]),
             (self.n("sizes"), 4, vec![]),
+            (self.n("inherit"), 1, vec![]),
         ];
         let mut topics = topics;
         for v in advertised(ApiKey::CreatePartitions) {
@@ -1931,6 +1937,18 @@ impl Probe {
                     false,
                 ),
                 (
+                    "subtract the last value of a list",
+                    &alter,
+                    vec![("cleanup.policy", 3, Some("delete"))],
+                    false,
+                ),
+                (
+                    "a list set again",
+                    &alter,
+                    vec![("cleanup.policy", 0, Some("delete"))],
+                    false,
+                ),
+                (
                     "append to a scalar",
                     &alter,
                     vec![("retention.ms", 2, Some("1"))],
@@ -1976,6 +1994,291 @@ impl Probe {
                 )?;
             }
         }
+        Ok(())
+    }
+
+    /// Dynamic broker configs: IncrementalAlterConfigs and AlterConfigs on the BROKER resource,
+    /// for the cluster-wide default (empty name) and for this broker (its id), what DescribeConfigs
+    /// then reports for the broker and for a topic that inherits the values, and the refusals
+    /// (read-only and unknown configs, bad values, another broker, other resource types).
+    fn broker_configs(&mut self) -> Result<()> {
+        use describe_configs_request::DescribeConfigsResource;
+        use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+        let inherit = self.n("inherit");
+        let keys = [
+            "log.retention.ms",
+            "log.retention.bytes",
+            "log.segment.bytes",
+            "message.max.bytes",
+            "log.cleanup.policy",
+            "log.message.timestamp.type",
+            "log.retention.check.interval.ms",
+            "group.min.session.timeout.ms",
+            "group.max.session.timeout.ms",
+            "group.initial.rebalance.delay.ms",
+            "num.partitions",
+            "auto.create.topics.enable",
+            "advertised.listeners",
+            "broker.id",
+            "node.id",
+            "offsets.retention.minutes",
+        ];
+        let topic_keys = [
+            "retention.ms",
+            "retention.bytes",
+            "segment.bytes",
+            "max.message.bytes",
+            "cleanup.policy",
+            "message.timestamp.type",
+        ];
+        let iac_v = top(ApiKey::IncrementalAlterConfigs);
+        let dc_v = top(ApiKey::DescribeConfigs);
+        let iac = |resource_type: i8, name: &str, ops: &[(&str, i8, Option<&str>)], validate| {
+            IncrementalAlterConfigsRequest::default()
+                .with_validate_only(validate)
+                .with_resources(vec![AlterConfigsResource::default()
+                    .with_resource_type(resource_type)
+                    .with_resource_name(sb(name))
+                    .with_configs(
+                        ops.iter()
+                            .map(|(k, op, val)| {
+                                AlterableConfig::default()
+                                    .with_name(sb(k))
+                                    .with_config_operation(*op)
+                                    .with_value(val.map(sb))
+                            })
+                            .collect(),
+                    )])
+        };
+        let describe = |resource_type: i8, name: &str, keys: Option<&[&str]>| {
+            DescribeConfigsRequest::default()
+                .with_include_synonyms(true)
+                .with_resources(vec![DescribeConfigsResource::default()
+                    .with_resource_type(resource_type)
+                    .with_resource_name(sb(name))
+                    .with_configuration_keys(
+                        keys.map(|ks| ks.iter().copied().map(sb).collect()),
+                    )])
+        };
+        const BROKER: i8 = 4;
+        const TOPIC: i8 = 2;
+        const SET: i8 = 0;
+        const DELETE: i8 = 1;
+        const APPEND: i8 = 2;
+        const SUBTRACT: i8 = 3;
+        let look = |p: &mut Probe, case: &str| -> Result<()> {
+            p.ask::<_, DescribeConfigsResponse>(
+                &format!("broker configs: {case}: this broker"),
+                ApiKey::DescribeConfigs,
+                dc_v,
+                &describe(BROKER, "0", Some(&keys)),
+            )?;
+            p.ask::<_, DescribeConfigsResponse>(
+                &format!("broker configs: {case}: the cluster default"),
+                ApiKey::DescribeConfigs,
+                dc_v,
+                &describe(BROKER, "", None),
+            )?;
+            p.ask::<_, DescribeConfigsResponse>(
+                &format!("broker configs: {case}: a topic that inherits them"),
+                ApiKey::DescribeConfigs,
+                dc_v,
+                &describe(TOPIC, &inherit, Some(&topic_keys)),
+            )?;
+            Ok(())
+        };
+        // Kafka applies a config change through its metadata log, a moment after answering:
+        // wait until what it describes stops changing before looking.
+        let settle = |p: &mut Probe| -> Result<()> {
+            let mut last = String::new();
+            let mut stable = 0;
+            for _ in 0..100 {
+                let mut now = String::new();
+                for req in [
+                    describe(BROKER, "0", Some(&keys)),
+                    describe(BROKER, "", None),
+                    describe(TOPIC, &inherit, Some(&topic_keys)),
+                ] {
+                    let r: DescribeConfigsResponse = p.quiet(ApiKey::DescribeConfigs, &req)?;
+                    now.push_str(&format!("{r:?}"));
+                }
+                if now == last {
+                    stable += 1;
+                    if stable == 2 {
+                        return Ok(());
+                    }
+                } else {
+                    stable = 0;
+                    last = now;
+                }
+                std::thread::sleep(Duration::from_millis(150));
+            }
+            bail!("the broker's configs did not settle")
+        };
+        let change = |p: &mut Probe, case: &str, req: &IncrementalAlterConfigsRequest| {
+            p.ask::<_, IncrementalAlterConfigsResponse>(
+                &format!("broker configs: {case}"),
+                ApiKey::IncrementalAlterConfigs,
+                iac_v,
+                req,
+            )?;
+            settle(p)
+        };
+        look(self, "as started")?;
+        let cluster_defaults: [(&str, i8, Option<&str>); 5] = [
+            ("log.retention.ms", SET, Some("3600000")),
+            ("log.segment.bytes", SET, Some("2097152")),
+            ("message.max.bytes", SET, Some("2000000")),
+            ("log.cleanup.policy", SET, Some("compact,delete")),
+            ("log.message.timestamp.type", SET, Some("LogAppendTime")),
+        ];
+        change(
+            self,
+            "cluster default, validate only",
+            &iac(BROKER, "", &cluster_defaults, true),
+        )?;
+        look(self, "after validate only")?;
+        change(
+            self,
+            "cluster default, set",
+            &iac(BROKER, "", &cluster_defaults, false),
+        )?;
+        look(self, "after cluster defaults")?;
+        let mine = [("log.retention.ms", SET, Some("7200000"))];
+        change(self, "this broker, set", &iac(BROKER, "0", &mine, false))?;
+        look(self, "after this broker's value")?;
+        let subtract = [("log.cleanup.policy", SUBTRACT, Some("compact"))];
+        change(
+            self,
+            "subtract from a list",
+            &iac(BROKER, "", &subtract, false),
+        )?;
+        let subtract = [("log.cleanup.policy", SUBTRACT, Some("delete"))];
+        change(
+            self,
+            "subtract the last value of a list",
+            &iac(BROKER, "", &subtract, false),
+        )?;
+        look(self, "after emptying a list")?;
+        let append = [("log.cleanup.policy", APPEND, Some("delete"))];
+        change(self, "append to a list", &iac(BROKER, "", &append, false))?;
+        let refusals: Vec<(&str, &str, Vec<ConfigChange<'_>>)> = vec![
+            ("read-only config", "", vec![("broker.id", SET, Some("5"))]),
+            (
+                "read-only config on this broker",
+                "0",
+                vec![("log.dirs", SET, Some("/tmp/x"))],
+            ),
+            (
+                "unknown config",
+                "",
+                vec![("no.such.config", SET, Some("1"))],
+            ),
+            (
+                "invalid value",
+                "",
+                vec![("log.retention.ms", SET, Some("soon"))],
+            ),
+            (
+                "append to a scalar",
+                "",
+                vec![("log.retention.ms", APPEND, Some("1"))],
+            ),
+            (
+                "another broker",
+                "7",
+                vec![("log.retention.ms", SET, Some("1"))],
+            ),
+            (
+                "not a broker id",
+                "x",
+                vec![("log.retention.ms", SET, Some("1"))],
+            ),
+            (
+                "group session timeouts",
+                "",
+                vec![("group.min.session.timeout.ms", SET, Some("1000"))],
+            ),
+            (
+                "retention check interval",
+                "",
+                vec![("log.retention.check.interval.ms", SET, Some("1000"))],
+            ),
+            (
+                "number of partitions",
+                "",
+                vec![("num.partitions", SET, Some("3"))],
+            ),
+            (
+                "one good and one read-only",
+                "",
+                vec![
+                    ("log.retention.bytes", SET, Some("1000000")),
+                    ("broker.id", SET, Some("5")),
+                ],
+            ),
+        ];
+        for (case, name, ops) in refusals {
+            change(self, case, &iac(BROKER, name, &ops, false))?;
+        }
+        look(self, "after the refusals")?;
+        // AlterConfigs replaces a resource's whole set of dynamic configs.
+        {
+            use alter_configs_request::{AlterConfigsResource, AlterableConfig};
+            let req =
+                AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default(
+                )
+                .with_resource_type(BROKER)
+                .with_resource_name(sb(""))
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name(sb("log.retention.ms"))
+                    .with_value(Some(sb("1800000")))])]);
+            self.ask::<_, AlterConfigsResponse>(
+                "broker configs: AlterConfigs on the cluster default",
+                ApiKey::AlterConfigs,
+                top(ApiKey::AlterConfigs),
+                &req,
+            )?;
+            settle(self)?;
+        }
+        look(self, "after AlterConfigs")?;
+        // Other resource types: KIP-848 group configs, an unknown type.
+        let group = [("consumer.session.timeout.ms", SET, Some("45000"))];
+        change(
+            self,
+            "group resource",
+            &iac(32, &self.n("g"), &group, false),
+        )?;
+        change(self, "unknown resource type", &iac(77, "x", &group, false))?;
+        self.ask::<_, DescribeConfigsResponse>(
+            "broker configs: describe a group resource",
+            ApiKey::DescribeConfigs,
+            dc_v,
+            &describe(32, &self.n("g"), None),
+        )?;
+        // Back to the defaults, for the tests that share these brokers.
+        let reset: Vec<(&str, i8, Option<&str>)> = [
+            "log.retention.ms",
+            "log.retention.bytes",
+            "log.segment.bytes",
+            "message.max.bytes",
+            "log.cleanup.policy",
+            "log.message.timestamp.type",
+        ]
+        .into_iter()
+        .map(|k| (k, DELETE, None))
+        .collect();
+        change(
+            self,
+            "cluster default, delete",
+            &iac(BROKER, "", &reset, false),
+        )?;
+        change(
+            self,
+            "this broker, delete",
+            &iac(BROKER, "0", &reset, false),
+        )?;
+        look(self, "after deleting")?;
         Ok(())
     }
 
