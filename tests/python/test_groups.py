@@ -6,7 +6,7 @@ import sys
 import time
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from helpers import create_topic, produce_all
@@ -400,3 +400,31 @@ def test_kcat_balanced_consumer(broker, topic):
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     wait_for(lambda: sorted((tp.partition, tp.offset) for tp in admin.list_consumer_group_offsets(
         [ConsumerGroupTopicPartitions(group)])[group].result(10).topic_partitions) == [(0, 20), (1, 20)])
+
+
+def test_group_session_timeout_bounds_are_settings(broker_factory, topic):
+    # Client test suites commonly run brokers with a 1 s minimum session timeout.
+    fast = {"session.timeout.ms": 1000, "heartbeat.interval.ms": 300}
+    broker = broker_factory("--group-min-session-timeout-ms", "1000")
+    fill(broker.bootstrap, topic, per_partition=1)
+    c = group_consumer(broker.bootstrap, "g-" + topic, **fast)
+    c.subscribe([topic])
+    wait_for(lambda: assigned(c) == list(range(6)), consumers=[c])
+    c.close()
+    # With Kafka's default minimum (6 s) the same consumer is refused: INVALID_SESSION_TIMEOUT.
+    strict = broker_factory()
+    create_topic(strict.bootstrap, topic, 1)
+    c = group_consumer(strict.bootstrap, "g-" + topic, **fast)
+    c.subscribe([topic])
+    deadline = time.time() + 20
+    error = None
+    while error is None and time.time() < deadline:
+        try:
+            m = c.poll(0.2)
+        except KafkaException as e:
+            error = e.args[0]
+            break
+        if m is not None and m.error() is not None:
+            error = m.error()
+    c.close()
+    assert error is not None and error.code() == KafkaError.INVALID_SESSION_TIMEOUT, error

@@ -80,6 +80,14 @@ pub(crate) struct Cli {
     /// How long the first rebalance of an empty group waits for more members, in ms [default: 0].
     #[arg(long, env = "STRIKEMQ_GROUP_INITIAL_REBALANCE_DELAY_MS")]
     group_initial_rebalance_delay_ms: Option<u64>,
+    /// Shortest session timeout a group member may ask for, in ms (Kafka's
+    /// group.min.session.timeout.ms) [default: 6000].
+    #[arg(long, env = "STRIKEMQ_GROUP_MIN_SESSION_TIMEOUT_MS")]
+    group_min_session_timeout_ms: Option<u64>,
+    /// Longest session timeout a group member may ask for, in ms (Kafka's
+    /// group.max.session.timeout.ms) [default: 1800000].
+    #[arg(long, env = "STRIKEMQ_GROUP_MAX_SESSION_TIMEOUT_MS")]
+    group_max_session_timeout_ms: Option<u64>,
     /// How long an empty consumer group keeps its committed offsets, in minutes [default: 10080].
     #[arg(long, env = "STRIKEMQ_OFFSETS_RETENTION_MINUTES")]
     offsets_retention_minutes: Option<u64>,
@@ -160,6 +168,8 @@ struct FileConfig {
     retention_bytes: Option<i64>,
     retention_check_interval_ms: Option<u64>,
     group_initial_rebalance_delay_ms: Option<u64>,
+    group_min_session_timeout_ms: Option<u64>,
+    group_max_session_timeout_ms: Option<u64>,
     offsets_retention_minutes: Option<u64>,
 }
 
@@ -236,6 +246,14 @@ impl Cli {
                 .group_initial_rebalance_delay_ms
                 .or(file.group_initial_rebalance_delay_ms)
                 .unwrap_or(d.group_initial_rebalance_delay_ms),
+            group_min_session_timeout_ms: self
+                .group_min_session_timeout_ms
+                .or(file.group_min_session_timeout_ms)
+                .unwrap_or(d.group_min_session_timeout_ms),
+            group_max_session_timeout_ms: self
+                .group_max_session_timeout_ms
+                .or(file.group_max_session_timeout_ms)
+                .unwrap_or(d.group_max_session_timeout_ms),
             offsets_retention_minutes: self
                 .offsets_retention_minutes
                 .or(file.offsets_retention_minutes)
@@ -315,6 +333,39 @@ mod tests {
         assert!(Cli::try_parse_from(["strikemq", "--port", "1", "health"]).is_err());
         let err = check_health("127.0.0.1", 1, Duration::from_millis(500)).unwrap_err();
         assert!(format!("{err:#}").contains("no REST API"), "{err:#}");
+    }
+
+    #[test]
+    fn group_session_timeout_bounds() {
+        let c = Cli::try_parse_from([
+            "strikemq",
+            "--group-min-session-timeout-ms",
+            "1000",
+        ])
+        .unwrap()
+        .into_config()
+        .unwrap();
+        assert_eq!(
+            (c.group_min_session_timeout_ms, c.group_max_session_timeout_ms),
+            (1000, 1_800_000)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, "group_max_session_timeout_ms = 60000\n").unwrap();
+        let c = Cli::try_parse_from(["strikemq", "--config", file.to_str().unwrap()])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert_eq!(c.group_max_session_timeout_ms, 60_000);
+        let c = Cli::try_parse_from([
+            "strikemq",
+            "--group-min-session-timeout-ms",
+            "70000",
+            "--group-max-session-timeout-ms",
+            "60000",
+        ])
+        .unwrap();
+        assert!(c.into_config().is_err());
     }
 
     #[test]

@@ -88,6 +88,12 @@ pub struct Config {
     /// How long the first rebalance of an empty group waits for more members (Kafka's
     /// `group.initial.rebalance.delay.ms`; 0 here, as dev setups of Kafka usually set it).
     pub group_initial_rebalance_delay_ms: u64,
+    /// Shortest session timeout a group member may ask for (Kafka's
+    /// `group.min.session.timeout.ms`).
+    pub group_min_session_timeout_ms: u64,
+    /// Longest session timeout a group member may ask for (Kafka's
+    /// `group.max.session.timeout.ms`).
+    pub group_max_session_timeout_ms: u64,
     /// How long an empty group keeps its committed offsets (`offsets.retention.minutes`).
     pub offsets_retention_minutes: u64,
 }
@@ -116,6 +122,8 @@ impl Default for Config {
             retention_bytes: -1,
             retention_check_interval_ms: 300_000,
             group_initial_rebalance_delay_ms: 0,
+            group_min_session_timeout_ms: 6000,
+            group_max_session_timeout_ms: 30 * 60 * 1000,
             offsets_retention_minutes: 7 * 24 * 60,
         }
     }
@@ -139,6 +147,12 @@ impl Config {
             .map_err(|e| format!("io_backend {}: {e}", self.io_backend))?;
         if self.default_partitions < 1 {
             return Err("default_partitions must be at least 1".into());
+        }
+        if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {
+            return Err(format!(
+                "group_min_session_timeout_ms ({}) is above group_max_session_timeout_ms ({})",
+                self.group_min_session_timeout_ms, self.group_max_session_timeout_ms
+            ));
         }
         if self.segment_bytes < 1024 {
             return Err("segment_bytes must be at least 1024".into());
@@ -314,6 +328,8 @@ impl BrokerBuilder {
                 offsets_retention: Duration::from_secs(
                     config.offsets_retention_minutes.saturating_mul(60),
                 ),
+                min_session_timeout: Duration::from_millis(config.group_min_session_timeout_ms),
+                max_session_timeout: Duration::from_millis(config.group_max_session_timeout_ms),
                 ..GroupConfig::default()
             },
         };
