@@ -28,7 +28,7 @@ APIS = [
     "ListGroups", "CreateTopics", "DeleteTopics", "DeleteRecords", "InitProducerId",
     "OffsetForLeaderEpoch", "DescribeConfigs", "AlterConfigs", "IncrementalAlterConfigs",
     "DescribeLogDirs", "CreatePartitions", "DeleteGroups", "OffsetDelete", "DescribeCluster",
-    "DescribeProducers",
+    "DescribeProducers", "DescribeTopicPartitions",
 ]
 
 FEATURES = re.compile(

@@ -337,16 +337,15 @@ mod tests {
 
     #[test]
     fn group_session_timeout_bounds() {
-        let c = Cli::try_parse_from([
-            "strikemq",
-            "--group-min-session-timeout-ms",
-            "1000",
-        ])
-        .unwrap()
-        .into_config()
-        .unwrap();
+        let c = Cli::try_parse_from(["strikemq", "--group-min-session-timeout-ms", "1000"])
+            .unwrap()
+            .into_config()
+            .unwrap();
         assert_eq!(
-            (c.group_min_session_timeout_ms, c.group_max_session_timeout_ms),
+            (
+                c.group_min_session_timeout_ms,
+                c.group_max_session_timeout_ms
+            ),
             (1000, 1_800_000)
         );
         let dir = tempfile::tempdir().unwrap();

@@ -627,6 +627,11 @@ impl Broker {
                     RequestKind::FindCoordinator(r) => respond(ResponseKind::FindCoordinator(
                         coordinator::handle(self, &r, api_version),
                     )),
+                    RequestKind::DescribeTopicPartitions(r) => {
+                        respond(ResponseKind::DescribeTopicPartitions(
+                            metadata::describe_topic_partitions(self, &r),
+                        ))
+                    }
                     RequestKind::InitProducerId(r) => {
                         respond(ResponseKind::InitProducerId(self.producer_ids.handle(&r)))
                     }

@@ -1,13 +1,19 @@
-//! Metadata: brokers, cluster id, controller and topic layouts; auto-creates topics when allowed.
+//! Metadata and DescribeTopicPartitions: brokers, cluster id, controller and topic layouts;
+//! Metadata auto-creates topics when allowed.
 
 use std::collections::BTreeMap;
 
+use strikemq_codec::kafka_protocol::messages::describe_topic_partitions_response::{
+    Cursor as ResponseCursor, DescribeTopicPartitionsResponsePartition,
+    DescribeTopicPartitionsResponseTopic,
+};
 use strikemq_codec::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use strikemq_codec::kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use strikemq_codec::kafka_protocol::messages::{
-    BrokerId, MetadataRequest, MetadataResponse, TopicName,
+    BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, MetadataRequest,
+    MetadataResponse, TopicName,
 };
 use strikemq_codec::kafka_protocol::protocol::StrBytes;
 use strikemq_codec::kafka_protocol::ResponseError;
@@ -180,4 +186,120 @@ pub(crate) fn describe(broker: &Broker, topic: &Topic, _version: i16) -> Metadat
         ))))
         .with_topic_id(topic.id())
         .with_partitions(partitions)
+}
+
+/// Kafka's `max.request.partition.size.limit`: the most partitions one DescribeTopicPartitions
+/// response describes.
+const MAX_RESPONSE_PARTITIONS: i32 = 2000;
+
+/// DescribeTopicPartitions (KIP-966): the named topics (every topic when none is named), sorted
+/// by name from the cursor's topic on, their partitions from the cursor's partition on, at most
+/// the response's partition limit; `next_cursor` says where the next page starts.
+pub(crate) fn describe_topic_partitions(
+    broker: &Broker,
+    req: &DescribeTopicPartitionsRequest,
+) -> DescribeTopicPartitionsResponse {
+    let store = broker.store();
+    let every_topic = req.topics.is_empty();
+    let cursor_topic = req.cursor.as_ref().map_or("", |c| c.topic_name.0.as_str());
+    let mut names: Vec<String> = if every_topic {
+        store.topics().iter().map(|t| t.name().to_owned()).collect()
+    } else {
+        req.topics
+            .iter()
+            .map(|t| t.name.0.as_str().to_owned())
+            .collect()
+    };
+    names.retain(|n| n.as_str() >= cursor_topic);
+    names.sort();
+    names.dedup();
+    let refuse = |message: &str| {
+        tracing::debug!(message, "DescribeTopicPartitions refused");
+        DescribeTopicPartitionsResponse::default().with_topics(
+            req.topics
+                .iter()
+                .map(|t| {
+                    DescribeTopicPartitionsResponseTopic::default()
+                        .with_name(Some(t.name.clone()))
+                        .with_error_code(code(ResponseError::InvalidRequest))
+                })
+                .collect(),
+        )
+    };
+    if let Some(c) = &req.cursor {
+        if !every_topic && !names.iter().any(|n| n == cursor_topic) {
+            return refuse("the topic list must contain the cursor's topic");
+        }
+        if c.partition_index < 0 {
+            return refuse("the cursor's partition must be valid");
+        }
+    }
+    let node = BrokerId(broker.config().node_id);
+    let mut remaining = req
+        .response_partition_limit
+        .clamp(1, MAX_RESPONSE_PARTITIONS) as usize;
+    let mut response = DescribeTopicPartitionsResponse::default();
+    for name in names {
+        if remaining == 0 {
+            // The next page starts with this topic.
+            response.next_cursor = Some(describe_topic_partitions_request_cursor(&name, 0));
+            break;
+        }
+        let Some(topic) = store.topic(&name) else {
+            if !every_topic {
+                let error = match strikemq_storage::validate_topic_name(&name) {
+                    Ok(()) => ResponseError::UnknownTopicOrPartition,
+                    Err(e) => storage_error(&e),
+                };
+                response.topics.push(
+                    DescribeTopicPartitionsResponseTopic::default()
+                        .with_name(Some(TopicName(StrBytes::from_string(name))))
+                        .with_error_code(code(error))
+                        .with_topic_authorized_operations(TOPIC_OPERATIONS),
+                );
+            }
+            continue;
+        };
+        let count = topic.partition_count();
+        let first = if name == cursor_topic {
+            req.cursor
+                .as_ref()
+                .map_or(0, |c| c.partition_index.max(0) as usize)
+        } else {
+            0
+        };
+        let end = count.min(first.saturating_add(remaining));
+        let partitions: Vec<_> = (first..end)
+            .map(|p| {
+                DescribeTopicPartitionsResponsePartition::default()
+                    .with_partition_index(p as i32)
+                    .with_leader_id(node)
+                    .with_leader_epoch(0)
+                    .with_replica_nodes(vec![node])
+                    .with_isr_nodes(vec![node])
+                    .with_eligible_leader_replicas(Some(Vec::new()))
+                    .with_last_known_elr(Some(Vec::new()))
+            })
+            .collect();
+        remaining -= partitions.len();
+        response.topics.push(
+            DescribeTopicPartitionsResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(name.clone()))))
+                .with_topic_id(topic.id())
+                .with_partitions(partitions)
+                .with_topic_authorized_operations(TOPIC_OPERATIONS),
+        );
+        if end < count {
+            response.next_cursor =
+                Some(describe_topic_partitions_request_cursor(&name, end as i32));
+            break;
+        }
+    }
+    response
+}
+
+fn describe_topic_partitions_request_cursor(topic: &str, partition: i32) -> ResponseCursor {
+    ResponseCursor::default()
+        .with_topic_name(TopicName(StrBytes::from_string(topic.to_owned())))
+        .with_partition_index(partition)
 }

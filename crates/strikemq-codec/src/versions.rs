@@ -59,10 +59,11 @@ fn served() -> [ApiRange; SERVED_COUNT] {
         range_of::<OffsetDeleteRequest>(ApiKey::OffsetDelete),
         range_of::<DescribeClusterRequest>(ApiKey::DescribeCluster),
         range_of::<DescribeProducersRequest>(ApiKey::DescribeProducers),
+        range_of::<DescribeTopicPartitionsRequest>(ApiKey::DescribeTopicPartitions),
     ]
 }
 
-const SERVED_COUNT: usize = 28;
+const SERVED_COUNT: usize = 29;
 
 /// The lowest Produce version Kafka 4.x advertises. KIP-896 removed v0-v2 from the broker but
 /// Kafka keeps advertising them because librdkafka before 2.x refuses a broker whose Produce range
@@ -127,6 +128,7 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::DescribeLogDirs => "DescribeLogDirs",
         ApiKey::DescribeProducers => "DescribeProducers",
         ApiKey::OffsetDelete => "OffsetDelete",
+        ApiKey::DescribeTopicPartitions => "DescribeTopicPartitions",
         _ => "other",
     }
 }

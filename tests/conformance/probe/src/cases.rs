@@ -149,6 +149,7 @@ pub(crate) fn run(bootstrap: &str, prefix: &str) -> Result<Vec<Observation>> {
     p.offset_delete()?;
     p.describe_cluster()?;
     p.describe_producers()?;
+    p.describe_topic_partitions()?;
     // Last: it changes broker-level settings (and puts them back).
     p.broker_configs()?;
     // Every advertised version of every served API must have been asked at least once.
@@ -1997,6 +1998,79 @@ impl Probe {
         Ok(())
     }
 
+    /// DescribeTopicPartitions (KIP-966): topics sorted by name, partitions paginated by the
+    /// response's partition limit and a cursor.
+    fn describe_topic_partitions(&mut self) -> Result<()> {
+        use describe_topic_partitions_request::{Cursor, TopicRequest};
+        let (read, sizes, inherit) = (self.n("read"), self.n("sizes"), self.n("inherit"));
+        let nope = self.n("nope");
+        let req = |topics: &[&str], limit: i32, cursor: Option<(&str, i32)>| {
+            DescribeTopicPartitionsRequest::default()
+                .with_topics(
+                    topics
+                        .iter()
+                        .map(|t| TopicRequest::default().with_name(topic_name(t)))
+                        .collect(),
+                )
+                .with_response_partition_limit(limit)
+                .with_cursor(cursor.map(|(t, p)| {
+                    Cursor::default()
+                        .with_topic_name(topic_name(t))
+                        .with_partition_index(p)
+                }))
+        };
+        let cases: Vec<(&str, DescribeTopicPartitionsRequest)> = vec![
+            ("named topics", req(&[&sizes, &read, &inherit], 2000, None)),
+            ("an unknown topic", req(&[&read, &nope], 2000, None)),
+            ("an invalid name", req(&["bad/name"], 2000, None)),
+            ("the same topic twice", req(&[&read, &read], 2000, None)),
+            ("a partition limit", req(&[&read, &sizes], 3, None)),
+            ("from a cursor", req(&[&read, &sizes], 2, Some((&sizes, 1)))),
+            (
+                "a cursor at the last partition",
+                req(&[&read, &sizes], 2, Some((&sizes, 3))),
+            ),
+            (
+                "a cursor past the partitions",
+                req(&[&read, &sizes], 2, Some((&read, 7))),
+            ),
+            (
+                "a cursor topic not asked for",
+                req(&[&read], 10, Some((&sizes, 0))),
+            ),
+            ("a limit of zero", req(&[&read], 0, None)),
+            ("a negative limit", req(&[&read], -1, None)),
+        ];
+        for v in advertised(ApiKey::DescribeTopicPartitions) {
+            for (case, r) in &cases {
+                self.ask::<_, DescribeTopicPartitionsResponse>(
+                    case,
+                    ApiKey::DescribeTopicPartitions,
+                    v,
+                    r,
+                )?;
+            }
+            // Every topic: other tests share the brokers, so keep this run's topics only.
+            let answer = self.conn.call::<_, DescribeTopicPartitionsResponse>(
+                ApiKey::DescribeTopicPartitions,
+                v,
+                &req(&[], 2000, None),
+            )?;
+            let prefix = format!("{}-", self.prefix);
+            let answer = match answer {
+                Answer::Response(mut r) => {
+                    r.topics
+                        .retain(|t| t.name.as_ref().is_some_and(|n| n.0.starts_with(&prefix)));
+                    r.next_cursor = None;
+                    Answer::Response(r)
+                }
+                other => other,
+            };
+            self.note("every topic", ApiKey::DescribeTopicPartitions, v, &answer);
+        }
+        Ok(())
+    }
+
     /// Dynamic broker configs: IncrementalAlterConfigs and AlterConfigs on the BROKER resource,
     /// for the cluster-wide default (empty name) and for this broker (its id), what DescribeConfigs
     /// then reports for the broker and for a topic that inherits the values, and the refusals
@@ -2681,6 +2755,7 @@ macro_rules! in_given_order {
 
 in_given_order!(
     ApiVersionsResponse,
+    DescribeTopicPartitionsResponse,
     ProduceResponse,
     FetchResponse,
     ListOffsetsResponse,

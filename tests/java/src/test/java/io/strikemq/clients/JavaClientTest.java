@@ -213,6 +213,24 @@ class JavaClientTest {
         }
     }
 
+    /** The admin client pages through DescribeTopicPartitions (KIP-966) when a response may hold
+     *  fewer partitions than the topics have: every partition comes back, once, in order. */
+    @Test
+    void describeTopicsPagesThroughPartitions() throws Exception {
+        String a = newTopic();
+        String b = newTopic();
+        try (Admin admin = admin()) {
+            admin.createTopics(List.of(new NewTopic(a, 5, (short) 1), new NewTopic(b, 3, (short) 1))).all().get();
+            var options = new org.apache.kafka.clients.admin.DescribeTopicsOptions().partitionSizeLimitPerResponse(2);
+            Map<String, TopicDescription> d = admin.describeTopics(List.of(a, b), options).allTopicNames().get();
+            assertEquals(List.of(0, 1, 2, 3, 4),
+                    d.get(a).partitions().stream().map(p -> p.partition()).toList());
+            assertEquals(List.of(0, 1, 2),
+                    d.get(b).partitions().stream().map(p -> p.partition()).toList());
+            assertEquals(0, d.get(b).partitions().get(2).leader().id());
+        }
+    }
+
     @Test
     void adminPartitionsRecordsAndCluster() throws Exception {
         String topic = newTopic();
