@@ -49,9 +49,11 @@ struct BrokerDef {
     /// Kafka's default; `None` where Kafka has none (`log.retention.ms`).
     default: Option<&'static str>,
     /// The topic config whose values it holds, and how many milliseconds one unit of it is
-    /// (`log.retention.hours`: 3,600,000): a dynamic config, validated as that topic config.
-    /// `None`: a static config, refused by IncrementalAlterConfigs and AlterConfigs.
+    /// (`log.retention.hours`: 3,600,000).
     topic: Option<(&'static str, i64)>,
+    /// Whether Kafka lets it change at run time (validated as its topic config); the others
+    /// are refused by IncrementalAlterConfigs and AlterConfigs.
+    dynamic: bool,
 }
 
 const fn topic_synonym(
@@ -61,11 +63,29 @@ const fn topic_synonym(
     topic: &'static str,
     unit_ms: i64,
 ) -> BrokerDef {
+    // Kafka changes the millisecond settings at run time, not their coarser units.
     BrokerDef {
         name,
         type_code,
         default,
         topic: Some((topic, unit_ms)),
+        dynamic: unit_ms == 1,
+    }
+}
+
+/// A topic config's broker synonym that Kafka does not change at run time.
+const fn static_synonym(
+    name: &'static str,
+    type_code: i8,
+    default: Option<&'static str>,
+    topic: &'static str,
+) -> BrokerDef {
+    BrokerDef {
+        name,
+        type_code,
+        default,
+        topic: Some((topic, 1)),
+        dynamic: false,
     }
 }
 
@@ -75,6 +95,7 @@ const fn fixed(name: &'static str, type_code: i8, default: Option<&'static str>)
         type_code,
         default,
         topic: None,
+        dynamic: false,
     }
 }
 
@@ -159,12 +180,11 @@ const BROKER_CONFIGS: &[BrokerDef] = &[
         1,
     ),
     topic_synonym("log.flush.interval.ms", TYPE_LONG, None, "flush.ms", 1),
-    topic_synonym(
+    static_synonym(
         "log.flush.scheduler.interval.ms",
         TYPE_LONG,
         Some("9223372036854775807"),
         "flush.ms",
-        1,
     ),
     topic_synonym(
         "log.index.interval.bytes",
@@ -561,7 +581,7 @@ pub(crate) fn in_topic_unit(s: &Synonym) -> String {
 /// Whether Kafka refuses to change `name` at run time.
 fn is_static(name: &str) -> bool {
     match def(name) {
-        Some(d) => d.topic.is_none(),
+        Some(d) => !d.dynamic,
         None => OTHER_STATIC.contains(&name),
     }
 }
@@ -573,7 +593,7 @@ pub(crate) fn type_code(name: &str) -> i8 {
 
 /// Whether `name` is a broker config StrikeMQ knows, and whether it is read-only.
 pub(crate) fn known(name: &str) -> Option<bool> {
-    def(name).map(|d| d.topic.is_none())
+    def(name).map(|d| !d.dynamic)
 }
 
 /// Every broker config StrikeMQ knows, by name.
@@ -702,18 +722,13 @@ fn split_list(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// Validates a dynamic broker config as its topic config; unknown names are kept as given.
+/// Validates a dynamic broker config as its topic config (only millisecond settings are
+/// dynamic, so the units agree); unknown names are kept as given.
 fn validate(name: &str, value: &str) -> Result<String, ConfigRefusal> {
     match def(name).and_then(|d| d.topic) {
-        Some((topic, 1)) => {
+        Some((topic, _)) => {
             crate::configs::validate_as(topic, name, value).map_err(ConfigRefusal::invalid_request)
         }
-        Some(_) => match value.trim().parse::<i32>() {
-            Ok(n) => Ok(n.to_string()),
-            Err(_) => Err(ConfigRefusal::invalid_request(format!(
-                "Invalid value {value} for configuration {name}: Not a number of type INT"
-            ))),
-        },
         None => Ok(value.to_owned()),
     }
 }
@@ -780,9 +795,18 @@ mod tests {
             d.topic_default(&c2, "retention.ms").as_deref(),
             Some("5000")
         );
+        // Kafka changes log.retention.ms at run time, not its coarser units.
+        assert!(d
+            .change(
+                Level::Cluster,
+                &[set("log.retention.minutes", "2")],
+                false,
+                false
+            )
+            .is_err());
         d.change(
             Level::Cluster,
-            &[set("log.retention.minutes", "2")],
+            &[set("log.retention.ms", "120000")],
             false,
             false,
         )
@@ -808,7 +832,7 @@ mod tests {
             got,
             [
                 ("log.retention.ms", "7", SOURCE_DYNAMIC_BROKER),
-                ("log.retention.minutes", "2", SOURCE_DYNAMIC_DEFAULT),
+                ("log.retention.ms", "120000", SOURCE_DYNAMIC_DEFAULT),
                 ("log.retention.ms", "5000", SOURCE_STATIC),
                 ("log.retention.hours", "168", SOURCE_DEFAULT),
             ]
