@@ -8,11 +8,12 @@ import struct
 import subprocess
 import time
 
+import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from broker_process import broker_binary
-from helpers import produce_all
+from helpers import consume, produce_all
 
 
 def frame(api_key, version, body, client_id=b"hostile"):
@@ -175,3 +176,20 @@ def test_a_full_disk_under_stdout_and_stderr_is_no_crash(tmp_path, topic):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_second_broker_on_the_same_data_directory_is_refused(broker_factory, tmp_path):
+    # Both used to start and write the same files. The second must fail, say which directory
+    # and which process holds it, and leave the first one's data alone.
+    from broker_process import BrokerProcess
+    first = broker_factory()
+    produce_all(first.bootstrap, "shared", [{"value": b"mine"}])
+    second = BrokerProcess(first.data_dir)
+    with pytest.raises(RuntimeError):
+        second.start()
+    log = second.log_path.read_text()
+    assert f"data directory {first.data_dir} is in use by another StrikeMQ (pid {first.proc.pid})" in log, log
+    assert "--data-dir" in log
+    assert first.proc.poll() is None
+    got = consume(first.bootstrap, "shared", [0], 1)
+    assert got[0].value() == b"mine"

@@ -291,7 +291,12 @@ impl BrokerBuilder {
                 },
             },
         )
-        .map_err(StartError::Storage)?;
+        .map_err(|e| match e {
+            strikemq_storage::StorageError::DirectoryLocked { dir, pid } => {
+                StartError::DataDirInUse { dir, pid }
+            }
+            e => StartError::Storage(e),
+        })?;
         let addr = SocketAddr::new(config.bind, config.port);
         let listener =
             TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
@@ -339,7 +344,6 @@ impl BrokerBuilder {
         let service = Arc::new(service::KafkaService {
             broker: broker.clone(),
         });
-        let spawn_error = |source| StartError::Bind { addr, source };
         let b = broker.clone();
         let g = broker.clone();
         let timer = deadline_thread::DeadlineThread::start(
@@ -347,7 +351,10 @@ impl BrokerBuilder {
             |poke| b.set_group_timer(poke),
             move |now| g.tick_groups(now),
         )
-        .map_err(spawn_error)?;
+        .map_err(|source| StartError::Spawn {
+            what: "the group timer thread",
+            source,
+        })?;
         let b = broker.clone();
         let r = broker.clone();
         let cleaner = deadline_thread::DeadlineThread::start(
@@ -355,7 +362,10 @@ impl BrokerBuilder {
             |poke| b.set_retention_timer(poke),
             move |now| r.clean_logs(now),
         )
-        .map_err(spawn_error)?;
+        .map_err(|source| StartError::Spawn {
+            what: "the log cleaner thread",
+            source,
+        })?;
         let mut timers = vec![timer, cleaner];
         if matches!(
             broker.config().flush,
@@ -369,7 +379,10 @@ impl BrokerBuilder {
                     |poke| b.set_flush_timer(poke),
                     move |now| f.flush_due(now),
                 )
-                .map_err(spawn_error)?,
+                .map_err(|source| StartError::Spawn {
+                    what: "the flusher thread",
+                    source,
+                })?,
             );
         }
         let reactor = Reactor::start(
@@ -386,7 +399,10 @@ impl BrokerBuilder {
             },
             service,
         )
-        .map_err(|source| StartError::Bind { addr, source })?;
+        .map_err(|source| StartError::Spawn {
+            what: "the Kafka listener's threads",
+            source,
+        })?;
         let rest = match http_listener {
             None => None,
             Some(l) => {
@@ -401,8 +417,8 @@ impl BrokerBuilder {
                 };
                 Some(
                     strikemq_rest::RestServer::start(l, broker.clone(), info).map_err(
-                        |source| StartError::Bind {
-                            addr: http_addr,
+                        |source| StartError::Spawn {
+                            what: "the REST API's threads",
                             source,
                         },
                     )?,
@@ -429,6 +445,22 @@ pub enum StartError {
     /// The data directory could not be opened.
     #[error("cannot open the data directory: {0}")]
     Storage(strikemq_storage::StorageError),
+    /// Another broker serves the data directory.
+    #[error("data directory {} is in use by another StrikeMQ{}: give each broker its own (--data-dir or STRIKEMQ_DATA_DIR; Broker::builder().data_dir(...) in process)", dir.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    DataDirInUse {
+        /// The data directory.
+        dir: PathBuf,
+        /// The process that holds it, when known.
+        pid: Option<u32>,
+    },
+    /// A thread could not be started.
+    #[error("cannot start {what}: {source}")]
+    Spawn {
+        /// Which thread.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// The port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

@@ -32,7 +32,17 @@ impl ProducerIds {
     pub(crate) fn open(data_dir: &Path) -> Result<ProducerIds, StorageError> {
         let path = data_dir.join("meta").join("producer_ids");
         let next = match std::fs::read_to_string(&path) {
-            Ok(s) => s.trim().parse::<i64>().unwrap_or(0).max(0),
+            // A damaged file must not restart ids at 0: a new producer could then take the id
+            // of one whose sequence numbers the logs still remember.
+            Ok(s) => match s.trim().parse::<i64>() {
+                Ok(n) if n >= 0 => n,
+                _ => {
+                    return Err(StorageError::CorruptMetadata {
+                        path,
+                        reason: format!("not a producer id: {:?}", s.trim()),
+                    })
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(source) => {
                 return Err(StorageError::Io {
@@ -52,7 +62,7 @@ impl ProducerIds {
         let mut st = self.state.lock();
         if st.0 >= st.1 {
             let end = st.0 + BLOCK;
-            write_number(&self.path, end)?;
+            strikemq_storage::write_atomically(&self.path, end.to_string().as_bytes())?;
             st.1 = end;
         }
         let id = st.0;
@@ -119,18 +129,4 @@ impl ProducerIds {
             }
         }
     }
-}
-
-fn write_number(path: &Path, n: i64) -> Result<(), StorageError> {
-    let tmp = path.with_extension("tmp");
-    let io = |op, source| StorageError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    };
-    std::fs::write(&tmp, n.to_string()).map_err(|e| io("write", e))?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| io("sync", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io("rename", e))
 }

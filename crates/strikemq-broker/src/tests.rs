@@ -589,6 +589,31 @@ fn find_coordinator_points_at_this_broker() {
     );
 }
 
+/// A damaged producer-id file stops the broker at start instead of restarting ids at 0, where a
+/// new producer could take the id of one whose sequence numbers the logs still hold.
+#[test]
+fn a_damaged_producer_id_file_is_an_error_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = strikemq_storage::Store::open(dir.path(), Default::default()).unwrap();
+        let b = crate::Broker::new(crate::BrokerConfig::default(), store).unwrap();
+        call(
+            &b,
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default().with_transactional_id(None),
+        );
+    }
+    std::fs::write(dir.path().join("meta/producer_ids"), "12x").unwrap();
+    let store = strikemq_storage::Store::open(dir.path(), Default::default()).unwrap();
+    match crate::Broker::new(crate::BrokerConfig::default(), store) {
+        Err(strikemq_storage::StorageError::CorruptMetadata { path, .. }) => {
+            assert!(path.ends_with("meta/producer_ids"), "{path:?}")
+        }
+        other => panic!("a damaged producer id file was accepted: {other:?}"),
+    }
+}
+
 #[test]
 fn producer_ids_never_repeat_across_restarts() {
     let dir = tempfile::tempdir().unwrap();

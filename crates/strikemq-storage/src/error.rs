@@ -99,6 +99,14 @@ pub enum StorageError {
         /// Next offset to be written.
         log_end: i64,
     },
+    /// The data directory is held by another process (another broker serving it).
+    #[error("data directory {dir} is in use by another process{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    DirectoryLocked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The process holding it, when its lock file says.
+        pid: Option<u32>,
+    },
     /// A metadata file that does not parse.
     #[error("corrupt metadata {path}: {reason}")]
     CorruptMetadata {

@@ -75,10 +75,13 @@ mod map {
             if len == 0 {
                 return Ok(LogMap { map: None });
             }
-            // SAFETY: the file is ours alone (one broker per data dir) and stays at least `len`
-            // bytes long while mapped: closed segments are never shrunk, the active one is only
-            // grown. Bytes are read through `prefix()` only, below the size published after they
-            // were written, and are never modified afterwards.
+            // SAFETY: no other process writes the file: `Store::open` holds the data
+            // directory's exclusive lock while the store is open. The file may become shorter
+            // than the mapping (`seal()` trims it to the published size), but bytes are read
+            // through `prefix()` only, below the published size, which never exceeds the file's
+            // length (appends write before they publish, and trimming keeps every published
+            // byte), so no read touches a page past the end of the file. Published bytes are
+            // never modified afterwards.
             let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(file)? };
             Ok(LogMap { map: Some(map) })
         }

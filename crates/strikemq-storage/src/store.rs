@@ -221,6 +221,8 @@ pub struct StoreConfig {
 /// All topics of a data directory.
 #[derive(Debug)]
 pub struct Store {
+    /// Held while the store is open: the exclusive lock on the data directory.
+    _lock: std::fs::File,
     dir: PathBuf,
     config: StoreConfig,
     cluster_id: String,
@@ -231,6 +233,8 @@ impl Store {
     /// Opens (or creates) the data directory and every topic in it.
     pub fn open(dir: impl Into<PathBuf>, config: StoreConfig) -> Result<Store, StorageError> {
         let dir = dir.into();
+        std::fs::create_dir_all(&dir).ctx("create dir", &dir)?;
+        let lock = lock_data_dir(&dir)?;
         let topics_dir = dir.join("meta").join("topics");
         std::fs::create_dir_all(&topics_dir).ctx("create dir", &topics_dir)?;
         let cluster_path = dir.join("meta").join("cluster_id");
@@ -266,6 +270,7 @@ impl Store {
             }
         }
         Ok(Store {
+            _lock: lock,
             dir,
             config,
             cluster_id,
@@ -499,6 +504,41 @@ fn new_cluster_id(path: &Path) -> Result<String, StorageError> {
     Ok(id)
 }
 
+/// The data directory's lock file (Kafka's `.lock`).
+const LOCK_FILE: &str = ".lock";
+
+/// Takes the exclusive lock on a data directory and writes this process's id into the lock
+/// file, or says who holds it. The memory maps of the segments are only safe with one writer
+/// per directory, and two brokers appending to the same files would corrupt each other's logs.
+/// The lock goes with the process, so a killed broker leaves nothing to clean up.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StorageError> {
+    use std::io::{Read, Seek};
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .ctx("open", &path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(StorageError::DirectoryLocked {
+                dir: dir.to_path_buf(),
+                pid: holder.trim().parse().ok(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(e).ctx("lock", &path),
+    }
+    file.set_len(0).ctx("write", &path)?;
+    file.rewind().ctx("write", &path)?;
+    writeln!(file, "{}", std::process::id()).ctx("write", &path)?;
+    Ok(file)
+}
+
 /// Writes a small file so that a crash leaves either the old or the new content: temp file, fsync,
 /// rename, fsync of the directory.
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<(), StorageError> {
@@ -521,6 +561,23 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> Result<(), StorageError> {
 mod tests {
     use super::*;
     use crate::testutil::{batch, values};
+
+    /// Two stores on one directory would both write its segments: the second is refused, and
+    /// told which process holds it; once the first is gone, the directory opens again.
+    #[test]
+    fn a_data_directory_has_one_store_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path(), StoreConfig::default()).unwrap();
+        match Store::open(dir.path(), StoreConfig::default()) {
+            Err(StorageError::DirectoryLocked { dir: d, pid }) => {
+                assert_eq!(d, dir.path());
+                assert_eq!(pid, Some(std::process::id()));
+            }
+            other => panic!("a second store opened the same directory: {other:?}"),
+        }
+        drop(first);
+        Store::open(dir.path(), StoreConfig::default()).unwrap();
+    }
 
     #[test]
     fn topic_names_follow_kafka() {

@@ -73,6 +73,16 @@ fn sized_batch(count: usize, value_len: usize, first_ts: i64) -> Bytes {
     b.build()
 }
 
+/// The same batch with its transactional attribute set (bit 4) and its CRC32C recomputed.
+fn transactional(batch: Bytes) -> Bytes {
+    use strikemq_codec::batch::{ATTRIBUTES_OFFSET, CRC_OFFSET};
+    let mut b = batch.to_vec();
+    b[ATTRIBUTES_OFFSET + 1] |= 0x10;
+    let crc = crc32c::crc32c(&b[ATTRIBUTES_OFFSET..]);
+    b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(b)
+}
+
 /// A consumer-protocol subscription (version 0) to `topics`, as group members send in JoinGroup.
 fn subscription(topics: &[&str]) -> Bytes {
     let mut b = BytesMut::new();
@@ -730,6 +740,15 @@ impl Probe {
             ApiKey::Produce,
             v,
             &req(with_seq(9)),
+        )?;
+        // A transactional batch from a producer that has no transaction (it never called
+        // InitProducerId with a transactional id, nor AddPartitionsToTxn).
+        let txn = transactional(batch_from(BatchBuilder::new().producer(pid, 0, 4), 1, ts));
+        self.ask::<_, ProduceResponse>(
+            "transactional batch without a transaction",
+            ApiKey::Produce,
+            v,
+            &req(txn),
         )?;
         let stranger = batch_from(BatchBuilder::new().producer(pid + 1_000_000, 0, 5), 1, ts);
         self.ask::<_, ProduceResponse>(
