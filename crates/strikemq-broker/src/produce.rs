@@ -21,6 +21,13 @@ pub(crate) fn handle(
     req: ProduceRequest,
     version: i16,
 ) -> Option<ProduceResponse> {
+    if has_transactional_batch(&req) {
+        // KIP-98: a transactional batch needs a transactional id the producer may use, in a
+        // transaction. Transactions are not served, so each is refused as Kafka refuses one
+        // without a transactional id: the whole request, every partition.
+        let refused = refuse_all(&req, ResponseError::TransactionalIdAuthorizationFailed);
+        return (req.acks != 0).then_some(refused);
+    }
     let acks_ok = matches!(req.acks, -1..=1);
     let mut appended = false;
     let mut responses = Vec::with_capacity(req.topic_data.len());
@@ -113,6 +120,42 @@ pub(crate) fn handle(
         return None;
     }
     Some(ProduceResponse::default().with_responses(responses))
+}
+
+/// Whether any partition's records start with a batch marked transactional (attributes bit 4).
+fn has_transactional_batch(req: &ProduceRequest) -> bool {
+    req.topic_data
+        .iter()
+        .flat_map(|t| t.partition_data.iter())
+        .filter_map(|p| p.records.as_deref())
+        .any(|records| RecordBatch::parse_unchecked(records).is_ok_and(|b| b.is_transactional()))
+}
+
+/// Kafka's answer to a Produce refused as a whole: every partition with `error`.
+fn refuse_all(req: &ProduceRequest, error: ResponseError) -> ProduceResponse {
+    let responses = req
+        .topic_data
+        .iter()
+        .map(|t| {
+            TopicProduceResponse::default()
+                .with_name(t.name.clone())
+                .with_topic_id(t.topic_id)
+                .with_partition_responses(
+                    t.partition_data
+                        .iter()
+                        .map(|p| {
+                            PartitionProduceResponse::default()
+                                .with_index(p.index)
+                                .with_error_code(code(error))
+                                .with_base_offset(-1)
+                                .with_log_append_time_ms(-1)
+                                .with_log_start_offset(-1)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    ProduceResponse::default().with_responses(responses)
 }
 
 /// Appends one partition's records; returns the base offset, the log start offset and the
