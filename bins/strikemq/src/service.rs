@@ -28,6 +28,7 @@ impl KafkaService {
             },
             Outcome::NoResponse => Step::Done,
             Outcome::Park(p) => Step::Park(p),
+            Outcome::Close(reason) => Step::Close(reason),
         }
     }
 }

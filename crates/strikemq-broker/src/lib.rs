@@ -135,6 +135,9 @@ pub enum Outcome {
     /// Hold the request until the broker wakes its holder or its deadline passes, then call
     /// [`Broker::resume`]. Later requests on the same connection wait behind it.
     Park(Parked),
+    /// Close the connection, for the reason given: what Kafka does with a request it cannot
+    /// serve.
+    Close(String),
 }
 
 impl Outcome {
@@ -635,15 +638,19 @@ impl Broker {
                     RequestKind::InitProducerId(r) => {
                         respond(ResponseKind::InitProducerId(self.producer_ids.handle(&r)))
                     }
-                    other => {
+                    _ => {
                         // The codec only decodes what the versions table serves; reaching this is a
-                        // table/handler mismatch, reported instead of panicking.
-                        tracing::error!(api = ?api_key, "no handler for a served api: {other:?}");
-                        Outcome::NoResponse
+                        // table/handler mismatch. Answering nothing would leave the client waiting
+                        // for its timeout: close, as for any request that cannot be served.
+                        tracing::error!(api = ?api_key, version = api_version, "no handler for an advertised API: closing the connection");
+                        Outcome::Close(format!("no handler for {api_key:?} v{api_version}"))
                     }
                 }
             }
-            _ => Outcome::NoResponse,
+            _ => {
+                tracing::error!(api = ?api_key, version = api_version, "a request body the broker does not know: closing the connection");
+                Outcome::Close(format!("no handler for {api_key:?} v{api_version}"))
+            }
         }
     }
 
