@@ -21,10 +21,14 @@ pub(crate) fn broker() -> TestBroker {
 }
 
 pub(crate) fn broker_with(config: StoreConfig) -> TestBroker {
+    broker_configured(config, BrokerConfig::default())
+}
+
+pub(crate) fn broker_configured(store_config: StoreConfig, config: BrokerConfig) -> TestBroker {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), config).unwrap();
+    let store = Store::open(dir.path(), store_config).unwrap();
     TestBroker {
-        broker: Broker::new(BrokerConfig::default(), store).unwrap(),
+        broker: Broker::new(config, store).unwrap(),
         _dir: dir,
     }
 }
