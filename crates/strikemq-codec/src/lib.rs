@@ -3,14 +3,17 @@
 //! A sans-io Kafka wire codec for brokers. It owns what sits between a byte stream and a request
 //! handler, and nothing else:
 //!
-//! - [`frame`]: cutting length-prefixed frames out of a read buffer, with a maximum size;
+//! - [`frame`]: cutting length-prefixed frames out of a read buffer, with a maximum size (from
+//!   `strikemq-frame`, the bytes-only crate the network layer uses);
 //! - [`request`]: decoding the request header and body, dispatching on (api key, version);
 //! - [`versions`]: the one table of served APIs and versions that ApiVersions advertises;
 //! - [`response`]: encoding a response frame, a Fetch response with its record batches shared
 //!   rather than copied;
-//! - [`output`]: the queue of response bytes a connection writes with vectored I/O;
+//! - [`output`]: the queue of response bytes a connection writes with vectored I/O (also from
+//!   `strikemq-frame`);
 //! - [`batch`]: a zero-copy, CRC32C-checked view of magic-v2 record batches and, off the hot path,
-//!   decoding of their records (with gzip, snappy, lz4 and zstd).
+//!   decoding of their records (with gzip, snappy, lz4 and zstd), from `strikemq-batch`, which
+//!   storage uses without the Kafka message structs.
 //!
 //! The message structs of every API come from the [`kafka_protocol`] crate, re-exported here.
 //!
@@ -31,10 +34,9 @@
 
 #![deny(missing_docs)]
 
-pub mod batch;
+pub use strikemq_batch as batch;
 pub mod error;
-pub mod frame;
-pub mod output;
+pub use strikemq_frame::{frame, output};
 pub mod request;
 pub mod response;
 pub mod versions;

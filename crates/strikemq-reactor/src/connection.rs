@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use bytes::BytesMut;
 use mio::net::TcpStream;
-use strikemq_codec::output::Output;
+use strikemq_frame::output::Output;
 
 /// Stop taking requests off a connection while this many response bytes wait to be written: a
 /// client that does not read its responses cannot make the broker buffer without bound.
@@ -41,16 +41,16 @@ impl<P> ConnState<P> {
         self.parked.is_none()
             && self.output.is_empty()
             && !matches!(
-                strikemq_codec::frame::peek_frame_len(&self.input, max_frame),
-                Ok(Some(len)) if self.input.len() >= len + strikemq_codec::frame::LENGTH_PREFIX
+                strikemq_frame::frame::peek_frame_len(&self.input, max_frame),
+                Ok(Some(len)) if self.input.len() >= len + strikemq_frame::frame::LENGTH_PREFIX
             )
     }
 
     /// How many bytes the next read should ask for: the rest of the frame being received,
     /// between `min` and four [`READ_CHUNK`]s, or one chunk while no frame length is known.
     pub(crate) fn next_read_len(&self, max_frame: usize, min: usize) -> usize {
-        match strikemq_codec::frame::peek_frame_len(&self.input, max_frame) {
-            Ok(Some(len)) => (len + strikemq_codec::frame::LENGTH_PREFIX)
+        match strikemq_frame::frame::peek_frame_len(&self.input, max_frame) {
+            Ok(Some(len)) => (len + strikemq_frame::frame::LENGTH_PREFIX)
                 .saturating_sub(self.input.len())
                 .clamp(min, 4 * READ_CHUNK),
             _ => READ_CHUNK,

@@ -74,7 +74,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
-pub use strikemq_codec::output::Output;
+pub use strikemq_frame::output::Output;
 
 /// What a [`Service`] did with a frame.
 #[derive(Debug)]
@@ -126,7 +126,7 @@ impl Default for ReactorConfig {
     fn default() -> Self {
         ReactorConfig {
             io_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            max_frame_bytes: strikemq_codec::frame::DEFAULT_MAX_FRAME,
+            max_frame_bytes: strikemq_frame::frame::DEFAULT_MAX_FRAME,
             max_connections: usize::MAX,
             backend: Backend::Mio,
         }

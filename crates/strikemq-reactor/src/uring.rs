@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use io_uring::{opcode, types, IoUring};
 use slab::Slab;
-use strikemq_codec::output::Output;
+use strikemq_frame::output::Output;
 
 use crate::connection::{write_output, ConnState, OUTPUT_HIGH_WATER, READ_CHUNK};
 use crate::worker::{

@@ -9,7 +9,7 @@ use crossbeam_channel::Receiver;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
-use strikemq_codec::frame::cut_frame;
+use strikemq_frame::frame::cut_frame;
 
 use crate::connection::{ConnState, Connection, ReadOutcome};
 use crate::{ReactorConfig, Service, Shared, Step};

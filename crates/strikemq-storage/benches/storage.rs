@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use strikemq_codec::batch::{BatchBuilder, NewRecord};
+use strikemq_batch::{BatchBuilder, NewRecord};
 use strikemq_storage::{LogConfig, PartitionLog};
 
 fn batch(records: usize, size: usize) -> Bytes {

@@ -5,7 +5,7 @@
 //! goes to a temporary directory that is removed afterwards.
 
 use bytes::Bytes;
-use strikemq_codec::batch::{batches, decode_records, BatchBuilder, NewRecord};
+use strikemq_batch::{batches, decode_records, BatchBuilder, NewRecord};
 use strikemq_storage::{LogConfig, PartitionLog};
 
 fn batch(first_ts: i64, values: &[&str]) -> Bytes {

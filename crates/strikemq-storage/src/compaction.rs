@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use strikemq_codec::batch::{decode_records, rebuild_batch, RebuiltHeader, RecordBatch};
+use strikemq_batch::{decode_records, rebuild_batch, RebuiltHeader, RecordBatch};
 
 use crate::error::{IoContext, StorageError};
 use crate::partition::PartitionLog;
@@ -211,7 +211,7 @@ fn for_each_batch(
 mod tests {
     use super::*;
     use crate::partition::LogConfig;
-    use strikemq_codec::batch::{batches, BatchBuilder, NewRecord};
+    use strikemq_batch::{batches, BatchBuilder, NewRecord};
 
     fn keyed(pairs: &[(&str, Option<&str>)], ts: i64) -> Bytes {
         let mut b = BatchBuilder::new();

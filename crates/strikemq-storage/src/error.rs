@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use strikemq_codec::BatchError;
+use strikemq_batch::BatchError;
 
 /// What can go wrong in the storage layer.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use bytes::Bytes;
-//! use strikemq_codec::batch::{BatchBuilder, NewRecord};
+//! use strikemq_batch::{BatchBuilder, NewRecord};
 //! use strikemq_storage::{LogConfig, PartitionLog};
 //!
 //! let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
-use strikemq_codec::batch::{self, decode_records, RecordBatch};
+use strikemq_batch::{self as batch, decode_records, RecordBatch};
 
 use crate::error::{IoContext, StorageError};
 use crate::files::FileOps;
@@ -1660,9 +1660,9 @@ mod tests {
     }
 
     fn idem(pid: i64, epoch: i16, seq: i32, n: usize) -> bytes::Bytes {
-        let mut b = strikemq_codec::batch::BatchBuilder::new().producer(pid, epoch, seq);
+        let mut b = strikemq_batch::BatchBuilder::new().producer(pid, epoch, seq);
         for i in 0..n {
-            b = b.record(strikemq_codec::batch::NewRecord {
+            b = b.record(strikemq_batch::NewRecord {
                 timestamp: i as i64,
                 value: Some(bytes::Bytes::from(format!("s{}", seq as usize + i))),
                 ..Default::default()

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use strikemq_codec::batch::RecordBatch;
+use strikemq_batch::RecordBatch;
 
 use crate::error::StorageError;
 
@@ -285,7 +285,7 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use strikemq_codec::batch::{BatchBuilder, NewRecord};
+    use strikemq_batch::{BatchBuilder, NewRecord};
 
     fn idempotent(pid: i64, epoch: i16, first_seq: i32, records: usize) -> Bytes {
         let mut b = BatchBuilder::new().producer(pid, epoch, first_seq);

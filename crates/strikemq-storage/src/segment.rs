@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::RwLock;
-use strikemq_codec::batch::{batch_size, RecordBatch, LAST_OFFSET_DELTA_OFFSET};
+use strikemq_batch::{batch_size, RecordBatch, LAST_OFFSET_DELTA_OFFSET};
 
 use crate::error::{IoContext, StorageError};
 use crate::files::FileOps;

@@ -1,7 +1,7 @@
 //! Helpers shared by the unit tests.
 
 use bytes::Bytes;
-use strikemq_codec::batch::{BatchBuilder, NewRecord};
+use strikemq_batch::{BatchBuilder, NewRecord};
 
 /// A batch of `n` records with values `"{tag}-{i}"` and timestamps `ts0 + i`.
 pub(crate) fn batch(tag: &str, n: usize, ts0: i64) -> Bytes {
@@ -20,8 +20,8 @@ pub(crate) fn batch(tag: &str, n: usize, ts0: i64) -> Bytes {
 /// Every record value in a record set, with its offset.
 pub(crate) fn values(records: &[u8]) -> Vec<(i64, String)> {
     let mut out = Vec::new();
-    for b in strikemq_codec::batch::batches(records) {
-        for r in strikemq_codec::batch::decode_records(&b.unwrap()).unwrap() {
+    for b in strikemq_batch::batches(records) {
+        for r in strikemq_batch::decode_records(&b.unwrap()).unwrap() {
             out.push((
                 r.offset,
                 String::from_utf8(r.value.unwrap().to_vec()).unwrap(),

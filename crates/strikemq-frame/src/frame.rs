@@ -8,7 +8,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::error::FrameError;
+use crate::FrameError;
 
 /// Size of the length prefix in front of every frame.
 pub const LENGTH_PREFIX: usize = 4;
@@ -24,7 +24,7 @@ pub const DEFAULT_MAX_FRAME: usize = 100 * 1024 * 1024;
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use strikemq_codec::frame::cut_frame;
+/// use strikemq_frame::frame::cut_frame;
 ///
 /// let mut buf = BytesMut::from(&[0, 0, 0, 3, b'a', b'b', b'c', 0, 0][..]);
 /// let frame = cut_frame(&mut buf, 1024).unwrap().unwrap();
