@@ -20,15 +20,17 @@
 mod alloc;
 mod deadline_thread;
 mod service;
+pub mod settings;
 
 pub use alloc::GuardedAllocator;
+pub use settings::{Config, Flush, IoBackend};
 
 // The unit tests feed malformed frames to the decoders, as the binary's allocator allows.
 #[cfg(test)]
 #[global_allocator]
 static TEST_ALLOCATOR: GuardedAllocator = GuardedAllocator;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -38,168 +40,6 @@ use strikemq_broker::BrokerConfig;
 use strikemq_groups::GroupConfig;
 use strikemq_reactor::{Reactor, ReactorConfig};
 use strikemq_storage::{LogConfig, Store, StoreConfig};
-
-/// Every setting of a broker, with Kafka-like defaults.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Config {
-    /// Address to listen on.
-    pub bind: IpAddr,
-    /// Kafka port; 0 picks a free one.
-    pub port: u16,
-    /// REST API port; 0 picks a free one.
-    pub http_port: u16,
-    /// Whether the REST API is served.
-    pub http_enabled: bool,
-    /// Host name given to clients in Metadata; `None`: 127.0.0.1 when binding every interface,
-    /// else the bind address.
-    pub advertised_host: Option<String>,
-    /// Port given to clients in Metadata; `None`: the port actually bound. Set it when clients
-    /// reach the broker through a port mapping (Docker, a proxy).
-    pub advertised_port: Option<u16>,
-    /// Where topics are stored.
-    pub data_dir: PathBuf,
-    /// Event-loop worker threads.
-    pub io_threads: usize,
-    /// `mio` (epoll/kqueue) or `io-uring` (Linux, when built with the `io-uring` feature).
-    pub io_backend: String,
-    /// Partitions of auto-created topics.
-    pub default_partitions: i32,
-    /// Create unknown topics when clients ask for their metadata.
-    pub auto_create_topics: bool,
-    /// Segment size before rolling.
-    pub segment_bytes: u64,
-    /// Largest request frame accepted (Kafka's `socket.request.max.bytes`).
-    pub max_request_bytes: usize,
-    /// Largest record batch accepted (Kafka's `message.max.bytes`).
-    pub message_max_bytes: usize,
-    /// Kafka connections open at once (Kafka's `max.connections`); 0 means no limit.
-    pub max_connections: usize,
-    /// When appends are forced to disk: "never", "interval" or "always".
-    pub flush: String,
-    /// With `flush = "interval"`: at most this long between an append and its fsync.
-    pub flush_interval_ms: u64,
-    /// Default `retention.ms` of topics (Kafka's `log.retention.ms`); -1 keeps data for ever.
-    pub retention_ms: i64,
-    /// Default `retention.bytes` of topics (Kafka's `log.retention.bytes`); -1 for no limit.
-    pub retention_bytes: i64,
-    /// How often retention deletes expired or surplus segments (Kafka's
-    /// `log.retention.check.interval.ms`).
-    pub retention_check_interval_ms: u64,
-    /// How long the first rebalance of an empty group waits for more members (Kafka's
-    /// `group.initial.rebalance.delay.ms`; 0 here, as dev setups of Kafka usually set it).
-    pub group_initial_rebalance_delay_ms: u64,
-    /// Shortest session timeout a group member may ask for (Kafka's
-    /// `group.min.session.timeout.ms`).
-    pub group_min_session_timeout_ms: u64,
-    /// Longest session timeout a group member may ask for (Kafka's
-    /// `group.max.session.timeout.ms`).
-    pub group_max_session_timeout_ms: u64,
-    /// How long an empty group keeps its committed offsets (`offsets.retention.minutes`).
-    pub offsets_retention_minutes: u64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            port: 9092,
-            http_port: 8080,
-            http_enabled: true,
-            advertised_host: None,
-            advertised_port: None,
-            data_dir: std::env::temp_dir().join("strikemq-data"),
-            io_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            io_backend: "mio".to_owned(),
-            default_partitions: 1,
-            auto_create_topics: true,
-            segment_bytes: 1024 * 1024 * 1024,
-            max_request_bytes: 100 * 1024 * 1024,
-            message_max_bytes: 1_048_588,
-            max_connections: 0,
-            flush: "never".to_owned(),
-            flush_interval_ms: 1000,
-            retention_ms: 7 * 24 * 3600 * 1000,
-            retention_bytes: -1,
-            retention_check_interval_ms: 300_000,
-            group_initial_rebalance_delay_ms: 0,
-            group_min_session_timeout_ms: 6000,
-            group_max_session_timeout_ms: 30 * 60 * 1000,
-            offsets_retention_minutes: 7 * 24 * 60,
-        }
-    }
-}
-
-impl Config {
-    /// Checks values that would make the broker misbehave.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.io_threads == 0 {
-            return Err("io_threads must be at least 1".into());
-        }
-        let backend: strikemq_reactor::Backend = self.io_backend.parse()?;
-        if !backend.compiled_in() {
-            return Err(format!(
-                "io_backend {}: this strikemq was built without it (cargo build --features io-uring, on Linux)",
-                self.io_backend
-            ));
-        }
-        backend
-            .available()
-            .map_err(|e| format!("io_backend {}: {e}", self.io_backend))?;
-        if self.default_partitions < 1 {
-            return Err("default_partitions must be at least 1".into());
-        }
-        if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {
-            return Err(format!(
-                "group_min_session_timeout_ms ({}) is above group_max_session_timeout_ms ({})",
-                self.group_min_session_timeout_ms, self.group_max_session_timeout_ms
-            ));
-        }
-        if self.segment_bytes < 1024 {
-            return Err("segment_bytes must be at least 1024".into());
-        }
-        if self.max_request_bytes < 1024 || self.max_request_bytes > i32::MAX as usize {
-            return Err("max_request_bytes must be between 1024 and 2147483647".into());
-        }
-        if self.message_max_bytes == 0 {
-            return Err("message_max_bytes must be positive".into());
-        }
-        self.flush_policy()?;
-        if self.retention_ms < -1 || self.retention_bytes < -1 {
-            return Err("retention_ms and retention_bytes must be -1 or more".into());
-        }
-        if self.offsets_retention_minutes == 0 {
-            return Err("offsets_retention_minutes must be positive".into());
-        }
-        if self.retention_check_interval_ms == 0 {
-            return Err("retention_check_interval_ms must be positive".into());
-        }
-        Ok(())
-    }
-
-    /// The flush policy the `flush` setting names.
-    pub fn flush_policy(&self) -> Result<strikemq_broker::FlushPolicy, String> {
-        match self.flush.as_str() {
-            "never" => Ok(strikemq_broker::FlushPolicy::Never),
-            "always" => Ok(strikemq_broker::FlushPolicy::Always),
-            "interval" if self.flush_interval_ms > 0 => Ok(strikemq_broker::FlushPolicy::Interval(
-                Duration::from_millis(self.flush_interval_ms),
-            )),
-            "interval" => Err("flush_interval_ms must be positive".into()),
-            other => Err(format!(
-                "flush must be never, interval or always, not {other:?}"
-            )),
-        }
-    }
-
-    /// The host clients are told to connect to.
-    pub fn advertised_host(&self) -> String {
-        match &self.advertised_host {
-            Some(h) => h.clone(),
-            None if self.bind.is_unspecified() => "127.0.0.1".to_owned(),
-            None => self.bind.to_string(),
-        }
-    }
-}
 
 /// Entry point for starting a broker.
 #[derive(Debug)]
@@ -395,7 +235,7 @@ impl BrokerBuilder {
                 } else {
                     config.max_connections
                 },
-                backend: config.io_backend.parse().map_err(StartError::Config)?,
+                backend: config.io_backend.reactor(),
             },
             service,
         )
