@@ -341,3 +341,72 @@ pub(crate) fn describe_producers(
             .collect();
     DescribeProducersResponse::default().with_topics(topics)
 }
+
+/// The ApiVersions handler of the route table (a version it does not know is answered by the
+/// broker before routing, KIP-511).
+pub(crate) fn route_api_versions(
+    _broker: &Broker,
+    _r: ApiVersionsRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(ResponseKind::ApiVersions(crate::api_versions(
+        crate::errors::NONE,
+    )))
+}
+
+/// The CreatePartitions handler of the route table.
+pub(crate) fn route_create_partitions(
+    broker: &Broker,
+    r: CreatePartitionsRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(ResponseKind::CreatePartitions(create_partitions(
+        broker, &r,
+    )))
+}
+
+/// The DeleteRecords handler of the route table.
+pub(crate) fn route_delete_records(
+    broker: &Broker,
+    r: DeleteRecordsRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(ResponseKind::DeleteRecords(delete_records(broker, &r)))
+}
+
+/// The DescribeLogDirs handler of the route table.
+pub(crate) fn route_describe_log_dirs(
+    broker: &Broker,
+    r: DescribeLogDirsRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(ResponseKind::DescribeLogDirs(describe_log_dirs(
+        broker,
+        &r,
+        ctx.api_version,
+    )))
+}
+
+/// The DescribeCluster handler of the route table.
+pub(crate) fn route_describe_cluster(
+    broker: &Broker,
+    r: DescribeClusterRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(ResponseKind::DescribeCluster(describe_cluster(
+        broker,
+        &r,
+        ctx.api_version,
+    )))
+}
+
+/// The DescribeProducers handler of the route table.
+pub(crate) fn route_describe_producers(
+    broker: &Broker,
+    r: DescribeProducersRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(ResponseKind::DescribeProducers(describe_producers(
+        broker, &r,
+    )))
+}

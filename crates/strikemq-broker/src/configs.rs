@@ -833,6 +833,35 @@ pub(crate) fn incremental_alter(
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
+/// The DescribeConfigs handler of the route table.
+pub(crate) fn route_describe(
+    broker: &Broker,
+    r: DescribeConfigsRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(ResponseKind::DescribeConfigs(describe(broker, &r)))
+}
+
+/// The AlterConfigs handler of the route table.
+pub(crate) fn route_alter(
+    broker: &Broker,
+    r: AlterConfigsRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(ResponseKind::AlterConfigs(alter(broker, &r)))
+}
+
+/// The IncrementalAlterConfigs handler of the route table.
+pub(crate) fn route_incremental_alter(
+    broker: &Broker,
+    r: IncrementalAlterConfigsRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(ResponseKind::IncrementalAlterConfigs(incremental_alter(
+        broker, &r,
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

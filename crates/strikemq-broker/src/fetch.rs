@@ -162,3 +162,16 @@ fn build(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, u
         any_error,
     )
 }
+
+/// The Fetch handler of the route table.
+pub(crate) fn route(
+    broker: &Broker,
+    r: FetchRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> Outcome {
+    run(
+        broker,
+        ParkedFetch::new(r, ctx.api_version, ctx.correlation_id, ctx.now),
+        ctx.now,
+    )
+}

@@ -670,3 +670,103 @@ pub(crate) fn completion_response(c: Completion, version: i16) -> ResponseKind {
         Completion::Sync(_, r) => ResponseKind::SyncGroup(sync_response(r)),
     }
 }
+
+/// The classic group protocol's handlers of the route table.
+impl Broker {
+    pub(crate) fn route_join_group(
+        &self,
+        r: JoinGroupRequest,
+        ctx: &crate::routes::RequestContext<'_>,
+    ) -> Outcome {
+        self.join_group(
+            r,
+            ctx.api_version,
+            ctx.correlation_id,
+            ctx.client_id,
+            ctx.client_host,
+            ctx.now,
+        )
+    }
+
+    pub(crate) fn route_sync_group(
+        &self,
+        r: SyncGroupRequest,
+        ctx: &crate::routes::RequestContext<'_>,
+    ) -> Outcome {
+        self.sync_group(r, ctx.api_version, ctx.correlation_id, ctx.now)
+    }
+
+    pub(crate) fn route_heartbeat(
+        &self,
+        r: HeartbeatRequest,
+        ctx: &crate::routes::RequestContext<'_>,
+    ) -> Outcome {
+        ctx.respond(ResponseKind::Heartbeat(self.heartbeat(&r, ctx.now)))
+    }
+
+    pub(crate) fn route_leave_group(
+        &self,
+        r: LeaveGroupRequest,
+        ctx: &crate::routes::RequestContext<'_>,
+    ) -> Outcome {
+        ctx.respond(ResponseKind::LeaveGroup(self.leave_group(
+            &r,
+            ctx.api_version,
+            ctx.now,
+        )))
+    }
+
+    pub(crate) fn route_offset_commit(
+        &self,
+        r: OffsetCommitRequest,
+        ctx: &crate::routes::RequestContext<'_>,
+    ) -> Outcome {
+        ctx.respond(ResponseKind::OffsetCommit(self.offset_commit(&r, ctx.now)))
+    }
+
+    pub(crate) fn route_offset_fetch(
+        &self,
+        r: OffsetFetchRequest,
+        ctx: &crate::routes::RequestContext<'_>,
+    ) -> Outcome {
+        ctx.respond(ResponseKind::OffsetFetch(
+            self.offset_fetch(&r, ctx.api_version),
+        ))
+    }
+
+    pub(crate) fn route_list_groups(
+        &self,
+        r: ListGroupsRequest,
+        ctx: &crate::routes::RequestContext<'_>,
+    ) -> Outcome {
+        ctx.respond(ResponseKind::ListGroups(
+            self.list_groups(&r, ctx.api_version),
+        ))
+    }
+
+    pub(crate) fn route_describe_groups(
+        &self,
+        r: DescribeGroupsRequest,
+        ctx: &crate::routes::RequestContext<'_>,
+    ) -> Outcome {
+        ctx.respond(ResponseKind::DescribeGroups(
+            self.describe_groups(&r, ctx.api_version),
+        ))
+    }
+
+    pub(crate) fn route_delete_groups(
+        &self,
+        r: DeleteGroupsRequest,
+        ctx: &crate::routes::RequestContext<'_>,
+    ) -> Outcome {
+        ctx.respond(ResponseKind::DeleteGroups(self.delete_groups(&r, ctx.now)))
+    }
+
+    pub(crate) fn route_offset_delete(
+        &self,
+        r: OffsetDeleteRequest,
+        ctx: &crate::routes::RequestContext<'_>,
+    ) -> Outcome {
+        ctx.respond(ResponseKind::OffsetDelete(self.offset_delete(&r, ctx.now)))
+    }
+}

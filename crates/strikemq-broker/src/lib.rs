@@ -26,19 +26,27 @@
 mod admin;
 mod broker_configs;
 mod cluster;
+mod committed_offsets;
 mod configs;
-mod coordinator;
 mod errors;
 mod fetch;
+mod find_coordinator;
 mod group_requests;
+mod list_offsets;
 mod log_throttle;
 mod metadata;
-mod offsets;
-mod offsets_store;
 mod produce;
 mod producer_ids;
 mod retention;
+mod routes;
 mod topics;
+
+pub use routes::RequestContext;
+
+/// The principal of a request on a listener without authentication (Kafka's name for it).
+const ANONYMOUS: &str = "User:ANONYMOUS";
+/// The one listener, plaintext.
+const PLAINTEXT: &str = "PLAINTEXT";
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,7 +54,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use strikemq_codec::kafka_protocol::messages::{
-    api_versions_response::ApiVersion, ApiKey, ApiVersionsResponse, RequestKind, ResponseKind,
+    api_versions_response::ApiVersion, ApiKey, ApiVersionsResponse, ResponseKind,
 };
 use strikemq_codec::request::{Request, RequestBody};
 use strikemq_codec::response::{Response, ResponseBody};
@@ -184,7 +192,7 @@ pub struct Broker {
     store: Arc<Store>,
     producer_ids: producer_ids::ProducerIds,
     groups: parking_lot::Mutex<GroupCoordinator>,
-    offsets: offsets_store::OffsetsStore,
+    offsets: committed_offsets::OffsetsStore,
     waiters: parking_lot::Mutex<HashMap<u64, Weak<GroupSlot>>>,
     next_waiter: AtomicU64,
     wake_parked: OnceLock<Listener>,
@@ -235,7 +243,8 @@ impl Broker {
     pub fn new(config: BrokerConfig, store: Store) -> Result<Broker, StorageError> {
         let producer_ids = producer_ids::ProducerIds::open(store.dir())?;
         let mut groups = GroupCoordinator::new(config.groups.clone());
-        let offsets = offsets_store::OffsetsStore::open(store.dir(), &mut groups, Instant::now())?;
+        let offsets =
+            committed_offsets::OffsetsStore::open(store.dir(), &mut groups, Instant::now())?;
         let first_check = Instant::now() + config.retention_check_interval;
         let dynamic = broker_configs::DynamicConfigs::open(store.dir())?;
         let broker = Broker {
@@ -516,14 +525,6 @@ impl Broker {
             client_id,
         } = req;
         let client_id = client_id.unwrap_or_default();
-        let respond = |kind: ResponseKind| {
-            Outcome::Respond(Response {
-                api_key,
-                api_version,
-                correlation_id,
-                body: ResponseBody::Kafka(kind),
-            })
-        };
         match body {
             RequestBody::ApiVersionsUnsupported => Outcome::Respond(Response {
                 api_key,
@@ -535,110 +536,19 @@ impl Broker {
                 )))),
             }),
             RequestBody::Kafka(kind) => {
-                match kind {
-                    RequestKind::ApiVersions(_) => {
-                        respond(ResponseKind::ApiVersions(api_versions(errors::NONE)))
-                    }
-                    RequestKind::Metadata(r) => respond(ResponseKind::Metadata(metadata::handle(
-                        self,
-                        &r,
-                        api_version,
-                    ))),
-                    RequestKind::Produce(r) => match produce::handle(self, r, api_version) {
-                        Some(resp) => respond(ResponseKind::Produce(resp)),
-                        None => Outcome::NoResponse,
-                    },
-                    RequestKind::Fetch(r) => fetch::run(
-                        self,
-                        fetch::ParkedFetch::new(r, api_version, correlation_id, now),
-                        now,
-                    ),
-                    RequestKind::JoinGroup(r) => self.join_group(
-                        r,
-                        api_version,
-                        correlation_id,
-                        client_id.as_str(),
-                        client_host,
-                        now,
-                    ),
-                    RequestKind::SyncGroup(r) => {
-                        self.sync_group(r, api_version, correlation_id, now)
-                    }
-                    RequestKind::Heartbeat(r) => {
-                        respond(ResponseKind::Heartbeat(self.heartbeat(&r, now)))
-                    }
-                    RequestKind::LeaveGroup(r) => respond(ResponseKind::LeaveGroup(
-                        self.leave_group(&r, api_version, now),
-                    )),
-                    RequestKind::OffsetCommit(r) => {
-                        respond(ResponseKind::OffsetCommit(self.offset_commit(&r, now)))
-                    }
-                    RequestKind::OffsetFetch(r) => respond(ResponseKind::OffsetFetch(
-                        self.offset_fetch(&r, api_version),
-                    )),
-                    RequestKind::ListGroups(r) => {
-                        respond(ResponseKind::ListGroups(self.list_groups(&r, api_version)))
-                    }
-                    RequestKind::DescribeGroups(r) => respond(ResponseKind::DescribeGroups(
-                        self.describe_groups(&r, api_version),
-                    )),
-                    RequestKind::DeleteGroups(r) => {
-                        respond(ResponseKind::DeleteGroups(self.delete_groups(&r, now)))
-                    }
-                    RequestKind::CreatePartitions(r) => respond(ResponseKind::CreatePartitions(
-                        cluster::create_partitions(self, &r),
-                    )),
-                    RequestKind::DeleteRecords(r) => {
-                        let resp = cluster::delete_records(self, &r);
-                        respond(ResponseKind::DeleteRecords(resp))
-                    }
-                    RequestKind::DescribeConfigs(r) => {
-                        respond(ResponseKind::DescribeConfigs(configs::describe(self, &r)))
-                    }
-                    RequestKind::AlterConfigs(r) => {
-                        respond(ResponseKind::AlterConfigs(configs::alter(self, &r)))
-                    }
-                    RequestKind::IncrementalAlterConfigs(r) => respond(
-                        ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(self, &r)),
-                    ),
-                    RequestKind::DescribeLogDirs(r) => respond(ResponseKind::DescribeLogDirs(
-                        cluster::describe_log_dirs(self, &r, api_version),
-                    )),
-                    RequestKind::DescribeProducers(r) => respond(ResponseKind::DescribeProducers(
-                        cluster::describe_producers(self, &r),
-                    )),
-                    RequestKind::DescribeCluster(r) => respond(ResponseKind::DescribeCluster(
-                        cluster::describe_cluster(self, &r, api_version),
-                    )),
-                    RequestKind::OffsetForLeaderEpoch(r) => {
-                        respond(ResponseKind::OffsetForLeaderEpoch(
-                            cluster::offset_for_leader_epoch(self, &r),
-                        ))
-                    }
-                    RequestKind::OffsetDelete(r) => {
-                        respond(ResponseKind::OffsetDelete(self.offset_delete(&r, now)))
-                    }
-                    RequestKind::ListOffsets(r) => respond(ResponseKind::ListOffsets(
-                        offsets::handle(self, &r, api_version),
-                    )),
-                    RequestKind::CreateTopics(r) => respond(ResponseKind::CreateTopics(
-                        topics::create(self, &r, api_version),
-                    )),
-                    RequestKind::DeleteTopics(r) => respond(ResponseKind::DeleteTopics(
-                        topics::delete(self, &r, api_version),
-                    )),
-                    RequestKind::FindCoordinator(r) => respond(ResponseKind::FindCoordinator(
-                        coordinator::handle(self, &r, api_version),
-                    )),
-                    RequestKind::DescribeTopicPartitions(r) => {
-                        respond(ResponseKind::DescribeTopicPartitions(
-                            metadata::describe_topic_partitions(self, &r),
-                        ))
-                    }
-                    RequestKind::InitProducerId(r) => {
-                        respond(ResponseKind::InitProducerId(self.producer_ids.handle(&r)))
-                    }
-                    _ => {
+                let ctx = routes::RequestContext {
+                    api_key,
+                    api_version,
+                    correlation_id,
+                    client_id: client_id.as_str(),
+                    client_host,
+                    principal: ANONYMOUS,
+                    listener: PLAINTEXT,
+                    now,
+                };
+                match routes::route(api_key) {
+                    Some(handler) => handler(self, kind, &ctx),
+                    None => {
                         // The codec only decodes what the versions table serves; reaching this is a
                         // table/handler mismatch. Answering nothing would leave the client waiting
                         // for its timeout: close, as for any request that cannot be served.

@@ -303,3 +303,31 @@ fn describe_topic_partitions_request_cursor(topic: &str, partition: i32) -> Resp
         .with_topic_name(TopicName(StrBytes::from_string(topic.to_owned())))
         .with_partition_index(partition)
 }
+
+/// The Metadata handler of the route table.
+pub(crate) fn route(
+    broker: &Broker,
+    r: MetadataRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(
+        strikemq_codec::kafka_protocol::messages::ResponseKind::Metadata(handle(
+            broker,
+            &r,
+            ctx.api_version,
+        )),
+    )
+}
+
+/// The DescribeTopicPartitions handler of the route table.
+pub(crate) fn route_describe_topic_partitions(
+    broker: &Broker,
+    r: DescribeTopicPartitionsRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(
+        strikemq_codec::kafka_protocol::messages::ResponseKind::DescribeTopicPartitions(
+            describe_topic_partitions(broker, &r),
+        ),
+    )
+}

@@ -399,3 +399,17 @@ pub(crate) fn sync_if_always(
         ResponseError::KafkaStorageError
     })
 }
+
+/// The Produce handler of the route table.
+pub(crate) fn route(
+    broker: &Broker,
+    r: ProduceRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    match handle(broker, r, ctx.api_version) {
+        Some(resp) => {
+            ctx.respond(strikemq_codec::kafka_protocol::messages::ResponseKind::Produce(resp))
+        }
+        None => crate::Outcome::NoResponse,
+    }
+}

@@ -130,3 +130,16 @@ impl ProducerIds {
         }
     }
 }
+
+/// The InitProducerId handler of the route table.
+pub(crate) fn route(
+    broker: &crate::Broker,
+    r: InitProducerIdRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(
+        strikemq_codec::kafka_protocol::messages::ResponseKind::InitProducerId(
+            broker.producer_ids.handle(&r),
+        ),
+    )
+}

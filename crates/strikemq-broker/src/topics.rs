@@ -307,3 +307,33 @@ fn created_configs(
         })
         .collect()
 }
+
+/// The CreateTopics handler of the route table.
+pub(crate) fn route_create(
+    broker: &Broker,
+    r: CreateTopicsRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(
+        strikemq_codec::kafka_protocol::messages::ResponseKind::CreateTopics(create(
+            broker,
+            &r,
+            ctx.api_version,
+        )),
+    )
+}
+
+/// The DeleteTopics handler of the route table.
+pub(crate) fn route_delete(
+    broker: &Broker,
+    r: DeleteTopicsRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(
+        strikemq_codec::kafka_protocol::messages::ResponseKind::DeleteTopics(delete(
+            broker,
+            &r,
+            ctx.api_version,
+        )),
+    )
+}

@@ -61,3 +61,18 @@ pub(crate) fn handle(
         .with_host(host)
         .with_port(cfg.advertised_port)
 }
+
+/// The FindCoordinator handler of the route table.
+pub(crate) fn route(
+    broker: &Broker,
+    r: FindCoordinatorRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(
+        strikemq_codec::kafka_protocol::messages::ResponseKind::FindCoordinator(handle(
+            broker,
+            &r,
+            ctx.api_version,
+        )),
+    )
+}

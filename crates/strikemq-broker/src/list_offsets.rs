@@ -79,3 +79,31 @@ fn lookup(log: &PartitionLog, timestamp: i64) -> Result<Option<(i64, i64)>, Resp
         _ => Err(ResponseError::InvalidRequest),
     }
 }
+
+/// The ListOffsets handler of the route table.
+pub(crate) fn route(
+    broker: &Broker,
+    r: ListOffsetsRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(
+        strikemq_codec::kafka_protocol::messages::ResponseKind::ListOffsets(handle(
+            broker,
+            &r,
+            ctx.api_version,
+        )),
+    )
+}
+
+/// The OffsetForLeaderEpoch handler of the route table.
+pub(crate) fn route_offset_for_leader_epoch(
+    broker: &Broker,
+    r: strikemq_codec::kafka_protocol::messages::OffsetForLeaderEpochRequest,
+    ctx: &crate::routes::RequestContext<'_>,
+) -> crate::Outcome {
+    ctx.respond(
+        strikemq_codec::kafka_protocol::messages::ResponseKind::OffsetForLeaderEpoch(
+            crate::cluster::offset_for_leader_epoch(broker, &r),
+        ),
+    )
+}
