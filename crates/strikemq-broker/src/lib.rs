@@ -619,6 +619,9 @@ fn api_versions(error_code: i16) -> ApiVersionsResponse {
 mod testutil;
 
 #[cfg(test)]
+mod data_dir_compat;
+
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]
