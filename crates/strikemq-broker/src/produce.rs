@@ -216,10 +216,9 @@ pub(crate) fn append(
     }
     // A retried batch is acknowledged with the original's offsets and, as Kafka does, its
     // timestamp in place of the append time.
-    let append_time = if info.duplicate {
-        info.duplicate_timestamp
-    } else {
-        append_time
+    let append_time = match info.written {
+        strikemq_storage::Written::Duplicate { max_timestamp } => max_timestamp,
+        strikemq_storage::Written::New => append_time,
     };
     Ok((info.base_offset, info.log_start_offset, append_time))
 }

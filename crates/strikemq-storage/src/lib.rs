@@ -39,7 +39,7 @@ mod store;
 pub use compaction::{CompactionPolicy, CompactionResult};
 pub use error::StorageError;
 pub use files::{FileOps, RealFiles};
-pub use partition::{AppendInfo, FetchBound, LogConfig, PartitionLog, ReadResult};
+pub use partition::{AppendInfo, FetchBound, LogConfig, PartitionLog, ReadResult, Written};
 pub use producers::ProducerSnapshot;
 pub use store::{
     validate_topic_name, write_atomically, Store, StoreConfig, Topic, MAX_TOPIC_NAME_LEN,

@@ -45,12 +45,28 @@ pub struct AppendInfo {
     pub log_start_offset: i64,
     /// A new segment was started for this append (retention may have work to do).
     pub rolled: bool,
-    /// The batch was a retry of one already in the log (an idempotent producer's duplicate): the
-    /// offsets are the original ones and nothing was written.
-    pub duplicate: bool,
-    /// For a duplicate, the original batch's max timestamp (Kafka reports it as the append
-    /// time); -1 otherwise.
-    pub duplicate_timestamp: i64,
+    /// Whether the batch was written, or recognised as a retry of one already in the log.
+    pub written: Written,
+}
+
+/// What an append did with its batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Appended.
+    New,
+    /// A retry of a batch already in the log (an idempotent producer's duplicate): nothing was
+    /// written, and the offsets are the original ones.
+    Duplicate {
+        /// The original batch's max timestamp (Kafka reports it as the append time).
+        max_timestamp: i64,
+    },
+}
+
+impl AppendInfo {
+    /// Whether the batch was a retry of one already in the log.
+    pub fn duplicate(&self) -> bool {
+        matches!(self.written, Written::Duplicate { .. })
+    }
 }
 
 /// What a read returned.
@@ -291,8 +307,7 @@ impl PartitionLog {
                     batches: 0,
                     log_start_offset: self.log_start_offset(),
                     rolled: false,
-                    duplicate: true,
-                    duplicate_timestamp: max_timestamp,
+                    written: Written::Duplicate { max_timestamp },
                 });
             }
         }
@@ -355,8 +370,7 @@ impl PartitionLog {
             batches: count,
             log_start_offset: self.log_start_offset(),
             rolled,
-            duplicate: false,
-            duplicate_timestamp: -1,
+            written: Written::New,
         })
     }
 
@@ -1489,10 +1503,10 @@ mod tests {
         );
         let log = PartitionLog::open(&path, sized(64 << 20)).unwrap();
         let retry = log.append(&idem(7, 0, 20, 2)).unwrap();
-        assert!(retry.duplicate);
+        assert!(retry.duplicate());
         assert_eq!(retry.base_offset, 20);
         let older = log.append(&idem(7, 0, 18, 2)).unwrap();
-        assert!(older.duplicate);
+        assert!(older.duplicate());
         assert_eq!(older.base_offset, 18);
         assert_eq!(log.append(&idem(7, 0, 22, 2)).unwrap().base_offset, 22);
     }
@@ -1681,7 +1695,7 @@ mod tests {
             assert_eq!(log.append(&idem(7, 0, 3, 2)).unwrap().base_offset, 3);
             // A retry of the first batch: acknowledged with its offsets, not written again.
             let again = log.append(&idem(7, 0, 0, 3)).unwrap();
-            assert!(again.duplicate);
+            assert!(again.duplicate());
             assert_eq!((again.base_offset, again.last_offset), (0, 2));
             assert_eq!(log.log_end_offset(), 5);
             // A gap.
@@ -1699,7 +1713,7 @@ mod tests {
         }
         // Rebuilt from the log after a restart.
         let log = PartitionLog::open(&path, small()).unwrap();
-        assert!(log.append(&idem(7, 0, 3, 2)).unwrap().duplicate);
+        assert!(log.append(&idem(7, 0, 3, 2)).unwrap().duplicate());
         assert_eq!(log.append(&idem(7, 0, 5, 1)).unwrap().base_offset, 7);
         // A new epoch starts at sequence 0; the old epoch is fenced.
         assert!(matches!(
@@ -1744,9 +1758,9 @@ mod tests {
         {
             let log = PartitionLog::open(&path, small()).unwrap();
             let retry = log.append(&idem(9, 0, 0, 2)).unwrap();
-            assert!(retry.duplicate, "producer 9 is known from the snapshot");
+            assert!(retry.duplicate(), "producer 9 is known from the snapshot");
             assert_eq!((retry.base_offset, retry.last_offset), (0, 1));
-            assert!(log.append(&idem(7, 0, 118, 2)).unwrap().duplicate);
+            assert!(log.append(&idem(7, 0, 118, 2)).unwrap().duplicate());
             assert_eq!(log.append(&idem(7, 0, 120, 2)).unwrap().base_offset, 122);
             // Past the last snapshot (taken at a roll or the close): found in the tail.
             for k in 61..70 {
@@ -1755,8 +1769,8 @@ mod tests {
             // A crash: no close.
         }
         let log = PartitionLog::open(&path, small()).unwrap();
-        assert!(log.append(&idem(7, 0, 138, 2)).unwrap().duplicate);
-        assert!(log.append(&idem(9, 0, 0, 2)).unwrap().duplicate);
+        assert!(log.append(&idem(7, 0, 138, 2)).unwrap().duplicate());
+        assert!(log.append(&idem(9, 0, 0, 2)).unwrap().duplicate());
         assert!(matches!(
             log.append(&idem(7, 0, 150, 1)),
             Err(StorageError::OutOfOrderSequence { expected: 140, .. })
@@ -1773,8 +1787,8 @@ mod tests {
         std::fs::copy(&snapshot, other.join(PRODUCERS_FILE)).unwrap();
         let log = PartitionLog::open(&other, small()).unwrap();
         assert!(!other.join(PRODUCERS_FILE).exists());
-        assert!(log.append(&idem(5, 0, 0, 1)).unwrap().duplicate);
-        assert!(!log.append(&idem(9, 0, 0, 2)).unwrap().duplicate);
+        assert!(log.append(&idem(5, 0, 0, 1)).unwrap().duplicate());
+        assert!(!log.append(&idem(9, 0, 0, 2)).unwrap().duplicate());
     }
 
     #[test]
