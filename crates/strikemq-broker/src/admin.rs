@@ -109,7 +109,10 @@ impl Broker {
     }
 
     /// One group's committed offsets.
-    pub fn committed_offsets(&self, group_id: &str) -> Vec<((String, i32), CommittedOffset)> {
+    pub fn committed_offsets(
+        &self,
+        group_id: &str,
+    ) -> Vec<(strikemq_groups::TopicPartition, CommittedOffset)> {
         self.with_groups(|g| g.all_committed(group_id))
     }
 
@@ -120,7 +123,11 @@ impl Broker {
             .map_err(|e| Refusal::new(e, format!("cannot delete group {group_id}: {e:?}")))?;
         let changes: Vec<_> = keys
             .into_iter()
-            .map(|k| (group_id.to_owned(), k, None))
+            .map(|partition| strikemq_groups::OffsetChange {
+                group: group_id.to_owned(),
+                partition,
+                offset: None,
+            })
             .collect();
         self.persist_offsets(&changes, Instant::now())?;
         Ok(())
@@ -150,8 +157,7 @@ impl Broker {
 
 /// Kafka drops the committed offsets of a deleted topic.
 fn drop_committed_offsets(broker: &Broker, topic: &str) {
-    let removed = broker.with_groups(|g| g.remove_topic(topic));
-    let changes: Vec<_> = removed.into_iter().map(|(g, k)| (g, k, None)).collect();
+    let changes = broker.with_groups(|g| g.remove_topic(topic));
     if let Err(e) = broker.persist_offsets(&changes, std::time::Instant::now()) {
         tracing::error!(topic, error = %e, "cannot record dropped offsets");
     }

@@ -104,10 +104,10 @@ fn replay(
             offset = batch.last_offset() + 1;
             for record in decode_records(&batch)? {
                 count += 1;
-                if let Some((group, key, value)) = offsets_log::decode(&record) {
-                    groups.apply_offsets(&group, [(key, value)], now);
-                } else if let Some((group, metadata)) = offsets_log::decode_membership(&record) {
-                    groups.restore_membership(&group, metadata, now);
+                if let Some(change) = offsets_log::decode(&record) {
+                    groups.apply_offsets(&change.group, [(change.partition, change.offset)], now);
+                } else if let Some(change) = offsets_log::decode_membership(&record) {
+                    groups.restore_membership(&change.group, change.metadata, now);
                 }
             }
         }
@@ -117,7 +117,7 @@ fn replay(
 
 fn rewrite(
     dir: &Path,
-    live: &[(String, (String, i32), strikemq_groups::CommittedOffset)],
+    live: &[OffsetChange],
     members: &[MembershipChange],
 ) -> Result<PartitionLog, StorageError> {
     let io = |op, path: &Path| {
@@ -130,11 +130,7 @@ fn rewrite(
     let _ = std::fs::remove_dir_all(&old);
     {
         let log = PartitionLog::open(&fresh, log_config())?;
-        let changes: Vec<OffsetChange> = live
-            .iter()
-            .map(|(g, k, v)| (g.clone(), k.clone(), Some(v.clone())))
-            .collect();
-        for chunk in changes.chunks(RECORDS_PER_BATCH) {
+        for chunk in live.chunks(RECORDS_PER_BATCH) {
             if let Some(batch) = offsets_log::encode(chunk, 0) {
                 log.append(&batch)?;
             }

@@ -24,7 +24,8 @@ use strikemq_codec::kafka_protocol::messages::*;
 use strikemq_codec::kafka_protocol::protocol::StrBytes;
 use strikemq_codec::kafka_protocol::ResponseError;
 use strikemq_groups::{
-    CommittedOffset, Completion, JoinRequest, JoinResponse, Reply, SyncRequest, SyncResponse,
+    CommittedOffset, Completion, JoinRequest, JoinResponse, OffsetChange, Reply, SyncRequest,
+    SyncResponse, TopicPartition,
 };
 
 use crate::errors::code;
@@ -315,16 +316,16 @@ impl Broker {
                 {
                     Some(ResponseError::OffsetMetadataTooLarge)
                 } else {
-                    changes.push((
-                        group_id.to_owned(),
-                        (t.name.0.as_str().to_owned(), p.partition_index),
-                        Some(CommittedOffset {
+                    changes.push(OffsetChange {
+                        group: group_id.to_owned(),
+                        partition: TopicPartition::new(t.name.0.as_str(), p.partition_index),
+                        offset: Some(CommittedOffset {
                             offset: p.committed_offset,
                             leader_epoch: p.committed_leader_epoch,
                             metadata: opt(&p.committed_metadata),
                             commit_ms: now_ms,
                         }),
-                    ));
+                    });
                     None
                 };
                 results[ti][pi] = err_code(e);
@@ -379,10 +380,10 @@ impl Broker {
                 Some(t) => t,
                 None => {
                     let mut by_topic: Vec<(String, Vec<i32>)> = Vec::new();
-                    for ((topic, p), _) in g.all_committed(group_id) {
+                    for (TopicPartition { topic, partition }, _) in g.all_committed(group_id) {
                         match by_topic.last_mut() {
-                            Some((t, ps)) if *t == topic => ps.push(p),
-                            _ => by_topic.push((topic, vec![p])),
+                            Some((t, ps)) if *t == topic => ps.push(partition),
+                            _ => by_topic.push((topic, vec![partition])),
                         }
                     }
                     by_topic
@@ -586,7 +587,14 @@ impl Broker {
                 let res = self.with_groups(|g| g.delete(id.0.as_str()));
                 let e = match res {
                     Ok(keys) => {
-                        let changes: Vec<_> = keys.into_iter().map(|k| (id.0.as_str().to_owned(), k, None)).collect();
+                        let changes: Vec<_> = keys
+                            .into_iter()
+                            .map(|partition| OffsetChange {
+                                group: id.0.as_str().to_owned(),
+                                partition,
+                                offset: None,
+                            })
+                            .collect();
                         if let Err(e) = self.persist_offsets(&changes, now) {
                             tracing::error!(group = id.0.as_str(), error = %e, "cannot record deleted offsets");
                         }
@@ -632,11 +640,11 @@ impl Broker {
                                 } else if subscribed.iter().any(|s| s == name) {
                                     Some(ResponseError::GroupSubscribedToTopic)
                                 } else {
-                                    changes.push((
-                                        group_id.to_owned(),
-                                        (name.to_owned(), p.partition_index),
-                                        None,
-                                    ));
+                                    changes.push(OffsetChange {
+                                        group: group_id.to_owned(),
+                                        partition: TopicPartition::new(name, p.partition_index),
+                                        offset: None,
+                                    });
                                     None
                                 };
                                 OffsetDeleteResponsePartition::default()

@@ -498,8 +498,12 @@ impl Broker {
         self.offsets
             .append(changes, group_requests::wall_clock_ms())?;
         let mut groups = self.groups.lock();
-        for (group, key, value) in changes {
-            groups.apply_offsets(group, [(key.clone(), value.clone())], now);
+        for change in changes {
+            groups.apply_offsets(
+                &change.group,
+                [(change.partition.clone(), change.offset.clone())],
+                now,
+            );
         }
         Ok(())
     }

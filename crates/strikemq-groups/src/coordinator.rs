@@ -257,9 +257,44 @@ pub struct MemberMetadata {
     pub assignment: Bytes,
 }
 
-/// A membership change to persist: a group's metadata once it is Stable, `None` once it has no
-/// members.
-pub type MembershipChange = (String, Option<GroupMetadata>);
+/// A membership change to persist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipChange {
+    /// The group.
+    pub group: String,
+    /// Its metadata once it is Stable; `None` once it has no members (or was deleted).
+    pub metadata: Option<GroupMetadata>,
+}
+
+/// A topic's partition: what a committed offset is kept for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartition {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// `topic`'s partition `partition`.
+    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+/// A change of one committed offset, as the offsets log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetChange {
+    /// The group.
+    pub group: String,
+    /// The partition.
+    pub partition: TopicPartition,
+    /// The new committed offset; `None`: deleted.
+    pub offset: Option<CommittedOffset>,
+}
 
 /// Every group of the broker.
 #[derive(Debug)]
@@ -312,9 +347,14 @@ impl GroupCoordinator {
         let mut out: Vec<MembershipChange> = self
             .groups
             .values()
-            .filter_map(|g| Some((g.id.clone(), Some(metadata_of(g)?))))
+            .filter_map(|g| {
+                Some(MembershipChange {
+                    group: g.id.clone(),
+                    metadata: Some(metadata_of(g)?),
+                })
+            })
             .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_by(|a, b| a.group.cmp(&b.group));
         out
     }
 
@@ -389,7 +429,10 @@ impl GroupCoordinator {
     fn note_membership(&mut self, group_id: &str) {
         if let Some(g) = self.groups.get_mut(group_id) {
             if std::mem::take(&mut g.membership_changed) {
-                self.membership.push((g.id.clone(), metadata_of(g)));
+                self.membership.push(MembershipChange {
+                    group: g.id.clone(),
+                    metadata: metadata_of(g),
+                });
             }
         }
     }
@@ -614,7 +657,10 @@ impl GroupCoordinator {
             }
             maybe_complete_join(group, now, &mut sink);
             if std::mem::take(&mut group.membership_changed) {
-                self.membership.push((group.id.clone(), metadata_of(group)));
+                self.membership.push(MembershipChange {
+                    group: group.id.clone(),
+                    metadata: metadata_of(group),
+                });
             }
             if group.state == GroupState::Empty
                 && group.empty_since.is_some_and(|t| t + retention <= now)
@@ -713,7 +759,7 @@ impl GroupCoordinator {
     pub fn apply_offsets(
         &mut self,
         group_id: &str,
-        offsets: impl IntoIterator<Item = ((String, i32), Option<CommittedOffset>)>,
+        offsets: impl IntoIterator<Item = (TopicPartition, Option<CommittedOffset>)>,
         now: Instant,
     ) {
         for (key, value) in offsets {
@@ -750,11 +796,11 @@ impl GroupCoordinator {
         self.groups
             .get(group_id)?
             .offsets
-            .get(&(topic.to_owned(), partition))
+            .get(&TopicPartition::new(topic, partition))
     }
 
     /// Every committed offset of a group, sorted by topic and partition.
-    pub fn all_committed(&self, group_id: &str) -> Vec<((String, i32), CommittedOffset)> {
+    pub fn all_committed(&self, group_id: &str) -> Vec<(TopicPartition, CommittedOffset)> {
         self.groups
             .get(group_id)
             .map(|g| {
@@ -822,7 +868,7 @@ impl GroupCoordinator {
     }
 
     /// Deletes an empty group and its offsets; returns the offsets it held.
-    pub fn delete(&mut self, group_id: &str) -> Result<Vec<(String, i32)>, ResponseError> {
+    pub fn delete(&mut self, group_id: &str) -> Result<Vec<TopicPartition>, ResponseError> {
         let Some(group) = self.groups.get(group_id) else {
             return Err(ResponseError::GroupIdNotFound);
         };
@@ -833,7 +879,10 @@ impl GroupCoordinator {
             .groups
             .remove(group_id)
             .ok_or(ResponseError::GroupIdNotFound)?;
-        self.membership.push((group.id.clone(), None));
+        self.membership.push(MembershipChange {
+            group: group.id.clone(),
+            metadata: None,
+        });
         Ok(group.offsets.into_keys().collect())
     }
 
@@ -869,30 +918,39 @@ impl GroupCoordinator {
         self.groups.get(group_id).map(|g| g.state)
     }
 
-    /// Drops every committed offset of `topic` (the topic was deleted); returns what was dropped.
-    pub fn remove_topic(&mut self, topic: &str) -> Vec<(String, (String, i32))> {
+    /// Drops every committed offset of `topic` (the topic was deleted); returns the deletions,
+    /// for the offsets log.
+    pub fn remove_topic(&mut self, topic: &str) -> Vec<OffsetChange> {
         let mut removed = Vec::new();
         for g in self.groups.values_mut() {
-            let keys: Vec<(String, i32)> = g
+            let keys: Vec<TopicPartition> = g
                 .offsets
                 .keys()
-                .filter(|(t, _)| t == topic)
+                .filter(|k| k.topic == topic)
                 .cloned()
                 .collect();
             for k in keys {
                 g.offsets.remove(&k);
-                removed.push((g.id.clone(), k));
+                removed.push(OffsetChange {
+                    group: g.id.clone(),
+                    partition: k,
+                    offset: None,
+                });
             }
         }
         removed
     }
 
-    /// Every (group, topic, partition) -> offset, for snapshots of the offsets log.
-    pub fn snapshot(&self) -> Vec<(String, (String, i32), CommittedOffset)> {
+    /// Every committed offset, for snapshots of the offsets log.
+    pub fn snapshot(&self) -> Vec<OffsetChange> {
         let mut out = Vec::new();
         for g in self.groups.values() {
             for (k, v) in &g.offsets {
-                out.push((g.id.clone(), k.clone(), v.clone()));
+                out.push(OffsetChange {
+                    group: g.id.clone(),
+                    partition: k.clone(),
+                    offset: Some(v.clone()),
+                });
             }
         }
         out

@@ -129,7 +129,7 @@ pub(crate) struct Group {
     /// The initial rebalance delay: a join phase of an empty group waits at least until then.
     pub(crate) join_not_before: Option<Instant>,
     pub(crate) empty_since: Option<Instant>,
-    pub(crate) offsets: BTreeMap<(String, i32), CommittedOffset>,
+    pub(crate) offsets: BTreeMap<crate::TopicPartition, CommittedOffset>,
     /// The membership to persist changed: the group became Stable or Empty, or a static member
     /// took another's place in a Stable group.
     pub(crate) membership_changed: bool,

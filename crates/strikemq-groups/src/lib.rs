@@ -49,7 +49,7 @@ pub mod offsets_log;
 pub use coordinator::{
     Completion, GroupConfig, GroupCoordinator, GroupDescription, GroupListing, GroupMetadata,
     JoinMember, JoinRequest, JoinResponse, MemberDescription, MemberMetadata, MembershipChange,
-    Reply, SyncRequest, SyncResponse, Waiter,
+    OffsetChange, Reply, SyncRequest, SyncResponse, TopicPartition, Waiter,
 };
 pub use group::{CommittedOffset, GroupState};
 pub use strikemq_codec::kafka_protocol::ResponseError;

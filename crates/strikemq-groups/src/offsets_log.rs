@@ -23,7 +23,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use strikemq_codec::batch::{BatchBuilder, NewRecord, Record};
 
-use crate::coordinator::{GroupMetadata, MemberMetadata, MembershipChange};
+pub use crate::coordinator::OffsetChange;
+use crate::coordinator::{GroupMetadata, MemberMetadata, MembershipChange, TopicPartition};
 use crate::group::CommittedOffset;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq, Hash, Clone)]
@@ -41,22 +42,19 @@ struct Value {
     ts: i64,
 }
 
-/// One change: (group, (topic, partition), the new offset or `None` to delete it).
-pub type OffsetChange = (String, (String, i32), Option<CommittedOffset>);
-
 /// Encodes changes as one record batch; `None` when there is nothing to write.
 pub fn encode(changes: &[OffsetChange], now_ms: i64) -> Option<Bytes> {
     if changes.is_empty() {
         return None;
     }
     let mut b = BatchBuilder::new();
-    for (group, (topic, partition), value) in changes {
+    for change in changes {
         let key = Key {
-            g: group.clone(),
-            t: topic.clone(),
-            p: *partition,
+            g: change.group.clone(),
+            t: change.partition.topic.clone(),
+            p: change.partition.partition,
         };
-        let value = value.as_ref().map(|v| Value {
+        let value = change.offset.as_ref().map(|v| Value {
             o: v.offset,
             e: v.leader_epoch,
             m: v.metadata.clone(),
@@ -89,7 +87,11 @@ pub fn decode(record: &Record) -> Option<OffsetChange> {
             })
         }
     };
-    Some((key.g, (key.t, key.p), value))
+    Some(OffsetChange {
+        group: key.g,
+        partition: TopicPartition::new(key.t, key.p),
+        offset: value,
+    })
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -139,11 +141,11 @@ pub fn encode_membership(changes: &[MembershipChange], now_ms: i64) -> Option<By
         return None;
     }
     let mut b = BatchBuilder::new();
-    for (group, meta) in changes {
+    for change in changes {
         let key = MembershipKey {
-            group: group.clone(),
+            group: change.group.clone(),
         };
-        let value = meta.as_ref().map(|m| MembershipValue {
+        let value = change.metadata.as_ref().map(|m| MembershipValue {
             generation: m.generation_id,
             protocol_type: m.protocol_type.clone(),
             protocol: m.protocol_name.clone(),
@@ -180,7 +182,10 @@ pub fn encode_membership(changes: &[MembershipChange], now_ms: i64) -> Option<By
 pub fn decode_membership(record: &Record) -> Option<MembershipChange> {
     let key: MembershipKey = serde_json::from_slice(record.key.as_ref()?).ok()?;
     let Some(value) = &record.value else {
-        return Some((key.group, None));
+        return Some(MembershipChange {
+            group: key.group,
+            metadata: None,
+        });
     };
     let v: MembershipValue = serde_json::from_slice(value).ok()?;
     let members = v
@@ -199,16 +204,16 @@ pub fn decode_membership(record: &Record) -> Option<MembershipChange> {
             })
         })
         .collect::<Option<Vec<_>>>()?;
-    Some((
-        key.group,
-        Some(GroupMetadata {
+    Some(MembershipChange {
+        group: key.group,
+        metadata: Some(GroupMetadata {
             generation_id: v.generation,
             protocol_type: v.protocol_type,
             protocol_name: v.protocol,
             leader: v.leader,
             members,
         }),
-    ))
+    })
 }
 
 #[cfg(test)]
@@ -230,17 +235,20 @@ mod tests {
             assignment: Bytes::new(),
         };
         let changes = vec![
-            (
-                "g".to_owned(),
-                Some(GroupMetadata {
+            MembershipChange {
+                group: "g".to_owned(),
+                metadata: Some(GroupMetadata {
                     generation_id: 7,
                     protocol_type: "consumer".into(),
                     protocol_name: "range".into(),
                     leader: "a".into(),
                     members: vec![member("a", None), member("b", Some("i-1"))],
                 }),
-            ),
-            ("h".to_owned(), None),
+            },
+            MembershipChange {
+                group: "h".to_owned(),
+                metadata: None,
+            },
         ];
         let bytes = encode_membership(&changes, 5).unwrap();
         let batch = RecordBatch::parse(&bytes).unwrap();
@@ -251,7 +259,12 @@ mod tests {
             .collect();
         assert_eq!(back, changes);
         assert!(records.iter().all(|r| decode(r).is_none()));
-        let offsets = encode(&[("g".to_owned(), ("t".to_owned(), 0), None)], 5).unwrap();
+        let deleted = OffsetChange {
+            group: "g".to_owned(),
+            partition: TopicPartition::new("t", 0),
+            offset: None,
+        };
+        let offsets = encode(&[deleted], 5).unwrap();
         let batch = RecordBatch::parse(&offsets).unwrap();
         assert!(decode_records(&batch)
             .unwrap()
@@ -264,17 +277,21 @@ mod tests {
     #[test]
     fn changes_round_trip_through_a_batch() {
         let changes = vec![
-            (
-                "g".to_owned(),
-                ("t".to_owned(), 3),
-                Some(CommittedOffset {
+            OffsetChange {
+                group: "g".to_owned(),
+                partition: TopicPartition::new("t", 3),
+                offset: Some(CommittedOffset {
                     offset: 42,
                     leader_epoch: 0,
                     metadata: Some("meta".into()),
                     commit_ms: 7,
                 }),
-            ),
-            ("g".to_owned(), ("u".to_owned(), 0), None),
+            },
+            OffsetChange {
+                group: "g".to_owned(),
+                partition: TopicPartition::new("u", 0),
+                offset: None,
+            },
         ];
         let bytes = encode(&changes, 99).unwrap();
         let batch = RecordBatch::parse(&bytes).unwrap();

@@ -339,7 +339,7 @@ fn offsets_commit_rules_and_lifecycle() {
         metadata: None,
         commit_ms: 0,
     };
-    h.c.apply_offsets("simple", [(("t".into(), 0), Some(off(5)))], now);
+    h.c.apply_offsets("simple", [(TopicPartition::new("t", 0), Some(off(5)))], now);
     assert_eq!(h.c.committed("simple", "t", 0).unwrap().offset, 5);
     assert_eq!(h.c.state("simple"), Some(GroupState::Empty));
     // Members of a live group must be known and current.
@@ -360,8 +360,8 @@ fn offsets_commit_rules_and_lifecycle() {
     h.c.apply_offsets(
         "g",
         [
-            (("t".into(), 1), Some(off(9))),
-            (("u".into(), 0), Some(off(1))),
+            (TopicPartition::new("t", 1), Some(off(9))),
+            (TopicPartition::new("u", 0), Some(off(1))),
         ],
         now,
     );
@@ -369,10 +369,14 @@ fn offsets_commit_rules_and_lifecycle() {
     assert_eq!(h.c.delete("zz"), Err(ResponseError::GroupIdNotFound));
     assert_eq!(
         h.c.remove_topic("u"),
-        vec![("g".to_owned(), ("u".to_owned(), 0))]
+        vec![OffsetChange {
+            group: "g".to_owned(),
+            partition: TopicPartition::new("u", 0),
+            offset: None
+        }]
     );
     h.c.leave("g", &[(a, None)], now);
-    assert_eq!(h.c.delete("g"), Ok(vec![("t".to_owned(), 1)]));
+    assert_eq!(h.c.delete("g"), Ok(vec![TopicPartition::new("t", 1)]));
     // Offsets of an empty group expire after the retention time.
     let retention = h.c.config().offsets_retention;
     h.advance(retention + Duration::from_secs(1));
@@ -383,8 +387,8 @@ fn offsets_commit_rules_and_lifecycle() {
 /// Replays membership changes into a fresh coordinator, as a restarted broker does.
 fn restored(changes: &[MembershipChange], now: Instant) -> GroupCoordinator {
     let mut c = GroupCoordinator::new(GroupConfig::default());
-    for (group, meta) in changes {
-        c.restore_membership(group, meta.clone(), now);
+    for change in changes {
+        c.restore_membership(&change.group, change.metadata.clone(), now);
     }
     c
 }
@@ -401,7 +405,7 @@ fn membership_written_when_stable_brings_the_group_back_after_a_restart() {
     assert!(
         h.c.take_membership_changes()
             .iter()
-            .all(|(_, m)| m.as_ref().is_some_and(|m| m.generation_id == 1)),
+            .all(|c| c.metadata.as_ref().is_some_and(|m| m.generation_id == 1)),
         "only the first Stable generation so far: a rebalance in progress is not written"
     );
     let (wa, _) = h.join(&a);
@@ -412,7 +416,7 @@ fn membership_written_when_stable_brings_the_group_back_after_a_restart() {
     h.sync(&a, ra.generation_id, &[(&a, "p0"), (&b, "p1")]);
     let changes = h.c.take_membership_changes();
     assert_eq!(changes.len(), 1);
-    let meta = changes[0].1.clone().unwrap();
+    let meta = changes[0].metadata.clone().unwrap();
     assert_eq!((meta.generation_id, meta.leader.as_str()), (2, a.as_str()));
     assert_eq!(meta.members.len(), 2);
     assert_eq!(h.c.membership_snapshot(), changes);
@@ -460,7 +464,13 @@ fn membership_written_when_stable_brings_the_group_back_after_a_restart() {
     // The last member leaves: the group's record says it has no members.
     h.c.leave("g", &[(a.clone(), None), (b.clone(), None)], h.now);
     let gone = h.c.take_membership_changes();
-    assert_eq!(gone, vec![("g".to_owned(), None)]);
+    assert_eq!(
+        gone,
+        vec![MembershipChange {
+            group: "g".to_owned(),
+            metadata: None
+        }]
+    );
     let all: Vec<MembershipChange> = changes.into_iter().chain(gone).collect();
     let mut c = restored(&all, later);
     assert_eq!(
@@ -476,8 +486,8 @@ fn membership_written_when_stable_brings_the_group_back_after_a_restart() {
         metadata: None,
         commit_ms: 0,
     };
-    c.apply_offsets("g", [(("t".to_owned(), 0), Some(offset))], later);
-    c.restore_membership("g", all[0].1.clone(), later);
+    c.apply_offsets("g", [(TopicPartition::new("t", 0), Some(offset))], later);
+    c.restore_membership("g", all[0].metadata.clone(), later);
     c.restore_membership("g", None, later);
     assert_eq!(c.state("g"), Some(GroupState::Empty));
     assert_eq!(c.committed("g", "t", 0).map(|o| o.offset), Some(3));
@@ -499,7 +509,7 @@ fn static_replacement_and_deletion_are_written() {
         panic!()
     };
     let changes = h.c.take_membership_changes();
-    let meta = changes[0].1.clone().unwrap();
+    let meta = changes[0].metadata.clone().unwrap();
     assert_eq!(meta.members[0].member_id, again.member_id);
     assert_eq!(
         meta.members[0].group_instance_id.as_deref(),
@@ -515,7 +525,13 @@ fn static_replacement_and_deletion_are_written() {
     h.c.leave("g", &[(again.member_id.clone(), None)], h.now);
     h.c.take_membership_changes();
     h.c.delete("g").unwrap();
-    assert_eq!(h.c.take_membership_changes(), vec![("g".to_owned(), None)]);
+    assert_eq!(
+        h.c.take_membership_changes(),
+        vec![MembershipChange {
+            group: "g".to_owned(),
+            metadata: None
+        }]
+    );
 }
 
 /// A static member started again while its old process still runs: the old process's

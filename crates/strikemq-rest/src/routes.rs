@@ -575,13 +575,13 @@ impl Api {
             .collect();
         let offsets: Vec<Value> = committed
             .iter()
-            .map(|((topic, p), c)| {
+            .map(|(tp, c)| {
                 let end = store
-                    .topic(topic)
-                    .and_then(|t| t.partition(*p).ok().map(|l| l.log_end_offset()));
+                    .topic(&tp.topic)
+                    .and_then(|t| t.partition(tp.partition).ok().map(|l| l.log_end_offset()));
                 json!({
-                    "topic": topic,
-                    "partition": p,
+                    "topic": tp.topic,
+                    "partition": tp.partition,
                     "committed_offset": c.offset,
                     "end_offset": end,
                     "lag": end.map(|e| (e - c.offset).max(0)),
