@@ -230,6 +230,18 @@ fn serve_connection(mut stream: TcpStream, handler: &dyn Fn(Request) -> Response
     }
 }
 
+/// Back-off of the accept loop while descriptors or memory run out.
+const MIN_ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(10);
+const MAX_ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// EMFILE, ENFILE, ENOBUFS, ENOMEM: nothing to accept with until something is freed.
+fn out_of_resources(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
 /// Accepts connections until `stop` is set, each on its own thread.
 pub(crate) fn accept_loop(
     listener: TcpListener,
@@ -237,12 +249,27 @@ pub(crate) fn accept_loop(
     handler: Arc<dyn Fn(Request) -> Response + Send + Sync>,
 ) {
     let active = Arc::new(AtomicUsize::new(0));
+    let mut backoff = MIN_ACCEPT_BACKOFF;
     for stream in listener.incoming() {
         if stop.load(Ordering::Acquire) {
             return;
         }
-        let Ok(mut stream) = stream else {
-            continue;
+        let mut stream = match stream {
+            Ok(stream) => {
+                backoff = MIN_ACCEPT_BACKOFF;
+                stream
+            }
+            // Linux's accept takes a descriptor before it waits for a connection, so at the
+            // process's descriptor limit (or out of kernel memory) it fails at once, every time:
+            // wait before trying again instead of spinning. Errors about one connection
+            // (ECONNABORTED...) just move on to the next.
+            Err(e) if out_of_resources(&e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "REST API: accept failed");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+                continue;
+            }
+            Err(_) => continue,
         };
         if active.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
             active.fetch_sub(1, Ordering::AcqRel);
