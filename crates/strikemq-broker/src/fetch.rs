@@ -128,8 +128,10 @@ fn build(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, u
                         if !read.records.is_empty() {
                             bound = FetchBound::Strict;
                         }
-                        total += read.records.len();
-                        remaining = remaining.saturating_sub(read.records.len());
+                        // What Kafka's read would have taken (its last batch cut short, which
+                        // is not sent) is what the rest of the response may not use.
+                        total += read.fetch_size;
+                        remaining = remaining.saturating_sub(read.fetch_size);
                         data.with_high_watermark(read.high_watermark)
                             .with_last_stable_offset(read.high_watermark)
                             .with_log_start_offset(read.log_start_offset)
