@@ -199,3 +199,32 @@ def test_a_second_broker_on_the_same_data_directory_is_refused(broker_factory, t
     assert first.proc.poll() is None
     got = consume(first.bootstrap, "shared", [0], 1)
     assert got[0].value() == b"mine"
+
+
+def test_ephemeral_brokers_get_data_directories_of_their_own(tmp_path):
+    # Two brokers started without a data directory of their own would share the default one,
+    # and the second is refused; with --ephemeral each gets a fresh one, removed at exit.
+    procs, dirs = [], []
+    try:
+        for _ in range(2):
+            p = subprocess.Popen([broker_binary(), "--ephemeral", "--bind", "127.0.0.1", "--port", "0", "--no-http"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            procs.append(p)
+            port = None
+            for line in p.stdout:
+                if "data dir" in line:
+                    dirs.append(line.split("data dir", 1)[1].split("(")[0].strip())
+                if "accepting Kafka connections" in line:
+                    port = int(line.rsplit(":", 1)[1])
+                    break
+            assert port and api_versions(port) == 0
+        assert len(set(dirs)) == 2 and all(os.path.isdir(d) for d in dirs), dirs
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            assert p.wait(timeout=10) == 0
+        assert not any(os.path.exists(d) for d in dirs), dirs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()

@@ -81,6 +81,11 @@ impl BrokerBuilder {
         self.config.data_dir = dir.into();
         self
     }
+    /// Keeps the data in a fresh directory under the system temp dir, removed on shutdown.
+    pub fn ephemeral(mut self, on: bool) -> Self {
+        self.config.ephemeral = on;
+        self
+    }
     /// Worker threads.
     pub fn io_threads(mut self, n: usize) -> Self {
         self.config.io_threads = n;
@@ -120,8 +125,14 @@ impl BrokerBuilder {
     /// Opens the data directory, binds the port and starts serving.
     pub fn start(self) -> Result<RunningBroker, StartError> {
         let started = std::time::Instant::now();
-        let config = self.config;
+        let mut config = self.config;
         config.validate().map_err(StartError::Config)?;
+        let ephemeral = if config.ephemeral {
+            config.data_dir = ephemeral_dir();
+            Some(config.data_dir.clone())
+        } else {
+            None
+        };
         let store = Store::open(
             &config.data_dir,
             StoreConfig {
@@ -271,6 +282,7 @@ impl BrokerBuilder {
             reactor: Some(reactor),
             timers,
             rest,
+            ephemeral,
         })
     }
 }
@@ -286,7 +298,7 @@ pub enum StartError {
     #[error("cannot open the data directory: {0}")]
     Storage(strikemq_storage::StorageError),
     /// Another broker serves the data directory.
-    #[error("data directory {} is in use by another StrikeMQ{}: give each broker its own (--data-dir or STRIKEMQ_DATA_DIR; Broker::builder().data_dir(...) in process)", dir.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    #[error("data directory {} is in use by another StrikeMQ{}: give each broker its own (--data-dir or STRIKEMQ_DATA_DIR, or --ephemeral for a fresh one removed at exit; Broker::builder().data_dir(...) in process)", dir.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     DataDirInUse {
         /// The data directory.
         dir: PathBuf,
@@ -319,6 +331,22 @@ pub struct RunningBroker {
     reactor: Option<Reactor>,
     timers: Vec<deadline_thread::DeadlineThread>,
     rest: Option<strikemq_rest::RestServer>,
+    /// With `ephemeral`: the data directory, removed once the broker stops.
+    ephemeral: Option<PathBuf>,
+}
+
+/// A fresh data directory under the system temp dir: this process, the time, and a counter for
+/// several brokers in one process.
+fn ephemeral_dir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "strikemq-ephemeral-{}-{nanos}-{n}",
+        std::process::id()
+    ))
 }
 
 impl RunningBroker {
@@ -362,7 +390,13 @@ impl RunningBroker {
             for t in self.timers.drain(..) {
                 t.stop();
             }
-            return self.broker.close();
+            let closed = self.broker.close();
+            if let Some(dir) = self.ephemeral.take() {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the ephemeral data directory");
+                }
+            }
+            return closed;
         }
         Ok(())
     }

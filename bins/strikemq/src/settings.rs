@@ -139,6 +139,9 @@ settings! {
         advertised_port: MaybePort = None, #[arg(long, env = "STRIKEMQ_ADVERTISED_PORT", value_parser = some_port)];
         /// Data directory [default: strikemq-data in the system temp dir].
         data_dir: PathBuf = std::env::temp_dir().join("strikemq-data"), #[arg(long, env = "STRIKEMQ_DATA_DIR")];
+        /// Keep the data in a fresh directory of its own under the system temp dir, removed when
+        /// the broker stops (instead of --data-dir): for a test's own broker [default: false].
+        ephemeral: bool = false, #[arg(long, env = "STRIKEMQ_EPHEMERAL", num_args = 0..=1, default_missing_value = "true")];
         /// Event-loop worker threads [default: number of cores].
         io_threads: usize = std::thread::available_parallelism().map_or(1, |n| n.get()), #[arg(long, env = "STRIKEMQ_IO_THREADS")];
         /// I/O backend: mio (epoll/kqueue) or io-uring (Linux, builds with the io-uring feature)
