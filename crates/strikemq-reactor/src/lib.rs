@@ -22,7 +22,7 @@
 //! use std::io::{Read, Write};
 //! use std::net::{SocketAddr, TcpListener, TcpStream};
 //! use std::sync::Arc;
-//! use std::time::{Duration, Instant};
+//! use std::time::Instant;
 //!
 //! use bytes::{BufMut, Bytes};
 //! use strikemq_reactor::{Output, Reactor, ReactorConfig, Service, Step, Wakeup};
