@@ -6,11 +6,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use strikemq_codec::batch::{BatchBuilder, NewRecord};
+use strikemq_codec::messages::fetch_request::{FetchPartition, FetchTopic};
+use strikemq_codec::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use strikemq_codec::messages::*;
+use strikemq_codec::{Decodable, Encodable, StrBytes};
 
 struct Client {
     stream: TcpStream,
@@ -152,7 +152,7 @@ fn start(dir: &std::path::Path) -> strikemq::RunningBroker {
 
 fn create_topic(c: &mut Client, topic: &str) {
     let req = CreateTopicsRequest::default().with_topics(vec![
-        kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+        strikemq_codec::messages::create_topics_request::CreatableTopic::default()
             .with_name(name(topic))
             .with_num_partitions(1)
             .with_replication_factor(1),
@@ -341,7 +341,7 @@ fn a_resent_idempotent_produce_is_written_once() {
     // A gap is refused.
     assert_eq!(
         send(&mut c, batch(5, "gap")).0,
-        kafka_protocol::ResponseError::OutOfOrderSequenceNumber.code()
+        strikemq_codec::ResponseError::OutOfOrderSequenceNumber.code()
     );
     let resp: FetchResponse = c.call(ApiKey::Fetch, 12, &fetch_req("idem", 0, 0));
     assert_eq!(

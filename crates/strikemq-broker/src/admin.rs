@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::ResponseError;
 use strikemq_groups::{CommittedOffset, GroupDescription, GroupListing};
 use strikemq_storage::{StorageError, Topic};
 

@@ -736,28 +736,28 @@ fn validate(name: &str, value: &str) -> Result<String, ConfigRefusal> {
 /// Why a change was refused: the Kafka error and its message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ConfigRefusal {
-    pub(crate) error: strikemq_codec::kafka_protocol::ResponseError,
+    pub(crate) error: strikemq_codec::ResponseError,
     pub(crate) message: String,
 }
 
 impl ConfigRefusal {
     fn invalid_request(message: String) -> ConfigRefusal {
         ConfigRefusal {
-            error: strikemq_codec::kafka_protocol::ResponseError::InvalidRequest,
+            error: strikemq_codec::ResponseError::InvalidRequest,
             message,
         }
     }
 
     fn invalid_config(message: String) -> ConfigRefusal {
         ConfigRefusal {
-            error: strikemq_codec::kafka_protocol::ResponseError::InvalidConfig,
+            error: strikemq_codec::ResponseError::InvalidConfig,
             message,
         }
     }
 
     fn storage(message: String) -> ConfigRefusal {
         ConfigRefusal {
-            error: strikemq_codec::kafka_protocol::ResponseError::KafkaStorageError,
+            error: strikemq_codec::ResponseError::KafkaStorageError,
             message,
         }
     }
@@ -903,10 +903,7 @@ mod tests {
             let e = d
                 .change(Level::Cluster, &[set("log.retention.ms", "1")], true, false)
                 .unwrap_err();
-            assert_eq!(
-                e.error,
-                strikemq_codec::kafka_protocol::ResponseError::InvalidConfig
-            );
+            assert_eq!(e.error, strikemq_codec::ResponseError::InvalidConfig);
         }
         // Kept across a restart.
         let d = DynamicConfigs::open(dir.path()).unwrap();

@@ -2,17 +2,17 @@
 
 use std::collections::HashMap;
 
-use strikemq_codec::kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use strikemq_codec::kafka_protocol::messages::delete_records_response::{
+use strikemq_codec::messages::create_partitions_response::CreatePartitionsTopicResult;
+use strikemq_codec::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
-use strikemq_codec::kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use strikemq_codec::kafka_protocol::messages::offset_for_leader_epoch_response::{
+use strikemq_codec::messages::describe_cluster_response::DescribeClusterBroker;
+use strikemq_codec::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
-use strikemq_codec::kafka_protocol::messages::*;
-use strikemq_codec::kafka_protocol::protocol::StrBytes;
-use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::messages::*;
+use strikemq_codec::ResponseError;
+use strikemq_codec::StrBytes;
 use strikemq_storage::StorageError;
 
 use crate::errors::{code, storage_error};
@@ -222,7 +222,7 @@ pub(crate) fn describe_log_dirs(
     req: &DescribeLogDirsRequest,
     version: i16,
 ) -> DescribeLogDirsResponse {
-    use strikemq_codec::kafka_protocol::messages::describe_log_dirs_response::{
+    use strikemq_codec::messages::describe_log_dirs_response::{
         DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
     };
     let store = broker.store();
@@ -295,7 +295,7 @@ pub(crate) fn describe_producers(
     broker: &Broker,
     req: &DescribeProducersRequest,
 ) -> DescribeProducersResponse {
-    use strikemq_codec::kafka_protocol::messages::describe_producers_response::{
+    use strikemq_codec::messages::describe_producers_response::{
         PartitionResponse, ProducerState, TopicResponse,
     };
     let topics =

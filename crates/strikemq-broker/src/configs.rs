@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use strikemq_codec::kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
-use strikemq_codec::kafka_protocol::messages::describe_configs_response::{
+use strikemq_codec::messages::alter_configs_response::AlterConfigsResourceResponse;
+use strikemq_codec::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
-use strikemq_codec::kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResult;
-use strikemq_codec::kafka_protocol::messages::*;
-use strikemq_codec::kafka_protocol::protocol::StrBytes;
-use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResult;
+use strikemq_codec::messages::*;
+use strikemq_codec::ResponseError;
+use strikemq_codec::StrBytes;
 
 use crate::broker_configs::{self, ConfigOp, ConfigRefusal, Level};
 use crate::errors::{code, storage_error};
@@ -723,7 +723,7 @@ pub(crate) fn alter(broker: &Broker, req: &AlterConfigsRequest) -> AlterConfigsR
 /// The operations of one IncrementalAlterConfigs resource; `Err` for an operation code Kafka
 /// does not define (Kafka 4.1 fails to map it and answers without a message).
 fn config_ops(
-    configs: &[strikemq_codec::kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig],
+    configs: &[strikemq_codec::messages::incremental_alter_configs_request::AlterableConfig],
 ) -> Result<Vec<ConfigOp>, (ResponseError, String)> {
     configs
         .iter()

@@ -14,20 +14,16 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use strikemq_codec::batch::{BatchBuilder, NewRecord};
-use strikemq_codec::kafka_protocol::messages::create_topics_request::{
-    CreatableTopic, CreatableTopicConfig,
-};
-use strikemq_codec::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use strikemq_codec::kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use strikemq_codec::kafka_protocol::messages::offset_commit_request::{
+use strikemq_codec::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use strikemq_codec::messages::fetch_request::{FetchPartition, FetchTopic};
+use strikemq_codec::messages::join_group_request::JoinGroupRequestProtocol;
+use strikemq_codec::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
-use strikemq_codec::kafka_protocol::messages::produce_request::{
-    PartitionProduceData, TopicProduceData,
-};
-use strikemq_codec::kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
-use strikemq_codec::kafka_protocol::messages::*;
-use strikemq_codec::kafka_protocol::protocol::StrBytes;
+use strikemq_codec::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use strikemq_codec::messages::sync_group_request::SyncGroupRequestAssignment;
+use strikemq_codec::messages::*;
+use strikemq_codec::StrBytes;
 use strikemq_storage::{Store, StoreConfig};
 
 use crate::testutil::{call, response};

@@ -1,7 +1,7 @@
 //! The one place where internal errors become Kafka error codes.
 
-use strikemq_codec::kafka_protocol::ResponseError;
 use strikemq_codec::BatchError;
+use strikemq_codec::ResponseError;
 use strikemq_storage::StorageError;
 
 /// The Kafka error for a storage failure.

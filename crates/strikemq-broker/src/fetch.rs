@@ -3,12 +3,10 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use strikemq_codec::kafka_protocol::messages::fetch_response::{
-    FetchableTopicResponse, PartitionData,
-};
-use strikemq_codec::kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ResponseKind};
-use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use strikemq_codec::messages::{ApiKey, FetchRequest, FetchResponse, ResponseKind};
 use strikemq_codec::response::{Response, ResponseBody};
+use strikemq_codec::ResponseError;
 use strikemq_storage::{FetchBound, StorageError};
 
 use crate::errors::{code, storage_error};

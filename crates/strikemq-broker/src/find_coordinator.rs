@@ -1,11 +1,9 @@
 //! FindCoordinator: this single broker coordinates every group and transactional id.
 
-use strikemq_codec::kafka_protocol::messages::find_coordinator_response::Coordinator;
-use strikemq_codec::kafka_protocol::messages::{
-    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse,
-};
-use strikemq_codec::kafka_protocol::protocol::StrBytes;
-use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::messages::find_coordinator_response::Coordinator;
+use strikemq_codec::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use strikemq_codec::ResponseError;
+use strikemq_codec::StrBytes;
 
 use crate::errors::code;
 use crate::Broker;
@@ -68,11 +66,7 @@ pub(crate) fn route(
     r: FindCoordinatorRequest,
     ctx: &crate::routes::RequestContext<'_>,
 ) -> crate::Outcome {
-    ctx.respond(
-        strikemq_codec::kafka_protocol::messages::ResponseKind::FindCoordinator(handle(
-            broker,
-            &r,
-            ctx.api_version,
-        )),
-    )
+    ctx.respond(strikemq_codec::messages::ResponseKind::FindCoordinator(
+        handle(broker, &r, ctx.api_version),
+    ))
 }

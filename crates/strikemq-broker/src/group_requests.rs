@@ -3,26 +3,24 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use strikemq_codec::kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
-use strikemq_codec::kafka_protocol::messages::describe_groups_response::{
-    DescribedGroup, DescribedGroupMember,
-};
-use strikemq_codec::kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
-use strikemq_codec::kafka_protocol::messages::leave_group_response::MemberResponse;
-use strikemq_codec::kafka_protocol::messages::list_groups_response::ListedGroup;
-use strikemq_codec::kafka_protocol::messages::offset_commit_response::{
+use strikemq_codec::messages::delete_groups_response::DeletableGroupResult;
+use strikemq_codec::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use strikemq_codec::messages::join_group_response::JoinGroupResponseMember;
+use strikemq_codec::messages::leave_group_response::MemberResponse;
+use strikemq_codec::messages::list_groups_response::ListedGroup;
+use strikemq_codec::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
-use strikemq_codec::kafka_protocol::messages::offset_delete_response::{
+use strikemq_codec::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
-use strikemq_codec::kafka_protocol::messages::offset_fetch_response::{
+use strikemq_codec::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
-use strikemq_codec::kafka_protocol::messages::*;
-use strikemq_codec::kafka_protocol::protocol::StrBytes;
-use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::messages::*;
+use strikemq_codec::ResponseError;
+use strikemq_codec::StrBytes;
 use strikemq_groups::{
     CommittedOffset, Completion, JoinRequest, JoinResponse, OffsetChange, Reply, SyncRequest,
     SyncResponse, TopicPartition,

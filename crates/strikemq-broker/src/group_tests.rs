@@ -3,17 +3,17 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use strikemq_codec::kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use strikemq_codec::kafka_protocol::messages::offset_commit_request::{
+use strikemq_codec::messages::join_group_request::JoinGroupRequestProtocol;
+use strikemq_codec::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
-use strikemq_codec::kafka_protocol::messages::offset_fetch_request::{
+use strikemq_codec::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
-use strikemq_codec::kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
-use strikemq_codec::kafka_protocol::messages::*;
-use strikemq_codec::kafka_protocol::protocol::StrBytes;
-use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::messages::sync_group_request::SyncGroupRequestAssignment;
+use strikemq_codec::messages::*;
+use strikemq_codec::ResponseError;
+use strikemq_codec::StrBytes;
 
 use crate::testutil::*;
 use crate::{Broker, Outcome};

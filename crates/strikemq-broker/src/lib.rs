@@ -53,7 +53,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use strikemq_codec::kafka_protocol::messages::{
+use strikemq_codec::messages::{
     api_versions_response::ApiVersion, ApiKey, ApiVersionsResponse, ResponseKind,
 };
 use strikemq_codec::request::{Request, RequestBody};
@@ -536,7 +536,7 @@ impl Broker {
                 api_version: 0,
                 correlation_id,
                 body: ResponseBody::Kafka(ResponseKind::ApiVersions(api_versions(errors::code(
-                    strikemq_codec::kafka_protocol::ResponseError::UnsupportedVersion,
+                    strikemq_codec::ResponseError::UnsupportedVersion,
                 )))),
             }),
             RequestBody::Kafka(kind) => {
@@ -581,18 +581,16 @@ impl Broker {
                     group_requests::completion_response(c, g.version),
                 ),
                 None if now >= g.deadline => {
-                    let e = errors::code(
-                        strikemq_codec::kafka_protocol::ResponseError::RebalanceInProgress,
-                    );
+                    let e = errors::code(strikemq_codec::ResponseError::RebalanceInProgress);
                     let kind = if g.api_key == ApiKey::JoinGroup {
                         ResponseKind::JoinGroup(
-                            strikemq_codec::kafka_protocol::messages::JoinGroupResponse::default()
+                            strikemq_codec::messages::JoinGroupResponse::default()
                                 .with_error_code(e)
                                 .with_generation_id(-1),
                         )
                     } else {
                         ResponseKind::SyncGroup(
-                            strikemq_codec::kafka_protocol::messages::SyncGroupResponse::default()
+                            strikemq_codec::messages::SyncGroupResponse::default()
                                 .with_error_code(e),
                         )
                     };

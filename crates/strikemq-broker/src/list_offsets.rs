@@ -1,10 +1,10 @@
 //! ListOffsets: earliest, latest, max timestamp, or the first offset at a timestamp.
 
-use strikemq_codec::kafka_protocol::messages::list_offsets_response::{
+use strikemq_codec::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
-use strikemq_codec::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
-use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use strikemq_codec::ResponseError;
 use strikemq_storage::PartitionLog;
 
 use crate::errors::{code, storage_error};
@@ -86,23 +86,21 @@ pub(crate) fn route(
     r: ListOffsetsRequest,
     ctx: &crate::routes::RequestContext<'_>,
 ) -> crate::Outcome {
-    ctx.respond(
-        strikemq_codec::kafka_protocol::messages::ResponseKind::ListOffsets(handle(
-            broker,
-            &r,
-            ctx.api_version,
-        )),
-    )
+    ctx.respond(strikemq_codec::messages::ResponseKind::ListOffsets(handle(
+        broker,
+        &r,
+        ctx.api_version,
+    )))
 }
 
 /// The OffsetForLeaderEpoch handler of the route table.
 pub(crate) fn route_offset_for_leader_epoch(
     broker: &Broker,
-    r: strikemq_codec::kafka_protocol::messages::OffsetForLeaderEpochRequest,
+    r: strikemq_codec::messages::OffsetForLeaderEpochRequest,
     ctx: &crate::routes::RequestContext<'_>,
 ) -> crate::Outcome {
     ctx.respond(
-        strikemq_codec::kafka_protocol::messages::ResponseKind::OffsetForLeaderEpoch(
+        strikemq_codec::messages::ResponseKind::OffsetForLeaderEpoch(
             crate::cluster::offset_for_leader_epoch(broker, &r),
         ),
     )

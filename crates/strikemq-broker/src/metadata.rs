@@ -3,20 +3,20 @@
 
 use std::collections::BTreeMap;
 
-use strikemq_codec::kafka_protocol::messages::describe_topic_partitions_response::{
+use strikemq_codec::messages::describe_topic_partitions_response::{
     Cursor as ResponseCursor, DescribeTopicPartitionsResponsePartition,
     DescribeTopicPartitionsResponseTopic,
 };
-use strikemq_codec::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use strikemq_codec::kafka_protocol::messages::metadata_response::{
+use strikemq_codec::messages::metadata_request::MetadataRequestTopic;
+use strikemq_codec::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use strikemq_codec::kafka_protocol::messages::{
+use strikemq_codec::messages::{
     BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, MetadataRequest,
     MetadataResponse, TopicName,
 };
-use strikemq_codec::kafka_protocol::protocol::StrBytes;
-use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::ResponseError;
+use strikemq_codec::StrBytes;
 use strikemq_storage::{StorageError, Topic};
 
 use crate::errors::{code, storage_error};
@@ -310,13 +310,11 @@ pub(crate) fn route(
     r: MetadataRequest,
     ctx: &crate::routes::RequestContext<'_>,
 ) -> crate::Outcome {
-    ctx.respond(
-        strikemq_codec::kafka_protocol::messages::ResponseKind::Metadata(handle(
-            broker,
-            &r,
-            ctx.api_version,
-        )),
-    )
+    ctx.respond(strikemq_codec::messages::ResponseKind::Metadata(handle(
+        broker,
+        &r,
+        ctx.api_version,
+    )))
 }
 
 /// The DescribeTopicPartitions handler of the route table.
@@ -326,8 +324,8 @@ pub(crate) fn route_describe_topic_partitions(
     ctx: &crate::routes::RequestContext<'_>,
 ) -> crate::Outcome {
     ctx.respond(
-        strikemq_codec::kafka_protocol::messages::ResponseKind::DescribeTopicPartitions(
-            describe_topic_partitions(broker, &r),
-        ),
+        strikemq_codec::messages::ResponseKind::DescribeTopicPartitions(describe_topic_partitions(
+            broker, &r,
+        )),
     )
 }

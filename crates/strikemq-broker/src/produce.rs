@@ -1,11 +1,11 @@
 //! Produce: validate each partition's batch and append it.
 
 use strikemq_codec::batch::RecordBatch;
-use strikemq_codec::kafka_protocol::messages::produce_response::{
+use strikemq_codec::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
-use strikemq_codec::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
-use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::messages::{ProduceRequest, ProduceResponse};
+use strikemq_codec::ResponseError;
 use strikemq_storage::Topic;
 
 use crate::errors::{batch_error, code, storage_error};
@@ -406,9 +406,7 @@ pub(crate) fn route(
     ctx: &crate::routes::RequestContext<'_>,
 ) -> crate::Outcome {
     match handle(broker, r, ctx.api_version) {
-        Some(resp) => {
-            ctx.respond(strikemq_codec::kafka_protocol::messages::ResponseKind::Produce(resp))
-        }
+        Some(resp) => ctx.respond(strikemq_codec::messages::ResponseKind::Produce(resp)),
         None => crate::Outcome::NoResponse,
     }
 }

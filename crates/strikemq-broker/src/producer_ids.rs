@@ -7,10 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
-use strikemq_codec::kafka_protocol::messages::{
-    InitProducerIdRequest, InitProducerIdResponse, ProducerId,
-};
-use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use strikemq_codec::ResponseError;
 use strikemq_storage::StorageError;
 
 use crate::errors::code;
@@ -137,9 +135,7 @@ pub(crate) fn route(
     r: InitProducerIdRequest,
     ctx: &crate::routes::RequestContext<'_>,
 ) -> crate::Outcome {
-    ctx.respond(
-        strikemq_codec::kafka_protocol::messages::ResponseKind::InitProducerId(
-            broker.producer_ids.handle(&r),
-        ),
-    )
+    ctx.respond(strikemq_codec::messages::ResponseKind::InitProducerId(
+        broker.producer_ids.handle(&r),
+    ))
 }

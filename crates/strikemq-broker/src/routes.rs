@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use strikemq_codec::kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use strikemq_codec::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::{
     cluster, configs, fetch, find_coordinator, list_offsets, metadata, produce, producer_ids,

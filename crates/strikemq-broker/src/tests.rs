@@ -2,19 +2,15 @@
 
 use std::time::{Duration, Instant};
 
-use strikemq_codec::kafka_protocol::messages::create_topics_request::CreatableTopic;
-use strikemq_codec::kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use strikemq_codec::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use strikemq_codec::kafka_protocol::messages::list_offsets_request::{
-    ListOffsetsPartition, ListOffsetsTopic,
-};
-use strikemq_codec::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use strikemq_codec::kafka_protocol::messages::produce_request::{
-    PartitionProduceData, TopicProduceData,
-};
-use strikemq_codec::kafka_protocol::messages::*;
-use strikemq_codec::kafka_protocol::protocol::StrBytes;
-use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::messages::create_topics_request::CreatableTopic;
+use strikemq_codec::messages::delete_topics_request::DeleteTopicState;
+use strikemq_codec::messages::fetch_request::{FetchPartition, FetchTopic};
+use strikemq_codec::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use strikemq_codec::messages::metadata_request::MetadataRequestTopic;
+use strikemq_codec::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use strikemq_codec::messages::*;
+use strikemq_codec::ResponseError;
+use strikemq_codec::StrBytes;
 
 use crate::testutil::*;
 use crate::{BrokerConfig, Outcome};
@@ -651,11 +647,11 @@ fn producer_ids_never_repeat_across_restarts() {
 
 #[test]
 fn create_partitions_delete_records_cluster_and_epochs() {
-    use strikemq_codec::kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
-    use strikemq_codec::kafka_protocol::messages::delete_records_request::{
+    use strikemq_codec::messages::create_partitions_request::CreatePartitionsTopic;
+    use strikemq_codec::messages::delete_records_request::{
         DeleteRecordsPartition, DeleteRecordsTopic,
     };
-    use strikemq_codec::kafka_protocol::messages::offset_for_leader_epoch_request::{
+    use strikemq_codec::messages::offset_for_leader_epoch_request::{
         OffsetForLeaderPartition, OffsetForLeaderTopic,
     };
     let t = broker();
@@ -763,7 +759,7 @@ fn create_partitions_delete_records_cluster_and_epochs() {
 
 #[test]
 fn log_dirs_and_producers_are_described() {
-    use strikemq_codec::kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use strikemq_codec::messages::describe_producers_request::TopicRequest;
     let t = broker();
     create(&t, "t", 2);
     let idem = strikemq_codec::batch::BatchBuilder::new()
@@ -1169,7 +1165,7 @@ fn a_request_without_a_handler_closes_the_connection() {
 }
 
 fn topic_config(t: &TestBroker, topic: &str, key: &str) -> (String, i8) {
-    use strikemq_codec::kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use strikemq_codec::messages::describe_configs_request::DescribeConfigsResource;
     let req = DescribeConfigsRequest::default()
         .with_include_synonyms(true)
         .with_resources(vec![DescribeConfigsResource::default()

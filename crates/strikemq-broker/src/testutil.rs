@@ -3,10 +3,10 @@
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use strikemq_codec::kafka_protocol::messages::{ApiKey, RequestHeader, ResponseKind};
-use strikemq_codec::kafka_protocol::protocol::{Encodable, StrBytes};
+use strikemq_codec::messages::{ApiKey, RequestHeader, ResponseKind};
 use strikemq_codec::request::decode_request;
 use strikemq_codec::response::ResponseBody;
+use strikemq_codec::{Encodable, StrBytes};
 use strikemq_storage::{Store, StoreConfig};
 
 use crate::{Broker, BrokerConfig, Outcome};

@@ -2,14 +2,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use strikemq_codec::kafka_protocol::messages::create_topics_request::CreatableTopic;
-use strikemq_codec::kafka_protocol::messages::create_topics_response::CreatableTopicResult;
-use strikemq_codec::kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use strikemq_codec::kafka_protocol::messages::{
+use strikemq_codec::messages::create_topics_request::CreatableTopic;
+use strikemq_codec::messages::create_topics_response::CreatableTopicResult;
+use strikemq_codec::messages::delete_topics_response::DeletableTopicResult;
+use strikemq_codec::messages::{
     CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
 };
-use strikemq_codec::kafka_protocol::protocol::StrBytes;
-use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::ResponseError;
+use strikemq_codec::StrBytes;
 use strikemq_storage::validate_topic_name;
 
 use crate::errors::{code, storage_error};
@@ -295,8 +295,8 @@ pub(crate) fn delete(
 fn created_configs(
     broker: &Broker,
     configs: &BTreeMap<String, String>,
-) -> Vec<strikemq_codec::kafka_protocol::messages::create_topics_response::CreatableTopicConfigs> {
-    use strikemq_codec::kafka_protocol::messages::create_topics_response::CreatableTopicConfigs;
+) -> Vec<strikemq_codec::messages::create_topics_response::CreatableTopicConfigs> {
+    use strikemq_codec::messages::create_topics_response::CreatableTopicConfigs;
     crate::configs::describe_topic_configs(broker, configs, None, false, false)
         .into_iter()
         .map(|c| {
@@ -314,13 +314,9 @@ pub(crate) fn route_create(
     r: CreateTopicsRequest,
     ctx: &crate::routes::RequestContext<'_>,
 ) -> crate::Outcome {
-    ctx.respond(
-        strikemq_codec::kafka_protocol::messages::ResponseKind::CreateTopics(create(
-            broker,
-            &r,
-            ctx.api_version,
-        )),
-    )
+    ctx.respond(strikemq_codec::messages::ResponseKind::CreateTopics(
+        create(broker, &r, ctx.api_version),
+    ))
 }
 
 /// The DeleteTopics handler of the route table.
@@ -329,11 +325,7 @@ pub(crate) fn route_delete(
     r: DeleteTopicsRequest,
     ctx: &crate::routes::RequestContext<'_>,
 ) -> crate::Outcome {
-    ctx.respond(
-        strikemq_codec::kafka_protocol::messages::ResponseKind::DeleteTopics(delete(
-            broker,
-            &r,
-            ctx.api_version,
-        )),
-    )
+    ctx.respond(strikemq_codec::messages::ResponseKind::DeleteTopics(
+        delete(broker, &r, ctx.api_version),
+    ))
 }

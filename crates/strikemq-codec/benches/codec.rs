@@ -5,19 +5,15 @@ use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use strikemq_codec::batch::{BatchBuilder, NewRecord, RecordBatch};
 use strikemq_codec::frame::cut_frame;
-use strikemq_codec::kafka_protocol::messages::fetch_response::{
-    FetchableTopicResponse, PartitionData,
-};
-use strikemq_codec::kafka_protocol::messages::produce_request::{
-    PartitionProduceData, TopicProduceData,
-};
-use strikemq_codec::kafka_protocol::messages::{
+use strikemq_codec::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use strikemq_codec::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use strikemq_codec::messages::{
     ApiKey, FetchResponse, ProduceRequest, RequestHeader, ResponseKind, TopicName,
 };
-use strikemq_codec::kafka_protocol::protocol::{Encodable, StrBytes};
 use strikemq_codec::output::Output;
 use strikemq_codec::request::decode_request;
 use strikemq_codec::response::{encode_response, encode_response_to, Response, ResponseBody};
+use strikemq_codec::{Encodable, StrBytes};
 
 fn batch(records: usize, size: usize) -> Bytes {
     let mut b = BatchBuilder::new().producer(1, 0, 0);

@@ -7,10 +7,8 @@
 use bytes::BytesMut;
 use strikemq_codec::batch::{batches, decode_records};
 use strikemq_codec::frame::cut_frame;
-use strikemq_codec::kafka_protocol::messages::produce_response::{
-    PartitionProduceResponse, TopicProduceResponse,
-};
-use strikemq_codec::kafka_protocol::messages::{ProduceResponse, RequestKind, ResponseKind};
+use strikemq_codec::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use strikemq_codec::messages::{ProduceResponse, RequestKind, ResponseKind};
 use strikemq_codec::request::{decode_request, RequestBody};
 use strikemq_codec::response::{encode_response, Response, ResponseBody};
 

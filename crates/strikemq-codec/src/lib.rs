@@ -15,13 +15,16 @@
 //!   decoding of their records (with gzip, snappy, lz4 and zstd), from `strikemq-batch`, which
 //!   storage uses without the Kafka message structs.
 //!
-//! The message structs of every API come from the [`kafka_protocol`] crate, re-exported here.
+//! The message structs of every API come from the `kafka-protocol` crate. The codec re-exports
+//! just what its callers use ([`messages`], [`ResponseError`], [`StrBytes`] and the
+//! [`Encodable`]/[`Decodable`] traits), so that moving to another kafka-protocol release, or away
+//! from it, is a change to this crate alone.
 //!
 //! ```
 //! use bytes::BytesMut;
 //! use strikemq_codec::frame::cut_frame;
 //! use strikemq_codec::request::{decode_request, RequestBody};
-//! use strikemq_codec::kafka_protocol::messages::RequestKind;
+//! use strikemq_codec::messages::RequestKind;
 //!
 //! // ApiVersions v0 with correlation id 1 and client id "me", as a client puts it on the wire.
 //! let wire = [0, 0, 0, 12, 0, 18, 0, 0, 0, 0, 0, 1, 0, 2, b'm', b'e'];
@@ -42,4 +45,12 @@ pub mod response;
 pub mod versions;
 
 pub use error::{BatchError, DecodeError, FrameError};
-pub use kafka_protocol;
+/// The request and response structs of every API, their parts and [`messages::ApiKey`].
+pub use kafka_protocol::messages;
+/// Kafka's compact string type, as the message structs hold strings.
+pub use kafka_protocol::protocol::StrBytes;
+/// Encoding and decoding of a message struct at a given version (tests and tools that speak
+/// the protocol use them; the broker gets decoded requests from [`request`]).
+pub use kafka_protocol::protocol::{Decodable, Encodable};
+/// Kafka's error codes, by name.
+pub use kafka_protocol::ResponseError;

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use strikemq_codec::batch::{batches, decode_records};
-use strikemq_codec::kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
-use strikemq_codec::kafka_protocol::protocol::{Decodable, Encodable};
+use strikemq_codec::messages::{ApiKey, RequestHeader, RequestKind};
 use strikemq_codec::request::{decode_request, RequestBody};
+use strikemq_codec::{Decodable, Encodable};
 
 fn golden_files() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))

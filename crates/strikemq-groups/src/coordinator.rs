@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::ResponseError;
 
 use crate::group::{CommittedOffset, Group, GroupState, Member};
 
@@ -889,8 +889,8 @@ impl GroupCoordinator {
     /// Topics the members of a group subscribe to, for OffsetDelete; `None` if the group is
     /// unknown. Only "consumer" groups have subscriptions the broker can read.
     pub fn subscribed_topics(&self, group_id: &str) -> Option<Vec<String>> {
-        use strikemq_codec::kafka_protocol::messages::ConsumerProtocolSubscription;
-        use strikemq_codec::kafka_protocol::protocol::Decodable;
+        use strikemq_codec::messages::ConsumerProtocolSubscription;
+        use strikemq_codec::Decodable;
         let g = self.groups.get(group_id)?;
         let mut topics = Vec::new();
         if g.protocol_type.as_deref() != Some("consumer") {

@@ -52,7 +52,7 @@ pub use coordinator::{
     OffsetChange, Reply, SyncRequest, SyncResponse, TopicPartition, Waiter,
 };
 pub use group::{CommittedOffset, GroupState};
-pub use strikemq_codec::kafka_protocol::ResponseError;
+pub use strikemq_codec::ResponseError;
 
 #[cfg(test)]
 mod tests;

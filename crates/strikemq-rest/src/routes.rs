@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use strikemq_broker::{Broker, Refusal};
 use strikemq_codec::batch::{batches, decode_records, BatchBuilder, NewRecord};
-use strikemq_codec::kafka_protocol::ResponseError;
+use strikemq_codec::ResponseError;
 use strikemq_storage::{PartitionLog, Topic};
 
 use crate::http::{Request, Response};
@@ -648,8 +648,8 @@ fn read_records(
 
 /// A consumer group member's assignment as topic -> partitions, or base64 for other protocols.
 fn assignment_json(protocol_type: &str, bytes: &Bytes) -> Value {
-    use strikemq_codec::kafka_protocol::messages::ConsumerProtocolAssignment;
-    use strikemq_codec::kafka_protocol::protocol::Decodable;
+    use strikemq_codec::messages::ConsumerProtocolAssignment;
+    use strikemq_codec::Decodable;
     if bytes.is_empty() {
         return json!({});
     }
