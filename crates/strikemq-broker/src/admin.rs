@@ -135,23 +135,13 @@ impl Broker {
 
     /// A counter that moves on every append; pass it to [`Broker::wait_for_append`].
     pub fn append_sequence(&self) -> u64 {
-        self.append_seq.load(std::sync::atomic::Ordering::Acquire)
+        self.appends.sequence()
     }
 
     /// Blocks the calling thread until something is appended after `seen` or `deadline` passes.
     /// For blocking callers (REST peeks); the Kafka path parks requests instead.
     pub fn wait_for_append(&self, seen: u64, deadline: Instant) {
-        use std::sync::atomic::Ordering;
-        let (lock, cv) = &self.append_signal;
-        self.append_waiters.fetch_add(1, Ordering::SeqCst);
-        let mut guard = lock.lock();
-        while self.append_seq.load(Ordering::SeqCst) == seen {
-            if cv.wait_until(&mut guard, deadline).timed_out() {
-                break;
-            }
-        }
-        drop(guard);
-        self.append_waiters.fetch_sub(1, Ordering::SeqCst);
+        self.appends.wait(seen, deadline);
     }
 }
 

@@ -28,10 +28,12 @@ mod broker_configs;
 mod cluster;
 mod committed_offsets;
 mod configs;
+mod durability;
 mod errors;
 mod fetch;
 mod find_coordinator;
 mod group_requests;
+mod groups_host;
 mod list_offsets;
 mod log_throttle;
 mod metadata;
@@ -39,6 +41,7 @@ mod produce;
 mod producer_ids;
 mod retention;
 mod routes;
+mod timers;
 mod topics;
 
 pub use routes::RequestContext;
@@ -48,9 +51,7 @@ const ANONYMOUS: &str = "User:ANONYMOUS";
 /// The one listener, plaintext.
 const PLAINTEXT: &str = "PLAINTEXT";
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use strikemq_codec::messages::{
@@ -184,28 +185,23 @@ impl Parked {
     }
 }
 
-type Listener = Box<dyn Fn() + Send + Sync>;
-
-/// The broker's request handling.
+/// The broker's request handling: the settings and the topics, and the focused parts that
+/// handlers borrow.
 pub struct Broker {
     config: BrokerConfig,
     store: Arc<Store>,
+    /// Producer ids handed out by InitProducerId.
     producer_ids: producer_ids::ProducerIds,
-    groups: parking_lot::Mutex<GroupCoordinator>,
-    offsets: committed_offsets::OffsetsStore,
-    waiters: parking_lot::Mutex<HashMap<u64, Weak<GroupSlot>>>,
-    next_waiter: AtomicU64,
-    wake_parked: OnceLock<Listener>,
-    group_timer: OnceLock<Listener>,
-    retention_timer: OnceLock<Listener>,
+    /// The group coordinator, its log and its parked requests.
+    groups: groups_host::GroupsHost,
+    /// When appends reach the disk.
+    durability: durability::Durability,
+    /// Moves on every append, for blocking readers.
+    appends: durability::AppendSignal,
+    /// The host's callbacks (wake parked requests, group, retention and flush timers).
+    timers: timers::Timers,
     /// When retention next checks the logs.
     next_retention_check: parking_lot::Mutex<Instant>,
-    flush_timer: OnceLock<Listener>,
-    /// With `FlushPolicy::Interval`: when the next flush is due, if anything is unsynced.
-    flush_due: parking_lot::Mutex<Option<Instant>>,
-    append_seq: AtomicU64,
-    append_waiters: std::sync::atomic::AtomicUsize,
-    append_signal: (parking_lot::Mutex<()>, parking_lot::Condvar),
     /// Dynamic broker configs (KIP-226).
     dynamic: broker_configs::DynamicConfigs,
     /// The broker-level values of the topic configs the produce path reads, typed, refreshed
@@ -242,28 +238,18 @@ impl Broker {
     /// A broker over an opened store.
     pub fn new(config: BrokerConfig, store: Store) -> Result<Broker, StorageError> {
         let producer_ids = producer_ids::ProducerIds::open(store.dir())?;
-        let mut groups = GroupCoordinator::new(config.groups.clone());
-        let offsets =
-            committed_offsets::OffsetsStore::open(store.dir(), &mut groups, Instant::now())?;
+        let groups = groups_host::GroupsHost::open(store.dir(), config.groups.clone())?;
         let first_check = Instant::now() + config.retention_check_interval;
         let dynamic = broker_configs::DynamicConfigs::open(store.dir())?;
         let broker = Broker {
+            durability: durability::Durability::new(config.flush),
             config,
             store: Arc::new(store),
             producer_ids,
-            groups: parking_lot::Mutex::new(groups),
-            offsets,
-            waiters: parking_lot::Mutex::new(HashMap::new()),
-            next_waiter: AtomicU64::new(1),
-            wake_parked: OnceLock::new(),
-            group_timer: OnceLock::new(),
-            retention_timer: OnceLock::new(),
+            groups,
+            appends: durability::AppendSignal::default(),
+            timers: timers::Timers::default(),
             next_retention_check: parking_lot::Mutex::new(first_check),
-            flush_timer: OnceLock::new(),
-            flush_due: parking_lot::Mutex::new(None),
-            append_seq: AtomicU64::new(0),
-            append_waiters: std::sync::atomic::AtomicUsize::new(0),
-            append_signal: (parking_lot::Mutex::new(()), parking_lot::Condvar::new()),
             dynamic,
             produce_defaults: parking_lot::RwLock::new(ProduceDefaults {
                 max_message_bytes: 0,
@@ -316,52 +302,47 @@ impl Broker {
     /// after every append (parked fetches may be satisfied) and when group requests complete.
     /// Only the first registration counts.
     pub fn set_waker(&self, f: impl Fn() + Send + Sync + 'static) {
-        let _ = self.wake_parked.set(Box::new(f));
+        self.timers.set_waker(Box::new(f));
     }
 
     /// Registers the function called when retention or compaction may have new work (a segment rolled, a
     /// topic config changed), so that whoever calls [`Broker::clean_logs`] can recompute
     /// when to call it next. Only the first registration counts.
     pub fn set_retention_timer(&self, f: impl Fn() + Send + Sync + 'static) {
-        let _ = self.retention_timer.set(Box::new(f));
+        self.timers.set_retention(Box::new(f));
     }
 
     pub(crate) fn retention_changed(&self) {
-        if let Some(f) = self.retention_timer.get() {
-            f();
-        }
+        self.timers.retention_changed();
     }
 
     /// Registers the function called when group deadlines may have moved, so that whoever calls
     /// [`Broker::tick_groups`] can recompute when to call it next. Only the first counts.
     pub fn set_group_timer(&self, f: impl Fn() + Send + Sync + 'static) {
-        let _ = self.group_timer.set(Box::new(f));
+        self.timers.set_groups(Box::new(f));
     }
 
     /// Registers the function that pokes the flusher (with `FlushPolicy::Interval`) when data
     /// becomes unsynced. Only the first registration counts.
     pub fn set_flush_timer(&self, f: impl Fn() + Send + Sync + 'static) {
-        let _ = self.flush_timer.set(Box::new(f));
+        self.timers.set_flush(Box::new(f));
     }
 
     /// With `FlushPolicy::Interval`: syncs every partition with unsynced data once its flush is
     /// due, and returns when the next one is (none while nothing is unsynced).
     pub fn flush_due(&self, now: Instant) -> Option<Instant> {
-        let mut due = self.flush_due.lock();
-        match *due {
-            Some(at) if at <= now => {
-                *due = None;
-                drop(due);
+        match self.durability.take_due(now) {
+            Ok(()) => {
                 self.flush_all();
                 None
             }
-            other => other,
+            Err(next) => next,
         }
     }
 
     /// Syncs every log with unsynced data.
     pub fn flush_all(&self) {
-        if let Err(e) = self.offsets.sync() {
+        if let Err(e) = self.groups.sync() {
             tracing::error!(error = %e, "flushing committed offsets failed");
         }
         for topic in self.store.topics() {
@@ -374,108 +355,35 @@ impl Broker {
     }
 
     fn appended(&self) {
-        if let FlushPolicy::Interval(every) = self.config.flush {
-            let mut due = self.flush_due.lock();
-            if due.is_none() {
-                *due = Some(Instant::now() + every);
-                drop(due);
-                if let Some(f) = self.flush_timer.get() {
-                    f();
-                }
-            }
+        if self.durability.appended(Instant::now()) {
+            self.timers.flush_armed();
         }
-        // SeqCst pairs with wait_for_append: either it sees the new sequence or we see it waiting.
-        self.append_seq.fetch_add(1, Ordering::SeqCst);
-        // Blocking waiters (REST peeks) only cost a lock when there are any.
-        if self.append_waiters.load(Ordering::SeqCst) > 0 {
-            let _guard = self.append_signal.0.lock();
-            self.append_signal.1.notify_all();
-        }
-        self.wake();
-    }
-
-    fn wake(&self) {
-        if let Some(f) = self.wake_parked.get() {
-            f();
-        }
+        self.appends.notify();
+        self.timers.wake_parked();
     }
 
     /// Applies due group timeouts (sessions, rebalances) and answers the requests they complete.
     /// Returns when to call again.
     pub fn tick_groups(&self, now: Instant) -> Option<Instant> {
-        let mut groups = self.groups.lock();
-        let next = groups.tick(now);
-        self.persist_membership(&mut groups);
-        let done = groups.take_completions();
-        drop(groups);
-        self.route(done);
+        let (next, answered) = self.groups.run(|g| g.tick(now));
+        if answered {
+            self.timers.wake_parked();
+        }
         next
     }
 
     /// Runs `f` on the coordinator, then routes the answers it completed to their parked requests.
     pub(crate) fn with_groups<T>(&self, f: impl FnOnce(&mut GroupCoordinator) -> T) -> T {
-        let mut groups = self.groups.lock();
-        let out = f(&mut groups);
-        self.persist_membership(&mut groups);
-        let done = groups.take_completions();
-        drop(groups);
-        self.route(done);
-        if let Some(t) = self.group_timer.get() {
-            t();
+        let (out, answered) = self.groups.run(f);
+        if answered {
+            self.timers.wake_parked();
         }
+        self.timers.groups_changed();
         out
     }
 
-    /// Writes the coordinator's membership changes to the committed-offsets log, under the
-    /// coordinator's lock so that they reach the log in the order they happened. A failed write
-    /// only costs the members a rejoin after the next restart, so it is logged, not returned.
-    fn persist_membership(&self, groups: &mut GroupCoordinator) {
-        let changes = groups.take_membership_changes();
-        if changes.is_empty() {
-            return;
-        }
-        if let Err(e) = self
-            .offsets
-            .append_membership(&changes, group_requests::wall_clock_ms())
-        {
-            static MEMBERSHIP_FAILED: log_throttle::LogThrottle = log_throttle::LogThrottle::new();
-            if let Some(suppressed) = MEMBERSHIP_FAILED.allow() {
-                tracing::error!(error = %e, suppressed, "writing group membership failed");
-            }
-        }
-    }
-
-    fn route(&self, done: Vec<strikemq_groups::Completion>) {
-        if done.is_empty() {
-            return;
-        }
-        {
-            let mut waiters = self.waiters.lock();
-            for c in done {
-                let w = match &c {
-                    strikemq_groups::Completion::Join(w, _)
-                    | strikemq_groups::Completion::Sync(w, _) => *w,
-                };
-                match waiters.remove(&w).and_then(|s| s.upgrade()) {
-                    Some(slot) => slot.fill(c),
-                    // The connection that asked went away; the member may still rejoin.
-                    None => tracing::debug!(waiter = w, "answer for a request nobody waits for"),
-                }
-            }
-        }
-        self.wake();
-    }
-
     pub(crate) fn new_waiter(&self) -> (u64, Arc<GroupSlot>) {
-        let id = self.next_waiter.fetch_add(1, Ordering::Relaxed);
-        let slot = Arc::new(GroupSlot::default());
-        let mut waiters = self.waiters.lock();
-        // Drop the entries of requests whose connections went away.
-        if waiters.len() > 64 {
-            waiters.retain(|_, s| s.strong_count() > 0);
-        }
-        waiters.insert(id, Arc::downgrade(&slot));
-        (id, slot)
+        self.groups.new_waiter()
     }
 
     pub(crate) fn groups_config(&self) -> &GroupConfig {
@@ -489,28 +397,15 @@ impl Broker {
     /// Writes offset changes to the log, then applies them to the coordinator.
     pub(crate) fn persist_offsets(
         &self,
-        changes: &[strikemq_groups::offsets_log::OffsetChange],
+        changes: &[strikemq_groups::OffsetChange],
         now: Instant,
     ) -> Result<(), StorageError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        self.offsets
-            .append(changes, group_requests::wall_clock_ms())?;
-        let mut groups = self.groups.lock();
-        for change in changes {
-            groups.apply_offsets(
-                &change.group,
-                [(change.partition.clone(), change.offset.clone())],
-                now,
-            );
-        }
-        Ok(())
+        self.groups.persist_offsets(changes, now)
     }
 
     /// Flushes and closes the logs the broker owns besides the topics (committed offsets).
     pub fn close(&self) -> Result<(), StorageError> {
-        self.offsets.close()?;
+        self.groups.close()?;
         self.store.close()
     }
 
