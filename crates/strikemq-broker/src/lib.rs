@@ -520,6 +520,3 @@ mod data_dir_compat;
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod group_tests;

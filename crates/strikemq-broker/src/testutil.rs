@@ -3,7 +3,11 @@
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use strikemq_codec::messages::{ApiKey, RequestHeader, ResponseKind};
+use strikemq_codec::messages::fetch_request::{FetchPartition, FetchTopic};
+use strikemq_codec::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use strikemq_codec::messages::{
+    ApiKey, FetchRequest, ProduceRequest, RequestHeader, ResponseKind, TopicName,
+};
 use strikemq_codec::request::decode_request;
 use strikemq_codec::response::ResponseBody;
 use strikemq_codec::{Encodable, StrBytes};
@@ -78,4 +82,69 @@ pub(crate) fn batch(values: &[&str], ts0: i64) -> Bytes {
         });
     }
     b.build()
+}
+
+/// The name of a topic, as requests carry it.
+pub(crate) fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_owned()))
+}
+
+pub(crate) fn produce_req(
+    topic: &str,
+    partition: i32,
+    records: bytes::Bytes,
+    acks: i16,
+) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
+}
+
+pub(crate) fn fetch_req(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    min_bytes: i32,
+    wait_ms: i32,
+) -> FetchRequest {
+    FetchRequest::default()
+        .with_max_wait_ms(wait_ms)
+        .with_min_bytes(min_bytes)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1 << 20)])])
+}
+
+pub(crate) fn produce_code(
+    t: &TestBroker,
+    topic: &str,
+    records: bytes::Bytes,
+    acks: i16,
+) -> (i16, i64) {
+    let ResponseKind::Produce(r) = response(call(
+        &t.broker,
+        ApiKey::Produce,
+        9,
+        &produce_req(topic, 0, records, acks),
+    )) else {
+        panic!()
+    };
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+pub(crate) fn create(t: &TestBroker, topic: &str, partitions: i32) {
+    t.broker
+        .store()
+        .create_topic(topic, partitions, Default::default())
+        .unwrap();
 }

@@ -298,3 +298,43 @@ fn the_offsets_log_is_compacted_on_start() {
         ResponseError::UnknownMemberId.code()
     );
 }
+
+#[test]
+fn find_coordinator_points_at_this_broker() {
+    let t = broker();
+    let req = FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g"));
+    let ResponseKind::FindCoordinator(r) =
+        response(call(&t.broker, ApiKey::FindCoordinator, 3, &req))
+    else {
+        panic!()
+    };
+    assert_eq!((r.error_code, r.node_id.0, r.port), (0, 0, 9092));
+    let req = FindCoordinatorRequest::default()
+        .with_key_type(1)
+        .with_coordinator_keys(vec![
+            StrBytes::from_static_str("a"),
+            StrBytes::from_static_str("b"),
+        ]);
+    let ResponseKind::FindCoordinator(r) =
+        response(call(&t.broker, ApiKey::FindCoordinator, 6, &req))
+    else {
+        panic!()
+    };
+    assert_eq!(r.coordinators.len(), 2);
+    assert!(r
+        .coordinators
+        .iter()
+        .all(|c| c.error_code == 0 && c.host.as_str() == "127.0.0.1"));
+    let req = FindCoordinatorRequest::default()
+        .with_key_type(9)
+        .with_coordinator_keys(vec![StrBytes::from_static_str("a")]);
+    let ResponseKind::FindCoordinator(r) =
+        response(call(&t.broker, ApiKey::FindCoordinator, 4, &req))
+    else {
+        panic!()
+    };
+    assert_eq!(
+        r.coordinators[0].error_code,
+        ResponseError::InvalidRequest.code()
+    );
+}
