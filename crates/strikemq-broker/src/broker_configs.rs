@@ -16,11 +16,10 @@
 //! changed but not removed.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
-use strikemq_storage::StorageError;
+use strikemq_storage::{MetaFile, MetaStore, StorageError};
 
 use crate::BrokerConfig;
 
@@ -401,17 +400,20 @@ pub(crate) enum Level {
 /// The dynamic broker configs, and the typed values the produce path reads.
 #[derive(Debug)]
 pub(crate) struct DynamicConfigs {
-    path: PathBuf,
+    meta: MetaStore,
     /// `log.dirs`: the data directory.
     log_dirs: String,
     levels: RwLock<Levels>,
 }
 
 impl DynamicConfigs {
-    pub(crate) fn open(data_dir: &std::path::Path) -> Result<DynamicConfigs, StorageError> {
-        let path = data_dir.join("meta").join("broker_configs.json");
-        let levels = match std::fs::read(&path) {
-            Ok(bytes) => {
+    pub(crate) fn open(
+        data_dir: &std::path::Path,
+        meta: &MetaStore,
+    ) -> Result<DynamicConfigs, StorageError> {
+        let path = meta.path(MetaFile::BrokerConfigs);
+        let levels = match meta.read(MetaFile::BrokerConfigs)? {
+            Some(bytes) => {
                 let levels: Levels =
                     serde_json::from_slice(&bytes).map_err(|e| StorageError::CorruptMetadata {
                         path: path.clone(),
@@ -420,26 +422,22 @@ impl DynamicConfigs {
                 if levels.version != FILE_VERSION {
                     return Err(StorageError::CorruptMetadata {
                         path,
-                        reason: format!("unknown format version {}", levels.version),
+                        reason: format!(
+                            "format version {} is not the one this StrikeMQ reads ({FILE_VERSION})",
+                            levels.version
+                        ),
                     });
                 }
                 levels
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Levels {
+            None => Levels {
                 version: FILE_VERSION,
                 cluster: [(MIN_INSYNC_REPLICAS.to_owned(), "1".to_owned())].into(),
                 broker: BTreeMap::new(),
             },
-            Err(source) => {
-                return Err(StorageError::Io {
-                    op: "read",
-                    path,
-                    source,
-                })
-            }
         };
         Ok(DynamicConfigs {
-            path,
+            meta: meta.clone(),
             log_dirs: data_dir.display().to_string(),
             levels: RwLock::new(levels),
         })
@@ -550,7 +548,8 @@ impl DynamicConfigs {
             Level::ThisBroker => stored.broker = next,
         }
         let bytes = serde_json::to_vec_pretty(&stored).unwrap_or_default();
-        strikemq_storage::write_atomically(&self.path, &bytes)
+        self.meta
+            .write(MetaFile::BrokerConfigs, &bytes)
             .map_err(|e| ConfigRefusal::storage(e.to_string()))?;
         *levels = stored;
         Ok(())
@@ -769,9 +768,14 @@ mod tests {
 
     fn open() -> (tempfile::TempDir, DynamicConfigs) {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("meta")).unwrap();
-        let d = DynamicConfigs::open(dir.path()).unwrap();
+        let d = open_in(dir.path()).unwrap();
         (dir, d)
+    }
+
+    /// The broker configs of a data directory, as a broker opens them.
+    fn open_in(dir: &std::path::Path) -> Result<DynamicConfigs, StorageError> {
+        let store = strikemq_storage::Store::open(dir, Default::default())?;
+        DynamicConfigs::open(dir, store.meta())
     }
 
     fn set(name: &str, value: &str) -> ConfigOp {
@@ -842,9 +846,8 @@ mod tests {
     #[test]
     fn changes_are_validated_kept_and_refused_as_kafka_does() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("meta")).unwrap();
         {
-            let d = DynamicConfigs::open(dir.path()).unwrap();
+            let d = open_in(dir.path()).unwrap();
             let e = d
                 .change(
                     Level::Cluster,
@@ -906,13 +909,13 @@ mod tests {
             assert_eq!(e.error, strikemq_codec::ResponseError::InvalidConfig);
         }
         // Kept across a restart.
-        let d = DynamicConfigs::open(dir.path()).unwrap();
+        let d = open_in(dir.path()).unwrap();
         let cluster = d.level(Level::Cluster);
         assert_eq!(cluster["log.cleanup.policy"], "");
         assert_eq!(cluster["no.such.config"], "1");
         assert_eq!(cluster[MIN_INSYNC_REPLICAS], "1");
         // A damaged file is an error, not a reset.
         std::fs::write(dir.path().join("meta/broker_configs.json"), b"{nope").unwrap();
-        assert!(DynamicConfigs::open(dir.path()).is_err());
+        assert!(open_in(dir.path()).is_err());
     }
 }

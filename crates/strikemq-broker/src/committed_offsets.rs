@@ -1,19 +1,18 @@
-//! Committed offsets and group membership on disk: an internal log under
-//! `<data-dir>/meta/consumer_offsets/`, in the record formats of `strikemq_groups::offsets_log`,
+//! Committed offsets and group membership on disk: the storage's internal log
+//! `InternalLog::ConsumerOffsets` (`<data-dir>/meta/consumer_offsets/`), in the record formats of `strikemq_groups::offsets_log`,
 //! replayed into the coordinator on start.
 //!
 //! The log only grows between starts; on start, when it holds many times more records than live
 //! offsets and Stable groups, it is rewritten with one record per live offset and one per Stable
-//! group (write a new log beside it, then swap the directories by rename), so restarts keep it
-//! small.
+//! group (`MetaStore::rewrite_log`: a new log beside it, then swapped in by renames), so restarts
+//! keep it small.
 
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use strikemq_codec::batch::{batches, decode_records};
 use strikemq_groups::offsets_log::{self, OffsetChange};
 use strikemq_groups::{GroupCoordinator, MembershipChange};
-use strikemq_storage::{LogConfig, PartitionLog, StorageError};
+use strikemq_storage::{InternalLog, LogConfig, MetaStore, PartitionLog, StorageError};
 
 const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 const READ_CHUNK: usize = 1024 * 1024;
@@ -34,18 +33,18 @@ fn log_config() -> LogConfig {
 
 impl OffsetsStore {
     pub(crate) fn open(
-        data_dir: &Path,
+        meta: &MetaStore,
         groups: &mut GroupCoordinator,
         now: Instant,
     ) -> Result<OffsetsStore, StorageError> {
-        let dir = data_dir.join("meta").join("consumer_offsets");
-        let log = PartitionLog::open(&dir, log_config())?;
+        let log = meta.open_log(InternalLog::ConsumerOffsets, log_config())?;
         let records = replay(&log, groups, now)?;
         let live = groups.snapshot();
         let members = groups.membership_snapshot();
         if records > COMPACT_MIN_RECORDS && records > 4 * (live.len() + members.len()) {
+            log.close()?;
             drop(log);
-            let log = rewrite(&dir, &live, &members)?;
+            let log = rewrite(meta, &live, &members)?;
             tracing::info!(
                 records,
                 live = live.len(),
@@ -116,20 +115,11 @@ fn replay(
 }
 
 fn rewrite(
-    dir: &Path,
+    meta: &MetaStore,
     live: &[OffsetChange],
     members: &[MembershipChange],
 ) -> Result<PartitionLog, StorageError> {
-    let io = |op, path: &Path| {
-        let path: PathBuf = path.to_path_buf();
-        move |source| StorageError::Io { op, path, source }
-    };
-    let fresh = dir.with_extension("compacting");
-    let old = dir.with_extension("old");
-    let _ = std::fs::remove_dir_all(&fresh);
-    let _ = std::fs::remove_dir_all(&old);
-    {
-        let log = PartitionLog::open(&fresh, log_config())?;
+    meta.rewrite_log(InternalLog::ConsumerOffsets, log_config(), |log| {
         for chunk in live.chunks(RECORDS_PER_BATCH) {
             if let Some(batch) = offsets_log::encode(chunk, 0) {
                 log.append(&batch)?;
@@ -140,10 +130,6 @@ fn rewrite(
                 log.append(&batch)?;
             }
         }
-        log.close()?;
-    }
-    std::fs::rename(dir, &old).map_err(io("rename", dir))?;
-    std::fs::rename(&fresh, dir).map_err(io("rename", &fresh))?;
-    std::fs::remove_dir_all(&old).map_err(io("remove", &old))?;
-    PartitionLog::open(dir, log_config())
+        Ok(())
+    })
 }

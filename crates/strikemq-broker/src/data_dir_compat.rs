@@ -29,8 +29,9 @@ use strikemq_storage::{Store, StoreConfig};
 use crate::testutil::{call, response};
 use crate::{Broker, BrokerConfig};
 
-/// The release whose data directory the test reads.
-const FIXTURE_VERSION: &str = "0.1.0";
+/// The release whose formats this code writes: the fixture directory the writer below fills.
+/// Every directory under `tests/data-dirs/` is read back.
+const FIXTURE_VERSION: &str = "0.2.0";
 const T0: i64 = 1_672_531_200_000; // 2023-01-01
 const ORDERS: &str = "orders";
 const COMPACTED: &str = "compacted";
@@ -39,10 +40,12 @@ const STABLE_GROUP: &str = "members";
 /// The producer id the fixture's idempotent producer got: the first of a fresh data directory.
 const FIXTURE_PRODUCER_ID: i64 = 0;
 
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data-dirs")
+}
+
 fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data-dirs")
-        .join(FIXTURE_VERSION)
+    fixtures().join(FIXTURE_VERSION)
 }
 
 fn s(v: &str) -> StrBytes {
@@ -287,18 +290,32 @@ fn fetch_all(b: &Broker, topic: &str, partition: i32) -> Vec<(i64, NewRecord)> {
     out
 }
 
-/// The data directory written by 0.1.0 opens, and everything in it reads back as written,
-/// after its clean stop and as after a crash (the clean-stop marker removed: the logs are
-/// recovered from their recovery points and scanned).
+/// The data directory written by each release (0.1.0 without format versions, 0.2.0 with them)
+/// opens, and everything in it reads back as written, after its clean stop and as after a crash
+/// (the clean-stop marker removed: the logs are recovered from their recovery points and
+/// scanned).
 #[test]
-fn a_data_directory_written_by_an_earlier_release_reads_back() {
-    read_back(false);
-    read_back(true);
+fn the_data_directory_of_every_release_reads_back() {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    versions.sort();
+    let names: Vec<_> = versions
+        .iter()
+        .map(|v| v.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&"0.1.0".to_owned()), "{names:?}");
+    assert!(names.contains(&FIXTURE_VERSION.to_owned()), "{names:?}");
+    for version in &versions {
+        read_back(version, false);
+        read_back(version, true);
+    }
 }
 
-fn read_back(as_after_a_crash: bool) {
+fn read_back(fixture: &Path, as_after_a_crash: bool) {
     let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&fixture_dir(), tmp.path());
+    copy_dir(fixture, tmp.path());
     if as_after_a_crash {
         std::fs::remove_file(tmp.path().join("meta/clean_shutdown")).unwrap();
     }

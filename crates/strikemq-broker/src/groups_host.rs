@@ -3,14 +3,13 @@
 //! requests wait for their answers.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use parking_lot::Mutex;
 use strikemq_groups::{Completion, GroupConfig, GroupCoordinator, OffsetChange};
-use strikemq_storage::StorageError;
+use strikemq_storage::{MetaStore, StorageError};
 
 use crate::committed_offsets::OffsetsStore;
 use crate::group_requests::GroupSlot;
@@ -25,10 +24,10 @@ pub(crate) struct GroupsHost {
 }
 
 impl GroupsHost {
-    /// Opens the committed-offsets log under `data_dir` and replays it into a new coordinator.
-    pub(crate) fn open(data_dir: &Path, config: GroupConfig) -> Result<GroupsHost, StorageError> {
+    /// Opens the committed-offsets log and replays it into a new coordinator.
+    pub(crate) fn open(meta: &MetaStore, config: GroupConfig) -> Result<GroupsHost, StorageError> {
         let mut coordinator = GroupCoordinator::new(config);
-        let log = OffsetsStore::open(data_dir, &mut coordinator, Instant::now())?;
+        let log = OffsetsStore::open(meta, &mut coordinator, Instant::now())?;
         Ok(GroupsHost {
             coordinator: Mutex::new(coordinator),
             log,

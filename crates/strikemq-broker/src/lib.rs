@@ -237,10 +237,10 @@ impl std::fmt::Debug for Broker {
 impl Broker {
     /// A broker over an opened store.
     pub fn new(config: BrokerConfig, store: Store) -> Result<Broker, StorageError> {
-        let producer_ids = producer_ids::ProducerIds::open(store.dir())?;
-        let groups = groups_host::GroupsHost::open(store.dir(), config.groups.clone())?;
+        let producer_ids = producer_ids::ProducerIds::open(store.meta())?;
+        let groups = groups_host::GroupsHost::open(store.meta(), config.groups.clone())?;
         let first_check = Instant::now() + config.retention_check_interval;
-        let dynamic = broker_configs::DynamicConfigs::open(store.dir())?;
+        let dynamic = broker_configs::DynamicConfigs::open(store.dir(), store.meta())?;
         let broker = Broker {
             durability: durability::Durability::new(config.flush),
             config,

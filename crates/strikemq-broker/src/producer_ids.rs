@@ -1,15 +1,13 @@
 //! InitProducerId: hands out producer ids that are never reused, also across restarts.
 //!
-//! `meta/producer_ids` holds one decimal number: the first id of the next block to hand out. The
-//! broker reserves blocks of [`BLOCK`] ids by rewriting that file before giving out any id of the
+//! `meta/producer_ids` (a versioned number file of the storage's `MetaStore`) holds the first id
+//! of the next block to hand out. The broker reserves blocks of [`BLOCK`] ids by rewriting that file before giving out any id of the
 //! block, so a crash can skip ids but never repeat one.
-
-use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 use strikemq_codec::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use strikemq_codec::ResponseError;
-use strikemq_storage::StorageError;
+use strikemq_storage::{MetaFile, MetaStore, StorageError};
 
 use crate::errors::code;
 use crate::log_throttle::LogThrottle;
@@ -21,37 +19,24 @@ const TRANSACTION_MAX_TIMEOUT_MS: i32 = 900_000;
 
 #[derive(Debug)]
 pub(crate) struct ProducerIds {
-    path: PathBuf,
+    meta: MetaStore,
     /// (next id to give, end of the reserved block)
     state: Mutex<(i64, i64)>,
 }
 
 impl ProducerIds {
-    pub(crate) fn open(data_dir: &Path) -> Result<ProducerIds, StorageError> {
-        let path = data_dir.join("meta").join("producer_ids");
-        let next = match std::fs::read_to_string(&path) {
-            // A damaged file must not restart ids at 0: a new producer could then take the id
-            // of one whose sequence numbers the logs still remember.
-            Ok(s) => match s.trim().parse::<i64>() {
-                Ok(n) if n >= 0 => n,
-                _ => {
-                    return Err(StorageError::CorruptMetadata {
-                        path,
-                        reason: format!("not a producer id: {:?}", s.trim()),
-                    })
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(source) => {
-                return Err(StorageError::Io {
-                    op: "read",
-                    path,
-                    source,
-                })
-            }
-        };
+    pub(crate) fn open(meta: &MetaStore) -> Result<ProducerIds, StorageError> {
+        // A damaged file is an error (not ids from 0 again): a new producer could otherwise take
+        // the id of one whose sequence numbers the logs still remember.
+        let next = meta.read_number(MetaFile::ProducerIds)?.unwrap_or(0);
+        if next < 0 {
+            return Err(StorageError::CorruptMetadata {
+                path: meta.path(MetaFile::ProducerIds),
+                reason: format!("not a producer id: {next}"),
+            });
+        }
         Ok(ProducerIds {
-            path,
+            meta: meta.clone(),
             state: Mutex::new((next, next)),
         })
     }
@@ -60,7 +45,7 @@ impl ProducerIds {
         let mut st = self.state.lock();
         if st.0 >= st.1 {
             let end = st.0 + BLOCK;
-            strikemq_storage::write_atomically(&self.path, end.to_string().as_bytes())?;
+            self.meta.write_number(MetaFile::ProducerIds, end)?;
             st.1 = end;
         }
         let id = st.0;

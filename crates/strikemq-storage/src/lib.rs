@@ -31,6 +31,7 @@
 mod compaction;
 mod error;
 mod files;
+mod meta;
 mod partition;
 mod producers;
 mod segment;
@@ -39,6 +40,7 @@ mod store;
 pub use compaction::{CompactionPolicy, CompactionResult};
 pub use error::StorageError;
 pub use files::{FileOps, RealFiles};
+pub use meta::{decode_versioned, encode_versioned, InternalLog, MetaFile, MetaStore};
 pub use partition::{AppendInfo, FetchBound, LogConfig, PartitionLog, ReadResult, Written};
 pub use producers::ProducerSnapshot;
 pub use store::{

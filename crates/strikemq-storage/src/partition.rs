@@ -739,28 +739,16 @@ impl PartitionLog {
     }
 }
 
-/// `log-start-offset` in the partition directory: the log start moved by DeleteRecords, one
-/// decimal number, written atomically.
+/// `log-start-offset` in the partition directory: the log start moved by DeleteRecords, a
+/// versioned number file (see the meta module), written atomically.
 const LOG_START_FILE: &str = "log-start-offset";
 
 fn read_log_start(dir: &Path) -> Result<Option<i64>, StorageError> {
-    let path = dir.join(LOG_START_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(s) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| StorageError::CorruptMetadata {
-                path,
-                reason: format!("not an offset: {s:?}"),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).ctx("read", &path),
-    }
+    crate::meta::read_number_file(&dir.join(LOG_START_FILE))
 }
 
 fn write_log_start(dir: &Path, offset: i64) -> Result<(), StorageError> {
-    crate::store::write_atomically(&dir.join(LOG_START_FILE), offset.to_string().as_bytes())
+    crate::meta::write_number_file(&dir.join(LOG_START_FILE), offset)
 }
 
 const PRODUCERS_FILE: &str = "producers.snapshot";
@@ -832,11 +820,16 @@ fn save_producers(dir: &Path, states: &ProducerStates, offset: i64) {
 /// `recovery-point`: what the last sync of the log made durable, and the producer state there.
 ///
 /// ```text
-///  0   40  the RecoveryPoint (segment base, position, next offset, max timestamp, index counts)
-/// 40    4  n: length of the producer snapshot, u32 BE
-/// 44    n  the producer snapshot at the point's next offset (the producers.snapshot format)
-/// 44+n  4  CRC32C of bytes 0..44+n, u32 BE
+///  0    4  "SMRP"
+///  4    1  format version (1)
+///  5   40  the RecoveryPoint (segment base, position, next offset, max timestamp, index counts)
+/// 45    4  n: length of the producer snapshot, u32 BE
+/// 49    n  the producer snapshot at the point's next offset (the producers.snapshot format)
+/// 49+n  4  CRC32C of bytes 0..49+n, u32 BE
 /// ```
+///
+/// Release 0.1.0 wrote the same without the first five bytes (format version 0); such a file
+/// starts with the segment base offset, whose first byte is 0, and is read as well.
 ///
 /// A sync overwrites it in place once the point moved [`RECOVERY_POINT_STEP`] bytes or to a
 /// new segment, and does not sync it. Under `--flush always` a sync comes with every acks=-1
@@ -855,9 +848,16 @@ struct Checkpoint {
     producers: Option<(i64, ProducerStates)>,
 }
 
+/// The first bytes of a versioned recovery point.
+const RECOVERY_POINT_MAGIC: &[u8; 4] = b"SMRP";
+/// Its format version.
+const RECOVERY_POINT_VERSION: u8 = 1;
+
 fn write_recovery_point(dir: &Path, point: &RecoveryPoint, producers: &[u8]) {
     use std::os::unix::fs::FileExt;
-    let mut buf = Vec::with_capacity(RecoveryPoint::LEN + 8 + producers.len());
+    let mut buf = Vec::with_capacity(5 + RecoveryPoint::LEN + 8 + producers.len());
+    buf.extend_from_slice(RECOVERY_POINT_MAGIC);
+    buf.push(RECOVERY_POINT_VERSION);
     point.encode(&mut buf);
     buf.extend_from_slice(&(producers.len() as u32).to_be_bytes());
     buf.extend_from_slice(producers);
@@ -886,8 +886,22 @@ fn read_recovery_point(dir: &Path) -> Option<Checkpoint> {
 }
 
 fn decode_recovery_point(bytes: &[u8]) -> Option<Checkpoint> {
-    let head: &[u8; RecoveryPoint::LEN] = bytes.get(..RecoveryPoint::LEN)?.try_into().ok()?;
-    let n_at = RecoveryPoint::LEN;
+    // Version 1 starts with the magic and its version; version 0 (0.1.0) with the point itself.
+    let start = match bytes.get(..5) {
+        Some([m0, m1, m2, m3, version]) if [*m0, *m1, *m2, *m3] == *RECOVERY_POINT_MAGIC => {
+            if *version != RECOVERY_POINT_VERSION {
+                // A newer release's point: not ours to interpret, and only an optimisation.
+                return None;
+            }
+            5
+        }
+        _ => 0,
+    };
+    let head: &[u8; RecoveryPoint::LEN] = bytes
+        .get(start..start + RecoveryPoint::LEN)?
+        .try_into()
+        .ok()?;
+    let n_at = start + RecoveryPoint::LEN;
     let n = u32::from_be_bytes(bytes.get(n_at..n_at + 4)?.try_into().ok()?) as usize;
     let end = (n_at + 4).checked_add(n)?;
     let crc = u32::from_be_bytes(bytes.get(end..end.checked_add(4)?)?.try_into().ok()?);
@@ -1499,13 +1513,45 @@ mod tests {
         assert_eq!(read.point, point(30));
         let (at, states) = read.producers.unwrap();
         assert_eq!((at, states.snapshot().len()), (30, 0));
-        let used = RecoveryPoint::LEN + 4 + empty.len() + 4;
+        let used = 5 + RecoveryPoint::LEN + 4 + empty.len() + 4;
         for i in 0..used {
             let mut damaged = file.clone();
             damaged[i] ^= 0x10;
             assert!(decode_recovery_point(&damaged).is_none(), "byte {i}");
         }
         assert!(decode_recovery_point(&file[..used - 1]).is_none());
+    }
+
+    /// Release 0.1.0 wrote recovery points without the magic and version: they are still read.
+    #[test]
+    fn a_recovery_point_of_release_0_1_0_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let point = RecoveryPoint {
+            base_offset: 0,
+            position: 4096,
+            next_offset: 9,
+            max_timestamp: 17,
+            index_entries: 3,
+            time_entries: 2,
+        };
+        write_recovery_point(
+            dir.path(),
+            &point,
+            &ProducerStates::default().encode_snapshot(9),
+        );
+        let v1 = std::fs::read(dir.path().join(RECOVERY_POINT_FILE)).unwrap();
+        assert_eq!(&v1[..5], b"SMRP\x01");
+        // The same point as 0.1.0 wrote it: no header, the CRC over what remains.
+        let mut v0 = v1[5..v1.len() - 4].to_vec();
+        let crc = crc32c::crc32c(&v0);
+        v0.extend_from_slice(&crc.to_be_bytes());
+        let read = decode_recovery_point(&v0).expect("a 0.1.0 point");
+        assert_eq!(read.point, point);
+        assert_eq!(read.producers.unwrap().0, 9);
+        // A newer release's format is left alone (the log is validated instead).
+        let mut v2 = v1.clone();
+        v2[4] = 2;
+        assert!(decode_recovery_point(&v2).is_none());
     }
 
     /// An idempotent producer's retry is still recognised after a crash whose recovery started

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{IoContext, StorageError};
+use crate::meta::MetaStore;
 use crate::partition::{LogConfig, PartitionLog};
 
 /// Kafka's limit on topic name length.
@@ -204,12 +205,19 @@ impl PartitionSlot {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct TopicMeta {
+    /// The file format's version: [`TOPIC_META_VERSION`] when written, absent (0) in files of
+    /// release 0.1.0, which hold the same fields.
+    #[serde(default)]
+    version: u32,
     name: String,
     id: Uuid,
     partitions: u32,
     #[serde(default)]
     configs: BTreeMap<String, String>,
 }
+
+/// The format version of `meta/topics/<topic>.json`.
+const TOPIC_META_VERSION: u32 = 1;
 
 /// Settings of a store.
 #[derive(Debug, Clone, Default)]
@@ -224,6 +232,7 @@ pub struct Store {
     /// Held while the store is open: the exclusive lock on the data directory.
     _lock: std::fs::File,
     dir: PathBuf,
+    meta: MetaStore,
     config: StoreConfig,
     cluster_id: String,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
@@ -235,16 +244,17 @@ impl Store {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).ctx("create dir", &dir)?;
         let lock = lock_data_dir(&dir)?;
-        let topics_dir = dir.join("meta").join("topics");
+        let meta = MetaStore::open(&dir)?;
+        let topics_dir = meta.join(TOPICS_DIR);
         std::fs::create_dir_all(&topics_dir).ctx("create dir", &topics_dir)?;
-        let cluster_path = dir.join("meta").join("cluster_id");
+        let cluster_path = meta.join(CLUSTER_ID);
         let cluster_id = match std::fs::read_to_string(&cluster_path) {
             Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
             Ok(_) => new_cluster_id(&cluster_path)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => new_cluster_id(&cluster_path)?,
             Err(e) => return Err(e).ctx("read", &cluster_path),
         };
-        let marker = dir.join("meta").join(CLEAN_SHUTDOWN);
+        let marker = meta.join(CLEAN_SHUTDOWN);
         let clean = marker.exists();
         let mut topics = HashMap::new();
         for entry in std::fs::read_dir(&topics_dir).ctx("list", &topics_dir)? {
@@ -258,6 +268,15 @@ impl Store {
                     path: path.clone(),
                     reason: e.to_string(),
                 })?;
+            if meta.version > TOPIC_META_VERSION {
+                return Err(StorageError::CorruptMetadata {
+                    path,
+                    reason: format!(
+                        "format version {} was written by a newer StrikeMQ (this one reads up to {TOPIC_META_VERSION})",
+                        meta.version
+                    ),
+                });
+            }
             validate_topic_name(&meta.name)?;
             let topic = open_topic(&dir, &config, meta, clean)?;
             topics.insert(topic.name.clone(), Arc::new(topic));
@@ -265,13 +284,14 @@ impl Store {
         if clean {
             // From here on the logs change: a crash must lead to a full recovery.
             std::fs::remove_file(&marker).ctx("remove", &marker)?;
-            if let Ok(d) = std::fs::File::open(dir.join("meta")) {
+            if let Ok(d) = std::fs::File::open(meta.dir()) {
                 let _ = d.sync_all();
             }
         }
         Ok(Store {
             _lock: lock,
             dir,
+            meta,
             config,
             cluster_id,
             topics: RwLock::new(topics),
@@ -281,6 +301,11 @@ impl Store {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The broker's own files and internal logs, beside the topics.
+    pub fn meta(&self) -> &MetaStore {
+        &self.meta
     }
 
     /// The cluster id, generated on first start and kept.
@@ -330,6 +355,7 @@ impl Store {
             });
         }
         let meta = TopicMeta {
+            version: TOPIC_META_VERSION,
             name: name.to_owned(),
             id: Uuid::new_v4(),
             partitions: partitions as u32,
@@ -412,6 +438,7 @@ impl Store {
     fn write_meta(&self, topic: &Topic) -> Result<(), StorageError> {
         let meta_path = self.meta_path(&topic.name);
         let meta = TopicMeta {
+            version: TOPIC_META_VERSION,
             name: topic.name.clone(),
             id: topic.id,
             partitions: topic.partitions.len() as u32,
@@ -452,20 +479,20 @@ impl Store {
                 p.close()?;
             }
         }
-        let marker = self.dir.join("meta").join(CLEAN_SHUTDOWN);
-        write_atomically(&marker, b"")
+        write_atomically(&self.meta.join(CLEAN_SHUTDOWN), b"")
     }
 
     fn meta_path(&self, name: &str) -> PathBuf {
-        self.dir
-            .join("meta")
-            .join("topics")
-            .join(format!("{name}.json"))
+        self.meta.join(TOPICS_DIR).join(format!("{name}.json"))
     }
 }
 
 /// The clean-shutdown marker's name in `meta/`.
 const CLEAN_SHUTDOWN: &str = "clean_shutdown";
+/// The cluster id's file in `meta/`.
+const CLUSTER_ID: &str = "cluster_id";
+/// The topic metadata files' directory in `meta/`.
+const TOPICS_DIR: &str = "topics";
 
 fn open_topic(
     dir: &Path,
