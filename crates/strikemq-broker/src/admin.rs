@@ -7,41 +7,22 @@ use std::time::Instant;
 
 use strikemq_codec::ResponseError;
 use strikemq_groups::{CommittedOffset, GroupDescription, GroupListing};
-use strikemq_storage::{StorageError, Topic};
+use strikemq_storage::Topic;
 
-use crate::errors::storage_error;
+use crate::errors::KafkaError;
 use crate::Broker;
-
-/// A refused operation: the Kafka error and a message for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// The Kafka error this maps to.
-    pub error: ResponseError,
-    /// Why.
-    pub message: String,
-}
-
-impl Refusal {
-    fn new(error: ResponseError, message: impl Into<String>) -> Refusal {
-        Refusal {
-            error,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<StorageError> for Refusal {
-    fn from(e: StorageError) -> Refusal {
-        Refusal::new(storage_error(&e), e.to_string())
-    }
-}
 
 impl Broker {
     /// Appends one record batch to a partition as a Produce request would (validation, size limit,
     /// wake-ups). Returns the base offset.
-    pub fn produce_batch(&self, topic: &str, partition: i32, batch: &[u8]) -> Result<i64, Refusal> {
+    pub fn produce_batch(
+        &self,
+        topic: &str,
+        partition: i32,
+        batch: &[u8],
+    ) -> Result<i64, KafkaError> {
         let t = self.store().topic(topic).ok_or_else(|| {
-            Refusal::new(
+            KafkaError::new(
                 ResponseError::UnknownTopicOrPartition,
                 format!("unknown topic {topic}"),
             )
@@ -52,11 +33,12 @@ impl Broker {
                     .map(|_| r)
                     .map_err(Into::into)
             })
-            .map_err(|r| {
-                let message = r.message.clone().unwrap_or_else(|| {
-                    format!("cannot append to {topic}-{partition}: {:?}", r.error)
-                });
-                Refusal::new(r.error, message)
+            .map_err(|r| match r.error.detail {
+                Some(_) => r.error,
+                None => KafkaError::new(
+                    r.error.error,
+                    format!("cannot append to {topic}-{partition}: {}", r.error.error),
+                ),
             })?;
         self.appended();
         Ok(base)
@@ -68,15 +50,15 @@ impl Broker {
         name: &str,
         partitions: i32,
         configs: BTreeMap<String, String>,
-    ) -> Result<Arc<Topic>, Refusal> {
+    ) -> Result<Arc<Topic>, KafkaError> {
         if i64::from(partitions) + 1 > crate::topics::MAX_RECORDS_PER_REQUEST {
-            return Err(Refusal::new(
+            return Err(KafkaError::new(
                 ResponseError::PolicyViolation,
                 crate::topics::TOO_MANY_PARTITIONS.to_owned(),
             ));
         }
         let configs = crate::configs::validate_all(&configs)
-            .map_err(|m| Refusal::new(ResponseError::InvalidConfig, m))?;
+            .map_err(|m| KafkaError::new(ResponseError::InvalidConfig, m))?;
         let topic = self.store().create_topic(name, partitions, configs)?;
         crate::retention::apply_topic_settings(self, &topic);
         self.retention_changed();
@@ -84,7 +66,7 @@ impl Broker {
     }
 
     /// Deletes a topic and its committed offsets, as DeleteTopics does; returns its partition count.
-    pub fn delete_topic(&self, name: &str) -> Result<usize, Refusal> {
+    pub fn delete_topic(&self, name: &str) -> Result<usize, KafkaError> {
         let topic = self.store().delete_topic(name)?;
         drop_committed_offsets(self, name);
         Ok(topic.partition_count())
@@ -117,10 +99,10 @@ impl Broker {
     }
 
     /// Deletes an empty group and its offsets, as DeleteGroups does.
-    pub fn delete_group(&self, group_id: &str) -> Result<(), Refusal> {
+    pub fn delete_group(&self, group_id: &str) -> Result<(), KafkaError> {
         let keys = self
             .with_groups(|g| g.delete(group_id))
-            .map_err(|e| Refusal::new(e, format!("cannot delete group {group_id}: {e:?}")))?;
+            .map_err(|e| KafkaError::new(e, format!("cannot delete group {group_id}: {e:?}")))?;
         let changes: Vec<_> = keys
             .into_iter()
             .map(|partition| strikemq_groups::OffsetChange {

@@ -21,7 +21,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use strikemq_storage::{MetaFile, MetaStore, StorageError};
 
-use crate::BrokerConfig;
+use crate::{BrokerConfig, KafkaError};
 
 /// Kafka's ConfigSource ids for the four levels.
 pub(crate) const SOURCE_DYNAMIC_BROKER: i8 = 2;
@@ -508,7 +508,7 @@ impl DynamicConfigs {
         ops: &[ConfigOp],
         replace: bool,
         validate_only: bool,
-    ) -> Result<(), ConfigRefusal> {
+    ) -> Result<(), KafkaError> {
         let mut levels = self.levels.write();
         let current = match level {
             Level::Cluster => &levels.cluster,
@@ -525,7 +525,7 @@ impl DynamicConfigs {
             .filter(|n| is_static(n))
             .collect();
         if !read_only.is_empty() {
-            return Err(ConfigRefusal::invalid_request(format!(
+            return Err(KafkaError::invalid_request(format!(
                 "Cannot update these configs dynamically: Set({})",
                 read_only.join(", ")
             )));
@@ -534,7 +534,7 @@ impl DynamicConfigs {
             op.apply(&mut next)?;
         }
         if level == Level::Cluster && !next.contains_key(MIN_INSYNC_REPLICAS) {
-            return Err(ConfigRefusal::invalid_config(
+            return Err(KafkaError::invalid_config(
                 "Cluster-level min.insync.replicas cannot be removed while ELR is enabled."
                     .to_owned(),
             ));
@@ -550,7 +550,7 @@ impl DynamicConfigs {
         let bytes = serde_json::to_vec_pretty(&stored).unwrap_or_default();
         self.meta
             .write(MetaFile::BrokerConfigs, &bytes)
-            .map_err(|e| ConfigRefusal::storage(e.to_string()))?;
+            .map_err(|e| KafkaError::storage(e.to_string()))?;
         *levels = stored;
         Ok(())
     }
@@ -672,7 +672,7 @@ impl ConfigOp {
         }
     }
 
-    fn apply(&self, level: &mut BTreeMap<String, String>) -> Result<(), ConfigRefusal> {
+    fn apply(&self, level: &mut BTreeMap<String, String>) -> Result<(), KafkaError> {
         match self {
             ConfigOp::Set(name, value) => {
                 let value = validate(name, value)?;
@@ -684,7 +684,7 @@ impl ConfigOp {
             ConfigOp::Append(name, value) | ConfigOp::Subtract(name, value) => {
                 let append = matches!(self, ConfigOp::Append(..));
                 if type_code(name) != TYPE_LIST {
-                    return Err(ConfigRefusal::invalid_config(format!(
+                    return Err(KafkaError::invalid_config(format!(
                         "Config value {} is not allowed for config key: {name}",
                         if append { "append" } else { "subtract" }
                     )));
@@ -723,42 +723,12 @@ fn split_list(s: &str) -> Vec<String> {
 
 /// Validates a dynamic broker config as its topic config (only millisecond settings are
 /// dynamic, so the units agree); unknown names are kept as given.
-fn validate(name: &str, value: &str) -> Result<String, ConfigRefusal> {
+fn validate(name: &str, value: &str) -> Result<String, KafkaError> {
     match def(name).and_then(|d| d.topic) {
         Some((topic, _)) => {
-            crate::configs::validate_as(topic, name, value).map_err(ConfigRefusal::invalid_request)
+            crate::configs::validate_as(topic, name, value).map_err(KafkaError::invalid_request)
         }
         None => Ok(value.to_owned()),
-    }
-}
-
-/// Why a change was refused: the Kafka error and its message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ConfigRefusal {
-    pub(crate) error: strikemq_codec::ResponseError,
-    pub(crate) message: String,
-}
-
-impl ConfigRefusal {
-    fn invalid_request(message: String) -> ConfigRefusal {
-        ConfigRefusal {
-            error: strikemq_codec::ResponseError::InvalidRequest,
-            message,
-        }
-    }
-
-    fn invalid_config(message: String) -> ConfigRefusal {
-        ConfigRefusal {
-            error: strikemq_codec::ResponseError::InvalidConfig,
-            message,
-        }
-    }
-
-    fn storage(message: String) -> ConfigRefusal {
-        ConfigRefusal {
-            error: strikemq_codec::ResponseError::KafkaStorageError,
-            message,
-        }
     }
 }
 
@@ -857,7 +827,7 @@ mod tests {
                 )
                 .unwrap_err();
             assert_eq!(
-                e.message,
+                e.message(),
                 "Invalid value soon for configuration log.retention.ms: Not a number of type LONG"
             );
             let e = d
@@ -869,7 +839,7 @@ mod tests {
                 )
                 .unwrap_err();
             assert_eq!(
-                e.message,
+                e.message(),
                 "Cannot update these configs dynamically: Set(broker.id, log.dirs)"
             );
             d.change(

@@ -16,7 +16,7 @@ use strikemq_codec::StrBytes;
 use strikemq_storage::StorageError;
 
 use crate::errors::{code, storage_error};
-use crate::Broker;
+use crate::{Broker, KafkaError};
 
 /// Every partition of this single broker has leader epoch 0.
 const LEADER_EPOCH: i32 = 0;
@@ -40,21 +40,21 @@ pub(crate) fn create_partitions(
         .map(|t| {
             let name = t.name.0.as_str();
             let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-            let outcome: Result<(), (ResponseError, String)> = (|| {
+            let outcome: Result<(), KafkaError> = (|| {
                 if seen.get(name).copied().unwrap_or(0) > 1 {
-                    return Err((ResponseError::InvalidRequest, format!("Duplicate topic {name} in request")));
+                    return Err(KafkaError::new(ResponseError::InvalidRequest, format!("Duplicate topic {name} in request")));
                 }
                 // Kafka gives no message for an unknown topic here.
                 let topic = broker
                     .store()
                     .topic(name)
-                    .ok_or_else(|| (ResponseError::UnknownTopicOrPartition, String::new()))?;
+                    .ok_or_else(|| KafkaError::from(ResponseError::UnknownTopicOrPartition))?;
                 let current = topic.partition_count() as i32;
                 if t.count == current {
-                    return Err((ResponseError::InvalidPartitions, format!("Topic already has {current} partition(s).")));
+                    return Err(KafkaError::new(ResponseError::InvalidPartitions, format!("Topic already has {current} partition(s).")));
                 }
                 if t.count < current {
-                    return Err((
+                    return Err(KafkaError::new(
                         ResponseError::InvalidPartitions,
                         format!("The topic {name} currently has {current} partition(s); {} would not be an increase.", t.count),
                     ));
@@ -62,19 +62,19 @@ pub(crate) fn create_partitions(
                 if i64::from(t.count) - i64::from(current) > crate::topics::MAX_RECORDS_PER_REQUEST {
                     // Kafka 4.1 refuses this with UNKNOWN_SERVER_ERROR (its controller's limit
                     // surfaces unmapped here); clients see the same code from us.
-                    return Err((ResponseError::UnknownServerError, crate::topics::TOO_MANY_PARTITIONS.to_owned()));
+                    return Err(KafkaError::new(ResponseError::UnknownServerError, crate::topics::TOO_MANY_PARTITIONS.to_owned()));
                 }
                 // A list of assignments, even an empty one, must cover every new partition.
                 if let Some(assignments) = t.assignments.as_ref() {
                     let added = t.count - current;
                     if assignments.len() as i32 != added {
-                        return Err((
+                        return Err(KafkaError::new(
                             ResponseError::InvalidReplicaAssignment,
                             format!("Attempted to add {added} additional partition(s), but only {} assignment(s) were specified.", assignments.len()),
                         ));
                     }
                     if assignments.iter().any(|a| a.broker_ids.iter().any(|b| b.0 != node)) {
-                        return Err((
+                        return Err(KafkaError::new(
                             ResponseError::InvalidReplicaAssignment,
                             format!("Assignments must name broker {node} once for each of the {} new partitions.", t.count - current),
                         ));
@@ -86,15 +86,15 @@ pub(crate) fn create_partitions(
                 let topic = broker
                     .store()
                     .add_partitions(name, t.count)
-                    .map_err(|e| (storage_error(&e), e.to_string()))?;
+                    .map_err(KafkaError::from)?;
                 crate::retention::apply_topic_settings(broker, &topic);
                 Ok(())
             })();
             match outcome {
                 Ok(()) => result,
-                Err((e, message)) => result
-                    .with_error_code(code(e))
-                    .with_error_message((!message.is_empty()).then(|| StrBytes::from_string(message))),
+                Err(e) => result
+                    .with_error_code(e.code())
+                    .with_error_message(e.detail.map(StrBytes::from_string)),
             }
         })
         .collect();

@@ -12,8 +12,9 @@ use strikemq_codec::messages::*;
 use strikemq_codec::ResponseError;
 use strikemq_codec::StrBytes;
 
-use crate::broker_configs::{self, ConfigOp, ConfigRefusal, Level};
+use crate::broker_configs::{self, ConfigOp, Level};
 use crate::errors::{code, storage_error};
+use crate::KafkaError;
 use crate::{Broker, BrokerConfig};
 
 /// ConfigResource types (KIP-133).
@@ -516,8 +517,8 @@ pub(crate) fn describe(broker: &Broker, req: &DescribeConfigsRequest) -> Describ
                         req.include_synonyms,
                     )),
                     Err(refusal) => base
-                        .with_error_code(code(refusal.error))
-                        .with_error_message(Some(s(&refusal.message))),
+                        .with_error_code(refusal.code())
+                        .with_error_message(Some(s(&refusal.message()))),
                 },
                 _ => base
                     .with_error_code(code(ResponseError::InvalidRequest))
@@ -534,15 +535,15 @@ fn apply(
     topic: &str,
     configs: BTreeMap<String, String>,
     validate_only: bool,
-) -> Result<(), (ResponseError, String)> {
-    let configs = validate_all(&configs).map_err(|m| (ResponseError::InvalidConfig, m))?;
+) -> Result<(), KafkaError> {
+    let configs = validate_all(&configs).map_err(KafkaError::invalid_config)?;
     if validate_only {
         return Ok(());
     }
     let topic = broker
         .store()
         .set_topic_configs(topic, configs)
-        .map_err(|e| (storage_error(&e), e.to_string()))?;
+        .map_err(KafkaError::from)?;
     crate::retention::apply_topic_settings(broker, &topic);
     broker.retention_changed();
     Ok(())
@@ -550,21 +551,21 @@ fn apply(
 
 /// Which dynamic level a BROKER resource name means: the empty name is the cluster-wide
 /// default, this broker's id its own configs.
-fn broker_level(broker: &Broker, name: &str) -> Result<Level, ConfigRefusal> {
+fn broker_level(broker: &Broker, name: &str) -> Result<Level, KafkaError> {
     if name.is_empty() {
         return Ok(Level::Cluster);
     }
     let id = broker.config().node_id;
     match name.parse::<i32>() {
         Ok(n) if n == id => Ok(Level::ThisBroker),
-        Ok(n) => Err(ConfigRefusal {
-            error: ResponseError::InvalidRequest,
-            message: format!("Unexpected broker id, expected {id}, but received {n}"),
-        }),
-        Err(_) => Err(ConfigRefusal {
-            error: ResponseError::InvalidRequest,
-            message: format!("Node id must be an integer, but it is: {name}"),
-        }),
+        Ok(n) => Err(KafkaError::new(
+            ResponseError::InvalidRequest,
+            format!("Unexpected broker id, expected {id}, but received {n}"),
+        )),
+        Err(_) => Err(KafkaError::new(
+            ResponseError::InvalidRequest,
+            format!("Node id must be an integer, but it is: {name}"),
+        )),
     }
 }
 
@@ -633,16 +634,13 @@ fn describe_broker_configs(
     }
 }
 
-fn topic_configs(
-    broker: &Broker,
-    name: &str,
-) -> Result<BTreeMap<String, String>, (ResponseError, String)> {
+fn topic_configs(broker: &Broker, name: &str) -> Result<BTreeMap<String, String>, KafkaError> {
     broker
         .store()
         .topic(name)
         .map(|t| t.configs().clone())
         .ok_or_else(|| {
-            (
+            KafkaError::new(
                 ResponseError::UnknownTopicOrPartition,
                 format!("The topic '{name}' does not exist."),
             )
@@ -656,12 +654,11 @@ fn alter_broker(
     ops: &[ConfigOp],
     replace: bool,
     validate_only: bool,
-) -> Result<(), (ResponseError, String)> {
-    let level = broker_level(broker, name).map_err(|r| (r.error, r.message))?;
+) -> Result<(), KafkaError> {
+    let level = broker_level(broker, name)?;
     broker
         .dynamic_configs()
-        .change(level, ops, replace, validate_only)
-        .map_err(|r| (r.error, r.message))?;
+        .change(level, ops, replace, validate_only)?;
     if !validate_only {
         broker.broker_configs_changed();
     }
@@ -671,8 +668,8 @@ fn alter_broker(
 /// What Kafka answers for a resource type it does not alter here. The GROUP resource (KIP-848
 /// group configs) comes with the group protocols; until then it is answered like any unknown
 /// type.
-fn unknown_resource_type(t: i8) -> (ResponseError, String) {
-    (
+fn unknown_resource_type(t: i8) -> KafkaError {
+    KafkaError::new(
         ResponseError::InvalidRequest,
         format!("Unknown resource type {t}"),
     )
@@ -711,9 +708,9 @@ pub(crate) fn alter(broker: &Broker, req: &AlterConfigsRequest) -> AlterConfigsR
                 .with_resource_name(r.resource_name.clone());
             match outcome {
                 Ok(()) => resp.with_error_message(None),
-                Err((e, m)) => resp
-                    .with_error_code(code(e))
-                    .with_error_message(Some(s(&m))),
+                Err(e) => resp
+                    .with_error_code(e.code())
+                    .with_error_message(Some(s(e.detail.as_deref().unwrap_or_default()))),
             }
         })
         .collect();
@@ -724,7 +721,7 @@ pub(crate) fn alter(broker: &Broker, req: &AlterConfigsRequest) -> AlterConfigsR
 /// does not define (Kafka 4.1 fails to map it and answers without a message).
 fn config_ops(
     configs: &[strikemq_codec::messages::incremental_alter_configs_request::AlterableConfig],
-) -> Result<Vec<ConfigOp>, (ResponseError, String)> {
+) -> Result<Vec<ConfigOp>, KafkaError> {
     configs
         .iter()
         .map(|c| {
@@ -739,7 +736,7 @@ fn config_ops(
                 OP_DELETE => ConfigOp::Delete(name),
                 OP_APPEND => ConfigOp::Append(name, value),
                 OP_SUBTRACT => ConfigOp::Subtract(name, value),
-                _ => return Err((ResponseError::UnknownServerError, String::new())),
+                _ => return Err(KafkaError::from(ResponseError::UnknownServerError)),
             })
         })
         .collect()
@@ -751,7 +748,7 @@ fn alter_topic_incrementally(
     name: &str,
     ops: &[ConfigOp],
     validate_only: bool,
-) -> Result<(), (ResponseError, String)> {
+) -> Result<(), KafkaError> {
     let mut configs = topic_configs(broker, name)?;
     for op in ops {
         match op {
@@ -768,7 +765,7 @@ fn alter_topic_incrementally(
                 let append = matches!(op, ConfigOp::Append(..));
                 if !matches!(d.kind, Kind::List(_)) {
                     let op = if append { "APPEND" } else { "SUBTRACT" };
-                    return Err((
+                    return Err(KafkaError::new(
                         ResponseError::InvalidConfig,
                         format!("Can't {op} to key {key} because its type is not LIST."),
                     ));
@@ -796,9 +793,9 @@ fn alter_topic_incrementally(
     apply(broker, name, configs, validate_only)
 }
 
-fn known_topic_config(key: &str) -> Result<&'static Def, (ResponseError, String)> {
+fn known_topic_config(key: &str) -> Result<&'static Def, KafkaError> {
     def(key).ok_or_else(|| {
-        (
+        KafkaError::new(
             ResponseError::InvalidConfig,
             format!("Unknown topic config name: {key}"),
         )
@@ -824,9 +821,9 @@ pub(crate) fn incremental_alter(
                 .with_resource_name(r.resource_name.clone());
             match outcome {
                 Ok(()) => resp.with_error_message(None),
-                Err((e, m)) => resp
-                    .with_error_code(code(e))
-                    .with_error_message((!m.is_empty()).then(|| s(&m))),
+                Err(e) => resp
+                    .with_error_code(e.code())
+                    .with_error_message(e.detail.as_deref().map(s)),
             }
         })
         .collect();

@@ -1,10 +1,72 @@
-//! The one place where internal errors become Kafka error codes.
+//! The one place where internal errors become Kafka error codes, and the one Kafka error value
+//! (code and message) that handlers answer with and the REST API maps to HTTP statuses.
 
 use strikemq_codec::BatchError;
 use strikemq_codec::ResponseError;
 use strikemq_storage::StorageError;
 
-/// The Kafka error for a storage failure.
+/// A Kafka error and, where there is more to say than the code's own description, a message:
+/// what a request or an operation was refused with. Kafka responses carry the message in their
+/// `error_message` fields (null when there is none); the REST API maps the code to an HTTP status
+/// and puts [`KafkaError::message`] in its JSON body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.message())]
+pub struct KafkaError {
+    /// The Kafka error.
+    pub error: ResponseError,
+    /// What went wrong, beyond the code's description; `None` answers a null `error_message`.
+    pub detail: Option<String>,
+}
+
+impl KafkaError {
+    /// An error with a message.
+    pub fn new(error: ResponseError, message: impl Into<String>) -> KafkaError {
+        KafkaError {
+            error,
+            detail: Some(message.into()),
+        }
+    }
+
+    pub(crate) fn invalid_request(message: String) -> KafkaError {
+        KafkaError::new(ResponseError::InvalidRequest, message)
+    }
+
+    pub(crate) fn invalid_config(message: String) -> KafkaError {
+        KafkaError::new(ResponseError::InvalidConfig, message)
+    }
+
+    pub(crate) fn storage(message: String) -> KafkaError {
+        KafkaError::new(ResponseError::KafkaStorageError, message)
+    }
+
+    /// The error code on the wire.
+    pub fn code(&self) -> i16 {
+        self.error.code()
+    }
+
+    /// The message, or the code's description as Kafka words it.
+    pub fn message(&self) -> String {
+        self.detail
+            .clone()
+            .unwrap_or_else(|| self.error.to_string())
+    }
+}
+
+impl From<ResponseError> for KafkaError {
+    fn from(error: ResponseError) -> KafkaError {
+        KafkaError {
+            error,
+            detail: None,
+        }
+    }
+}
+
+impl From<StorageError> for KafkaError {
+    fn from(e: StorageError) -> KafkaError {
+        KafkaError::new(storage_error(&e), e.to_string())
+    }
+}
+
 /// A partition's log, opened on first use: UNKNOWN_TOPIC_OR_PARTITION without the topic or the
 /// partition, KAFKA_STORAGE_ERROR (logged) when its files cannot be opened.
 pub(crate) fn partition_log(
@@ -60,4 +122,25 @@ pub(crate) const INVALID_REQUEST_MESSAGE: &str = "This most likely occurs becaus
 
 pub(crate) fn code(e: ResponseError) -> i16 {
     e.code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kafka_error_says_its_message_or_kafkas_description() {
+        let bare = KafkaError::from(ResponseError::UnknownTopicOrPartition);
+        assert_eq!(bare.code(), 3);
+        assert_eq!(bare.detail, None, "a null error_message on the wire");
+        assert_eq!(
+            bare.message(),
+            "This server does not host this topic-partition."
+        );
+        let said = KafkaError::new(ResponseError::InvalidConfig, "retention.ms: not a number");
+        assert_eq!(said.to_string(), "retention.ms: not a number");
+        let disk = KafkaError::from(StorageError::UnknownTopic("t".into()));
+        assert_eq!(disk.error, ResponseError::UnknownTopicOrPartition);
+        assert!(disk.message().contains('t'), "{}", disk.message());
+    }
 }

@@ -8,6 +8,7 @@ use strikemq_codec::messages::{ProduceRequest, ProduceResponse};
 use strikemq_codec::ResponseError;
 use strikemq_storage::Topic;
 
+use crate::errors::KafkaError;
 use crate::errors::{batch_error, code, storage_error};
 use crate::log_throttle::LogThrottle;
 use crate::{Broker, ProduceDefaults};
@@ -75,7 +76,7 @@ pub(crate) fn handle(
                     }
                     Err(r) => {
                         let mut resp = resp
-                            .with_error_code(code(r.error))
+                            .with_error_code(r.error.code())
                             .with_base_offset(-1)
                             .with_log_append_time_ms(-1);
                         if version >= 5 {
@@ -83,7 +84,7 @@ pub(crate) fn handle(
                             resp = resp.with_log_start_offset(log_start_on_error(
                                 topic.as_deref(),
                                 p.index,
-                                r.error,
+                                r.error.error,
                                 validated,
                             ));
                         }
@@ -99,7 +100,7 @@ pub(crate) fn handle(
                                         })
                                         .collect(),
                                 )
-                                .with_error_message(r.message.map(Into::into));
+                                .with_error_message(r.error.detail.map(Into::into));
                         }
                         resp
                     }
@@ -223,21 +224,25 @@ pub(crate) fn append(
     Ok((info.base_offset, info.log_start_offset, append_time))
 }
 
-/// Why a partition's records were not appended.
+/// Why a partition's records were not appended: the Kafka error, and the records it is about.
 #[derive(Debug)]
 pub(crate) struct Rejected {
-    pub(crate) error: ResponseError,
+    pub(crate) error: KafkaError,
     /// Per-record errors (index in the batch, message), Produce v8+.
     pub(crate) record_errors: Vec<(i32, String)>,
-    pub(crate) message: Option<String>,
 }
 
 impl From<ResponseError> for Rejected {
     fn from(error: ResponseError) -> Rejected {
+        KafkaError::from(error).into()
+    }
+}
+
+impl From<KafkaError> for Rejected {
+    fn from(error: KafkaError) -> Rejected {
         Rejected {
             error,
             record_errors: Vec::new(),
-            message: None,
         }
     }
 }
@@ -355,9 +360,8 @@ fn validate_records(
         )
     };
     Err(Rejected {
-        error,
+        error: KafkaError::new(error, message),
         record_errors: errors,
-        message: Some(message),
     })
 }
 

@@ -12,15 +12,13 @@ use strikemq_codec::ResponseError;
 use strikemq_codec::StrBytes;
 use strikemq_storage::validate_topic_name;
 
-use crate::errors::{code, storage_error};
+use crate::errors::{code, storage_error, KafkaError};
 use crate::Broker;
 
 /// CreateTopics v5 returns the partition count, replication factor and configs.
 const DETAILS_VERSION: i16 = 5;
 /// DeleteTopics v6 names topics by name or id.
 const DELETE_BY_ID_VERSION: i16 = 6;
-
-struct Refused(ResponseError, String);
 
 /// Kafka's controller takes at most this many records from one request (its
 /// `MAX_RECORDS_PER_USER_OP`): a topic is one record, each partition one, each config one.
@@ -93,12 +91,15 @@ pub(crate) fn create(
         .map(|(t, duplicate)| {
             let result = CreatableTopicResult::default().with_name(t.name.clone());
             let outcome = if duplicate {
-                Err(Refused(
+                Err(KafkaError::new(
                     ResponseError::InvalidRequest,
                     "Duplicate topic name.".to_owned(),
                 ))
             } else if let Some(message) = too_large {
-                Err(Refused(ResponseError::PolicyViolation, message.to_owned()))
+                Err(KafkaError::new(
+                    ResponseError::PolicyViolation,
+                    message.to_owned(),
+                ))
             } else {
                 create_one(broker, t, req.validate_only)
             };
@@ -121,10 +122,10 @@ pub(crate) fn create(
                         result
                     }
                 }
-                Err(Refused(e, message)) => {
+                Err(e) => {
                     let result = result
-                        .with_error_code(code(e))
-                        .with_error_message(Some(StrBytes::from_string(message)));
+                        .with_error_code(e.code())
+                        .with_error_message(Some(StrBytes::from_string(e.message())));
                     if version >= DETAILS_VERSION {
                         result.with_num_partitions(-1).with_replication_factor(-1)
                     } else {
@@ -141,11 +142,11 @@ fn create_one(
     broker: &Broker,
     t: &CreatableTopic,
     validate_only: bool,
-) -> Result<Created, Refused> {
+) -> Result<Created, KafkaError> {
     let name = t.name.0.as_str();
-    validate_topic_name(name).map_err(|e| Refused(storage_error(&e), e.to_string()))?;
+    validate_topic_name(name).map_err(|e| KafkaError::new(storage_error(&e), e.to_string()))?;
     if broker.store().topic(name).is_some() {
-        return Err(Refused(
+        return Err(KafkaError::new(
             ResponseError::TopicAlreadyExists,
             format!("Topic '{name}' already exists."),
         ));
@@ -155,7 +156,7 @@ fn create_one(
             -1 => broker.config().default_partitions,
             n if n >= 1 => n,
             _ => {
-                return Err(Refused(
+                return Err(KafkaError::new(
                     ResponseError::InvalidPartitions,
                     "Number of partitions was set to an invalid non-positive value.".to_owned(),
                 ))
@@ -164,13 +165,13 @@ fn create_one(
         match t.replication_factor {
             -1 | 1 => {}
             n if n < 1 => {
-                return Err(Refused(
+                return Err(KafkaError::new(
                     ResponseError::InvalidReplicationFactor,
                     format!("Replication factor must be larger than 0, or -1 to use the default value (was {n})."),
                 ))
             }
             n => {
-                return Err(Refused(
+                return Err(KafkaError::new(
                     ResponseError::InvalidReplicationFactor,
                     format!("Unable to replicate the partition {n} time(s): The target replication factor of {n} cannot be reached because only 1 broker(s) are registered."),
                 ))
@@ -179,7 +180,7 @@ fn create_one(
         partitions
     } else {
         if t.num_partitions != -1 || t.replication_factor != -1 {
-            return Err(Refused(
+            return Err(KafkaError::new(
                 ResponseError::InvalidRequest,
                 "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".to_owned(),
             ));
@@ -187,13 +188,13 @@ fn create_one(
         let node = broker.config().node_id;
         for (i, a) in t.assignments.iter().enumerate() {
             if a.partition_index != i as i32 {
-                return Err(Refused(
+                return Err(KafkaError::new(
                     ResponseError::InvalidReplicaAssignment,
                     "Partitions should be 0-based and consecutive.".to_owned(),
                 ));
             }
             if a.broker_ids.len() != 1 || a.broker_ids[0].0 != node {
-                return Err(Refused(
+                return Err(KafkaError::new(
                     ResponseError::InvalidReplicaAssignment,
                     format!(
                         "Replica assignment for partition {i} names brokers other than {node}."
@@ -213,7 +214,7 @@ fn create_one(
         })
         .collect();
     let configs = crate::configs::validate_all(&configs)
-        .map_err(|m| Refused(ResponseError::InvalidConfig, m))?;
+        .map_err(|m| KafkaError::new(ResponseError::InvalidConfig, m))?;
     if validate_only {
         return Ok(Created {
             partitions,
@@ -221,9 +222,7 @@ fn create_one(
             configs,
         });
     }
-    let topic = broker
-        .create_topic(name, partitions, configs.clone())
-        .map_err(|r| Refused(r.error, r.message))?;
+    let topic = broker.create_topic(name, partitions, configs.clone())?;
     Ok(Created {
         partitions,
         id: Some(topic.id()),
@@ -283,8 +282,8 @@ pub(crate) fn delete(
             match broker.delete_topic(topic.name()) {
                 Ok(_) => result,
                 Err(r) => result
-                    .with_error_code(code(r.error))
-                    .with_error_message(Some(StrBytes::from_string(r.message))),
+                    .with_error_code(r.code())
+                    .with_error_message(Some(StrBytes::from_string(r.message()))),
             }
         })
         .collect();

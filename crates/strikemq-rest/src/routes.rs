@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use strikemq_broker::{Broker, Refusal};
+use strikemq_broker::{Broker, KafkaError};
 use strikemq_codec::batch::{batches, decode_records, BatchBuilder, NewRecord};
 use strikemq_codec::ResponseError;
 use strikemq_storage::{PartitionLog, Topic};
@@ -39,12 +39,14 @@ fn fail(status: u16, code: &str, message: impl Into<String>) -> Fail {
     Box::new(Response::error(status, code, message))
 }
 
-/// A partition whose files cannot be opened (a 500 with the storage error).
+/// A storage failure, as the broker's Kafka error for it (a partition whose files cannot be
+/// opened is a 500 `storage_error`).
 fn storage_fail(e: strikemq_storage::StorageError) -> Fail {
-    fail(500, "storage_error", e.to_string())
+    refusal(KafkaError::from(e))
 }
 
-fn refusal(r: Refusal) -> Fail {
+/// The HTTP form of a Kafka error: a status, a stable code for scripts, and the message.
+fn refusal(r: KafkaError) -> Fail {
     let (status, code) = match r.error {
         ResponseError::TopicAlreadyExists => (409, "topic_exists"),
         ResponseError::NonEmptyGroup => (409, "group_not_empty"),
@@ -57,9 +59,10 @@ fn refusal(r: Refusal) -> Fail {
         ResponseError::GroupIdNotFound => (404, "unknown_group"),
         ResponseError::MessageTooLarge => (413, "message_too_large"),
         ResponseError::CorruptMessage | ResponseError::InvalidRecord => (400, "invalid_record"),
+        ResponseError::KafkaStorageError => (500, "storage_error"),
         _ => (500, "internal_error"),
     };
-    fail(status, code, r.message)
+    fail(status, code, r.message())
 }
 
 fn percent_decode(s: &str) -> Result<String, Fail> {
