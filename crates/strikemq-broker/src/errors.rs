@@ -5,7 +5,7 @@ use strikemq_codec::BatchError;
 use strikemq_codec::ResponseError;
 use strikemq_storage::StorageError;
 
-/// A Kafka error and, where there is more to say than the code's own description, a message:
+/// A Kafka error and, where there is more to say than the code's name, a message:
 /// what a request or an operation was refused with. Kafka responses carry the message in their
 /// `error_message` fields (null when there is none); the REST API maps the code to an HTTP status
 /// and puts [`KafkaError::message`] in its JSON body.
@@ -14,7 +14,7 @@ use strikemq_storage::StorageError;
 pub struct KafkaError {
     /// The Kafka error.
     pub error: ResponseError,
-    /// What went wrong, beyond the code's description; `None` answers a null `error_message`.
+    /// What went wrong, beyond the code's name; `None` answers a null `error_message`.
     pub detail: Option<String>,
 }
 
@@ -44,7 +44,7 @@ impl KafkaError {
         self.error.code()
     }
 
-    /// The message, or the code's description as Kafka words it.
+    /// The message, or the code's name (`UnknownTopicOrPartition`).
     pub fn message(&self) -> String {
         self.detail
             .clone()
@@ -129,14 +129,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_kafka_error_says_its_message_or_kafkas_description() {
+    fn a_kafka_error_says_its_message_or_the_codes_name() {
         let bare = KafkaError::from(ResponseError::UnknownTopicOrPartition);
         assert_eq!(bare.code(), 3);
         assert_eq!(bare.detail, None, "a null error_message on the wire");
-        assert_eq!(
-            bare.message(),
-            "This server does not host this topic-partition."
-        );
+        assert_eq!(bare.message(), "UnknownTopicOrPartition");
         let said = KafkaError::new(ResponseError::InvalidConfig, "retention.ms: not a number");
         assert_eq!(said.to_string(), "retention.ms: not a number");
         let disk = KafkaError::from(StorageError::UnknownTopic("t".into()));
