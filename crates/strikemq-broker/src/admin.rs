@@ -120,6 +120,11 @@ impl Broker {
         self.appends.sequence()
     }
 
+    /// How many blocking readers (REST peeks with a timeout) wait for an append now.
+    pub fn append_waiters(&self) -> usize {
+        self.appends.waiting()
+    }
+
     /// Blocks the calling thread until something is appended after `seen` or `deadline` passes.
     /// For blocking callers (REST peeks); the Kafka path parks requests instead.
     pub fn wait_for_append(&self, seen: u64, deadline: Instant) {

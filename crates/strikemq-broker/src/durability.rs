@@ -70,6 +70,11 @@ impl AppendSignal {
         }
     }
 
+    /// How many threads wait in [`AppendSignal::wait`].
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiters.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn sequence(&self) -> u64 {
         self.sequence.load(Ordering::Acquire)
     }
