@@ -164,35 +164,44 @@ impl Backend {
 
     /// Whether the backend runs here: built in and, for io_uring, allowed by the kernel (it can
     /// be disabled by `kernel.io_uring_disabled` or a container's seccomp profile).
-    pub fn available(self) -> Result<(), String> {
+    pub fn available(self) -> Result<(), BackendError> {
         if !self.compiled_in() {
-            return Err(format!(
-                "the {} backend is not built in (build with --features io-uring, on Linux)",
-                self.describe()
-            ));
+            return Err(BackendError::NotBuiltIn(self.describe()));
         }
         match self {
             Backend::Mio => Ok(()),
             #[cfg(all(feature = "io-uring", target_os = "linux"))]
             Backend::IoUring => uring::Ring::new()
                 .map(drop)
-                .map_err(|e| format!("io_uring is not available here: {e}")),
+                .map_err(BackendError::Unavailable),
             #[cfg(not(all(feature = "io-uring", target_os = "linux")))]
             Backend::IoUring => unreachable!("checked by compiled_in"),
         }
     }
 }
 
+/// Why an I/O backend cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// Not compiled into this build.
+    #[error("the {0} backend is not built in (build with --features io-uring, on Linux)")]
+    NotBuiltIn(&'static str),
+    /// Built in, but the kernel refuses it (`kernel.io_uring_disabled`, a seccomp profile).
+    #[error("io_uring is not available here: {0}")]
+    Unavailable(#[source] std::io::Error),
+    /// A name that is no backend.
+    #[error("unknown I/O backend {0:?}: use mio or io-uring")]
+    Unknown(String),
+}
+
 impl std::str::FromStr for Backend {
-    type Err = String;
+    type Err = BackendError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "mio" | "epoll" | "kqueue" => Ok(Backend::Mio),
             "io-uring" | "io_uring" | "uring" => Ok(Backend::IoUring),
-            other => Err(format!(
-                "unknown I/O backend {other:?}: use mio or io-uring"
-            )),
+            other => Err(BackendError::Unknown(other.to_owned())),
         }
     }
 }
