@@ -12,6 +12,15 @@ use strikemq_storage::Topic;
 use crate::errors::KafkaError;
 use crate::Broker;
 
+/// A group as listed, with its description where the coordinator has one.
+#[derive(Debug, Clone)]
+pub struct GroupOverview {
+    /// What ListGroups says of it.
+    pub listing: GroupListing,
+    /// What DescribeGroups says of it.
+    pub description: Option<GroupDescription>,
+}
+
 impl Broker {
     /// Appends one record batch to a partition as a Produce request would (validation, size limit,
     /// wake-ups). Returns the base offset.
@@ -73,13 +82,13 @@ impl Broker {
     }
 
     /// Every consumer group.
-    pub fn list_groups_overview(&self) -> Vec<(GroupListing, Option<GroupDescription>)> {
+    pub fn list_groups_overview(&self) -> Vec<GroupOverview> {
         self.with_groups(|g| {
             g.list()
                 .into_iter()
-                .map(|l| {
-                    let d = g.describe(&l.group_id);
-                    (l, d)
+                .map(|listing| GroupOverview {
+                    description: g.describe(&listing.group_id),
+                    listing,
                 })
                 .collect()
         })

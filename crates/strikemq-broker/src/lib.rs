@@ -63,6 +63,7 @@ use strikemq_codec::versions::supported_apis;
 use strikemq_groups::{GroupConfig, GroupCoordinator};
 use strikemq_storage::{StorageError, Store};
 
+pub use admin::GroupOverview;
 pub use errors::KafkaError;
 pub use fetch::ParkedFetch;
 use group_requests::GroupSlot;

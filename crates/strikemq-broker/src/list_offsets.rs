@@ -5,7 +5,7 @@ use strikemq_codec::messages::list_offsets_response::{
 };
 use strikemq_codec::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use strikemq_codec::ResponseError;
-use strikemq_storage::PartitionLog;
+use strikemq_storage::{PartitionLog, TimestampedOffset};
 
 use crate::errors::{code, storage_error};
 use crate::Broker;
@@ -43,8 +43,10 @@ pub(crate) fn handle(
                             .with_offset(-1);
                     };
                     match lookup(log, p.timestamp) {
-                        Ok(Some((offset, timestamp))) => {
-                            let resp = resp.with_offset(offset).with_timestamp(timestamp);
+                        Ok(Some(found)) => {
+                            let resp = resp
+                                .with_offset(found.offset)
+                                .with_timestamp(found.timestamp);
                             if version >= LEADER_EPOCH_VERSION {
                                 resp.with_leader_epoch(0)
                             } else {
@@ -67,11 +69,18 @@ pub(crate) fn handle(
     ListOffsetsResponse::default().with_topics(topics)
 }
 
-/// (offset, timestamp) for a ListOffsets query; Kafka reports timestamp -1 for earliest/latest.
-fn lookup(log: &PartitionLog, timestamp: i64) -> Result<Option<(i64, i64)>, ResponseError> {
+/// The offset (and timestamp) a ListOffsets query names; Kafka reports timestamp -1 for
+/// earliest/latest.
+fn lookup(log: &PartitionLog, timestamp: i64) -> Result<Option<TimestampedOffset>, ResponseError> {
+    let at = |offset| {
+        Ok(Some(TimestampedOffset {
+            offset,
+            timestamp: -1,
+        }))
+    };
     match timestamp {
-        LATEST => Ok(Some((log.log_end_offset(), -1))),
-        EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+        LATEST => at(log.log_end_offset()),
+        EARLIEST | EARLIEST_LOCAL => at(log.log_start_offset()),
         MAX_TIMESTAMP => log.max_timestamp().map_err(|e| storage_error(&e)),
         // No tiered storage: nothing has been uploaded.
         LATEST_TIERED => Ok(None),

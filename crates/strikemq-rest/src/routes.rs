@@ -538,7 +538,8 @@ impl Api {
             .broker
             .list_groups_overview()
             .into_iter()
-            .map(|(l, d)| {
+            .map(|o| {
+                let (l, d) = (&o.listing, &o.description);
                 json!({
                     "group_id": l.group_id,
                     "state": l.state.as_str(),

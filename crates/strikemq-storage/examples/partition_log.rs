@@ -69,12 +69,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(shown, 3);
 
     // Which offset was written at (or after) a point in time?
-    let (offset, ts) = log
+    let found = log
         .offset_for_timestamp(t0 + 100)?
         .ok_or("no record at or after that time")?;
     println!(
-        "first record at or after {}: offset {offset} ({ts})",
-        t0 + 100
+        "first record at or after {}: offset {} ({})",
+        t0 + 100,
+        found.offset,
+        found.timestamp
     );
 
     // Close and reopen: the last segment is scanned and any torn tail cut off.

@@ -41,7 +41,9 @@ pub use compaction::{CompactionPolicy, CompactionResult};
 pub use error::StorageError;
 pub use files::{FileOps, RealFiles};
 pub use meta::{decode_versioned, encode_versioned, InternalLog, MetaFile, MetaStore};
-pub use partition::{AppendInfo, FetchBound, LogConfig, PartitionLog, ReadResult, Written};
+pub use partition::{
+    AppendInfo, FetchBound, LogConfig, PartitionLog, ReadResult, TimestampedOffset, Written,
+};
 pub use producers::ProducerSnapshot;
 pub use store::{
     validate_topic_name, write_atomically, Store, StoreConfig, Topic, MAX_TOPIC_NAME_LEN,

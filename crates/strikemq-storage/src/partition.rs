@@ -482,7 +482,10 @@ impl PartitionLog {
     }
 
     /// The first record with a timestamp at or after `timestamp`: its offset and timestamp.
-    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, StorageError> {
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampedOffset>, StorageError> {
         let segments = self.segments.read().clone();
         let log_start = self.log_start_offset();
         for seg in segments.iter() {
@@ -499,7 +502,10 @@ impl PartitionLog {
                 }
                 for r in decode_records(&b)? {
                     if r.timestamp >= timestamp && r.offset >= log_start {
-                        return Ok(Some((r.offset, r.timestamp)));
+                        return Ok(Some(TimestampedOffset {
+                            offset: r.offset,
+                            timestamp: r.timestamp,
+                        }));
                     }
                 }
             }
@@ -508,7 +514,7 @@ impl PartitionLog {
     }
 
     /// The largest timestamp in the log and the offset of the first record carrying it.
-    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, StorageError> {
+    pub fn max_timestamp(&self) -> Result<Option<TimestampedOffset>, StorageError> {
         let segments = self.segments.read().clone();
         let Some(max) = segments.iter().map(|s| s.max_timestamp()).max() else {
             return Ok(None);
@@ -739,6 +745,15 @@ impl PartitionLog {
     }
 }
 
+/// A record found by its timestamp: its offset and its own timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampedOffset {
+    /// The record's offset.
+    pub offset: i64,
+    /// The record's timestamp.
+    pub timestamp: i64,
+}
+
 /// `log-start-offset` in the partition directory: the log start moved by DeleteRecords, a
 /// versioned number file (see the meta module), written atomically.
 const LOG_START_FILE: &str = "log-start-offset";
@@ -916,6 +931,11 @@ fn decode_recovery_point(bytes: &[u8]) -> Option<Checkpoint> {
 
 #[cfg(test)]
 mod tests {
+    /// A look-up's (offset, timestamp), for comparisons.
+    fn pair(found: Option<TimestampedOffset>) -> Option<(i64, i64)> {
+        found.map(|f| (f.offset, f.timestamp))
+    }
+
     use super::*;
     use crate::testutil::{batch, values};
     use std::io::Write;
@@ -1382,7 +1402,7 @@ mod tests {
             for i in (0..batches).step_by(7) {
                 let got = values(&log.read(i * 300 + 5, 1).unwrap().records);
                 assert_eq!(got[0], (i * 300, format!("b{i}-0")));
-                let (offset, _) = log.offset_for_timestamp(i * 1000 + 150).unwrap().unwrap();
+                let (offset, _) = pair(log.offset_for_timestamp(i * 1000 + 150).unwrap()).unwrap();
                 assert_eq!(offset, i * 300 + 150);
             }
         };
@@ -1460,7 +1480,10 @@ mod tests {
             let got = values(&log.read(at as i64, 1).unwrap().records);
             assert_eq!(got, vec![(at as i64, format!("{}-0", value(at)))]);
             let ts = 1_000 * at as i64;
-            assert_eq!(log.offset_for_timestamp(ts).unwrap(), Some((at as i64, ts)));
+            assert_eq!(
+                pair(log.offset_for_timestamp(ts).unwrap()),
+                Some((at as i64, ts))
+            );
         }
         assert_eq!(
             log.append(&batch("next", 1, 0)).unwrap().base_offset,
@@ -1667,13 +1690,22 @@ mod tests {
             // timestamps 1000 + 10*i .. +4
             log.append(&batch("m", 5, 1000 + 10 * i)).unwrap();
         }
-        assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 1000)));
-        assert_eq!(log.offset_for_timestamp(1012).unwrap(), Some((7, 1012)));
+        assert_eq!(pair(log.offset_for_timestamp(0).unwrap()), Some((0, 1000)));
+        assert_eq!(
+            pair(log.offset_for_timestamp(1012).unwrap()),
+            Some((7, 1012))
+        );
         // 1015..1019 are not used: the next record is 1020 at offset 10.
-        assert_eq!(log.offset_for_timestamp(1015).unwrap(), Some((10, 1020)));
-        assert_eq!(log.offset_for_timestamp(1394).unwrap(), Some((199, 1394)));
-        assert_eq!(log.offset_for_timestamp(1395).unwrap(), None);
-        assert_eq!(log.max_timestamp().unwrap(), Some((199, 1394)));
+        assert_eq!(
+            pair(log.offset_for_timestamp(1015).unwrap()),
+            Some((10, 1020))
+        );
+        assert_eq!(
+            pair(log.offset_for_timestamp(1394).unwrap()),
+            Some((199, 1394))
+        );
+        assert_eq!(pair(log.offset_for_timestamp(1395).unwrap()), None);
+        assert_eq!(pair(log.max_timestamp().unwrap()), Some((199, 1394)));
     }
 
     proptest::proptest! {
@@ -1699,15 +1731,15 @@ mod tests {
             let max = *timestamps.iter().max().unwrap();
             let first_max = timestamps.iter().position(|&ts| ts == max).unwrap() as i64;
             for &t in &probes {
-                proptest::prop_assert_eq!(log.offset_for_timestamp(t).unwrap(), expect(t));
+                proptest::prop_assert_eq!(pair(log.offset_for_timestamp(t).unwrap()), expect(t));
             }
-            proptest::prop_assert_eq!(log.max_timestamp().unwrap(), Some((first_max, max)));
+            proptest::prop_assert_eq!(pair(log.max_timestamp().unwrap()), Some((first_max, max)));
             drop(log);
             let log = PartitionLog::open(&path, config).unwrap();
             for &t in &probes {
-                proptest::prop_assert_eq!(log.offset_for_timestamp(t).unwrap(), expect(t));
+                proptest::prop_assert_eq!(pair(log.offset_for_timestamp(t).unwrap()), expect(t));
             }
-            proptest::prop_assert_eq!(log.max_timestamp().unwrap(), Some((first_max, max)));
+            proptest::prop_assert_eq!(pair(log.max_timestamp().unwrap()), Some((first_max, max)));
         }
     }
 
@@ -1737,7 +1769,7 @@ mod tests {
         assert_eq!(log.log_start_offset(), 33);
         assert_eq!(log.log_end_offset(), 80);
         assert_eq!(
-            log.offset_for_timestamp(0).unwrap().map(|(o, _)| o),
+            pair(log.offset_for_timestamp(0).unwrap()).map(|(o, _)| o),
             Some(33)
         );
         assert_eq!(log.delete_records_before(80).unwrap(), 80);
