@@ -553,6 +553,7 @@ impl Cursor<'_> {
 pub struct BatchBuilder {
     records: Vec<NewRecord>,
     producer_id: Option<(i64, i16, i32)>,
+    transactional: bool,
 }
 
 /// A record to put into a [`BatchBuilder`].
@@ -576,6 +577,11 @@ impl BatchBuilder {
     /// Marks the batch as sent by an idempotent producer.
     pub fn producer(mut self, producer_id: i64, epoch: i16, base_sequence: i32) -> Self {
         self.producer_id = Some((producer_id, epoch, base_sequence));
+        self
+    }
+    /// Marks the batch as part of its producer's open transaction.
+    pub fn transactional(mut self) -> Self {
+        self.transactional = true;
         self
     }
     /// Appends a record.
@@ -612,11 +618,86 @@ impl BatchBuilder {
                 max_timestamp: max_ts,
                 producer: self.producer_id.unwrap_or((-1, -1, -1)),
                 log_append_time: false,
+                transactional: self.transactional,
+                control: false,
             },
             base_ts,
             self.records.len(),
             &body,
         )
+    }
+}
+
+/// What a transaction marker says: the transaction's records are committed or aborted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlType {
+    /// The records are discarded by read_committed consumers.
+    Abort,
+    /// The records become visible to read_committed consumers.
+    Commit,
+}
+
+impl ControlType {
+    /// The type's number in the control record's key.
+    pub fn code(self) -> i16 {
+        match self {
+            ControlType::Abort => 0,
+            ControlType::Commit => 1,
+        }
+    }
+}
+
+/// A control batch holding one transaction marker, as Kafka's coordinator writes it: the
+/// transactional and control bits set, the producer's id and epoch, no sequence, one record
+/// whose key is (version 0, type) and whose value is (version 0, coordinator epoch), all i16/i32
+/// big-endian.
+pub fn control_batch(
+    producer_id: i64,
+    epoch: i16,
+    marker: ControlType,
+    coordinator_epoch: i32,
+    timestamp: i64,
+) -> Bytes {
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&marker.code().to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    let key = Some(Bytes::from(key));
+    let value = Some(Bytes::from(value));
+    let body = encode_records(std::iter::once((0, 0, &key, &value, &[][..])));
+    encode_batch(
+        &RebuiltHeader {
+            base_offset: 0,
+            last_offset_delta: 0,
+            max_timestamp: timestamp,
+            producer: (producer_id, epoch, -1),
+            log_append_time: false,
+            transactional: true,
+            control: true,
+        },
+        timestamp,
+        1,
+        &body,
+    )
+}
+
+/// The marker of a control batch: `None` for a data batch, or a control record this version
+/// does not know (Kafka skips those too).
+pub fn control_type(batch: &RecordBatch<'_>) -> Option<ControlType> {
+    if !batch.is_control() {
+        return None;
+    }
+    let records = decode_records(batch).ok()?;
+    let key = records.first()?.key.as_ref()?;
+    if key.len() < 4 || key[..2] != [0, 0] {
+        return None;
+    }
+    match i16::from_be_bytes([key[2], key[3]]) {
+        0 => Some(ControlType::Abort),
+        1 => Some(ControlType::Commit),
+        _ => None,
     }
 }
 
@@ -659,11 +740,10 @@ fn encode_records<'a>(
 fn encode_batch(header: &RebuiltHeader, base_ts: i64, count: usize, body: &[u8]) -> Bytes {
     use bytes::BufMut;
     let (pid, epoch, seq) = header.producer;
-    let attributes: i16 = if header.log_append_time {
-        TIMESTAMP_TYPE_BIT
-    } else {
-        0
-    };
+    let bit = |on: bool, bit: i16| if on { bit } else { 0 };
+    let attributes: i16 = bit(header.log_append_time, TIMESTAMP_TYPE_BIT)
+        | bit(header.transactional, TRANSACTIONAL_BIT)
+        | bit(header.control, CONTROL_BIT);
     let mut out = bytes::BytesMut::with_capacity(HEADER_SIZE + body.len());
     out.put_i64(header.base_offset);
     out.put_i32((HEADER_SIZE - LOG_OVERHEAD + body.len()) as i32);
@@ -697,6 +777,10 @@ pub struct RebuiltHeader {
     pub producer: (i64, i16, i32),
     /// Whether timestamps are LogAppendTime.
     pub log_append_time: bool,
+    /// Whether the batch belongs to a transaction.
+    pub transactional: bool,
+    /// Whether it is a control batch (a transaction marker).
+    pub control: bool,
 }
 
 impl RebuiltHeader {
@@ -708,6 +792,8 @@ impl RebuiltHeader {
             max_timestamp: b.max_timestamp(),
             producer: (b.producer_id(), b.producer_epoch(), b.base_sequence()),
             log_append_time: b.is_log_append_time(),
+            transactional: b.is_transactional(),
+            control: b.is_control(),
         }
     }
 }
@@ -829,6 +915,57 @@ mod tests {
         }
     }
 
+    /// A commit and an abort marker, byte for byte as kafka-protocol's encoder writes the same
+    /// control record, and read back.
+    #[test]
+    fn control_batches_are_what_kafka_writes_and_read_back() {
+        for (marker, code) in [(ControlType::Abort, 0i16), (ControlType::Commit, 1)] {
+            let ours = control_batch(4000, 3, marker, 7, 1_700_000_000_123);
+            let mut key = 0i16.to_be_bytes().to_vec();
+            key.extend_from_slice(&code.to_be_bytes());
+            let mut value = 0i16.to_be_bytes().to_vec();
+            value.extend_from_slice(&7i32.to_be_bytes());
+            let theirs = KRecord {
+                transactional: true,
+                control: true,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: 4000,
+                producer_epoch: 3,
+                timestamp_type: TimestampType::Creation,
+                offset: 0,
+                sequence: -1,
+                timestamp: 1_700_000_000_123,
+                key: Some(Bytes::from(key)),
+                value: Some(Bytes::from(value)),
+                headers: Default::default(),
+            };
+            let mut buf = bytes::BytesMut::new();
+            RecordBatchEncoder::encode(
+                &mut buf,
+                &[theirs],
+                &RecordEncodeOptions {
+                    version: 2,
+                    compression: KCompression::None,
+                },
+            )
+            .unwrap();
+            assert_eq!(&ours[..], &buf[..], "{marker:?}");
+            let batch = RecordBatch::parse(&ours).unwrap();
+            assert!(batch.is_control() && batch.is_transactional());
+            assert_eq!((batch.producer_id(), batch.producer_epoch()), (4000, 3));
+            assert_eq!(control_type(&batch), Some(marker));
+        }
+        let data = BatchBuilder::new()
+            .producer(1, 0, 0)
+            .transactional()
+            .record(NewRecord::default())
+            .build();
+        let data = RecordBatch::parse(&data).unwrap();
+        assert!(data.is_transactional() && !data.is_control());
+        assert_eq!(control_type(&data), None);
+    }
+
     fn kafka_protocol_batch(records: &[NewRecord], compression: KCompression) -> Bytes {
         let recs: Vec<KRecord> = records
             .iter()
@@ -891,7 +1028,7 @@ mod tests {
     proptest! {
         #[test]
         fn builder_round_trips(records in proptest::collection::vec(arb_record(), 1..20), base in 0i64..1_000_000) {
-            let mut bytes = BatchBuilder { records: records.clone(), producer_id: None }.build().to_vec();
+            let mut bytes = BatchBuilder { records: records.clone(), producer_id: None, transactional: false }.build().to_vec();
             set_base_offset(&mut bytes, base);
             let batch = RecordBatch::parse(&bytes).unwrap();
             prop_assert_eq!(batch.base_offset(), base);
