@@ -298,47 +298,48 @@ pub(crate) fn describe_producers(
     use strikemq_codec::messages::describe_producers_response::{
         PartitionResponse, ProducerState, TopicResponse,
     };
-    let topics =
-        req.topics
-            .iter()
-            .map(|t| {
-                let topic = broker.store().topic(t.name.0.as_str());
-                let partitions =
-                    t.partition_indexes
-                        .iter()
-                        .map(|&p| {
-                            let r = PartitionResponse::default().with_partition_index(p);
-                            match crate::errors::partition_log(topic.as_deref(), p) {
-                                // Kafka's message for an unknown topic; none for an unknown partition.
-                                Err(e) => r.with_error_code(code(e)).with_error_message(
-                                    topic.is_none().then(|| {
-                                        StrBytes::from_static_str(
-                                            "This server does not host this topic-partition.",
-                                        )
-                                    }),
-                                ),
-                                Ok(log) => r.with_active_producers(
-                                    log.producers()
-                                        .into_iter()
-                                        .map(|s| {
-                                            ProducerState::default()
-                                                .with_producer_id(ProducerId(s.producer_id))
-                                                .with_producer_epoch(i32::from(s.epoch))
-                                                .with_last_sequence(s.last_sequence)
-                                                .with_last_timestamp(s.last_timestamp)
-                                                .with_coordinator_epoch(-1)
-                                                .with_current_txn_start_offset(-1)
-                                        })
-                                        .collect(),
-                                ),
-                            }
-                        })
-                        .collect();
-                TopicResponse::default()
-                    .with_name(t.name.clone())
-                    .with_partitions(partitions)
-            })
-            .collect();
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| {
+            let topic = broker.store().topic(t.name.0.as_str());
+            let partitions = t
+                .partition_indexes
+                .iter()
+                .map(|&p| {
+                    let r = PartitionResponse::default().with_partition_index(p);
+                    match crate::errors::partition_log(topic.as_deref(), p) {
+                        // Kafka's message for an unknown topic; none for an unknown partition.
+                        Err(e) => {
+                            r.with_error_code(code(e))
+                                .with_error_message(topic.is_none().then(|| {
+                                    StrBytes::from_static_str(
+                                        "This server does not host this topic-partition.",
+                                    )
+                                }))
+                        }
+                        Ok(log) => r.with_active_producers(
+                            log.producers()
+                                .into_iter()
+                                .map(|s| {
+                                    ProducerState::default()
+                                        .with_producer_id(ProducerId(s.producer_id))
+                                        .with_producer_epoch(i32::from(s.epoch))
+                                        .with_last_sequence(s.last_sequence)
+                                        .with_last_timestamp(s.last_timestamp)
+                                        .with_coordinator_epoch(-1)
+                                        .with_current_txn_start_offset(s.current_txn_start_offset)
+                                })
+                                .collect(),
+                        ),
+                    }
+                })
+                .collect();
+            TopicResponse::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
     DescribeProducersResponse::default().with_topics(topics)
 }
 

@@ -109,6 +109,9 @@ pub struct PartitionLog {
     segments: RwLock<Arc<Vec<Arc<Segment>>>>,
     log_end: AtomicI64,
     log_start: AtomicI64,
+    /// The first offset of the earliest open transaction (i64::MAX: none), published before the
+    /// log end moves past it: the last stable offset is the lower of the two.
+    first_unstable: AtomicI64,
     /// Appended data not yet synced to disk.
     unsynced: std::sync::atomic::AtomicBool,
     /// Held during a sync: a caller that finds nothing unsynced knows a sync that started after
@@ -215,6 +218,7 @@ impl PartitionLog {
         segments.push(active.clone());
         let log_end = active.next_offset();
         let producers = load_producers(&dir, &segments, log_end, at_point);
+        let first_unstable = producers.first_unstable_offset().unwrap_or(i64::MAX);
         // DeleteRecords may have moved the start past the first segment's base.
         let log_start = read_log_start(&dir)?
             .unwrap_or(i64::MIN)
@@ -236,6 +240,7 @@ impl PartitionLog {
             segments: RwLock::new(Arc::new(segments)),
             log_end: AtomicI64::new(log_end),
             log_start: AtomicI64::new(log_start),
+            first_unstable: AtomicI64::new(first_unstable),
             unsynced: std::sync::atomic::AtomicBool::new(false),
             sync_lock: Mutex::new(None),
             cleaned_up_to: AtomicI64::new(0),
@@ -251,6 +256,14 @@ impl PartitionLog {
     /// The next offset to be assigned.
     pub fn log_end_offset(&self) -> i64 {
         self.log_end.load(Ordering::Acquire)
+    }
+
+    /// The last stable offset (KIP-98): the log end, or the first offset of the earliest open
+    /// transaction if that is lower. read_committed consumers read below it.
+    pub fn last_stable_offset(&self) -> i64 {
+        // The end first: the open transactions published with it are visible after it.
+        let end = self.log_end.load(Ordering::Acquire);
+        end.min(self.first_unstable.load(Ordering::Acquire))
     }
 
     /// The first offset still kept.
@@ -365,6 +378,11 @@ impl PartitionLog {
         }
         active.append(writer, scratch, index, next)?;
         producers.replay(scratch);
+        // Before the log end: a reader that sees the new end sees the transaction it opened.
+        self.first_unstable.store(
+            producers.first_unstable_offset().unwrap_or(i64::MAX),
+            Ordering::Release,
+        );
         self.unsynced.store(true, Ordering::Release);
         self.log_end.store(next, Ordering::Release);
         Ok(AppendInfo {
@@ -949,6 +967,54 @@ mod tests {
             segment_bytes,
             ..Default::default()
         }
+    }
+
+    /// The last stable offset stops at the earliest open transaction, follows it as markers
+    /// close transactions, and is the same after a crash recovery and after a clean reopen.
+    #[test]
+    fn the_last_stable_offset_stops_at_the_earliest_open_transaction() {
+        use strikemq_batch::{control_batch, BatchBuilder, ControlType, NewRecord};
+        let txn = |pid, seq| {
+            BatchBuilder::new()
+                .producer(pid, 0, seq)
+                .transactional()
+                .record(NewRecord {
+                    timestamp: 1,
+                    value: Some(bytes::Bytes::from_static(b"t")),
+                    ..Default::default()
+                })
+                .build()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t-0");
+        let log = PartitionLog::open(&path, small()).unwrap();
+        log.append(&batch("plain", 2, 0)).unwrap(); // 0, 1
+        assert_eq!(log.last_stable_offset(), 2);
+        log.append(&txn(5, 0)).unwrap(); // 2: producer 5 opens
+        log.append(&batch("plain", 1, 0)).unwrap(); // 3
+        log.append(&txn(6, 0)).unwrap(); // 4: producer 6 opens
+        log.append(&txn(5, 1)).unwrap(); // 5
+        assert_eq!((log.last_stable_offset(), log.log_end_offset()), (2, 6));
+        log.append(&control_batch(5, 0, ControlType::Commit, 0, 2))
+            .unwrap(); // 6
+        assert_eq!(log.last_stable_offset(), 4, "6's transaction is still open");
+        let states = log.producers();
+        let six = states.iter().find(|p| p.producer_id == 6).unwrap();
+        assert_eq!(six.current_txn_start_offset, 4);
+        // After a crash (no clean close), recovery finds the same open transaction.
+        drop(log);
+        let log = PartitionLog::open(&path, small()).unwrap();
+        assert_eq!((log.last_stable_offset(), log.log_end_offset()), (4, 7));
+        log.append(&control_batch(6, 0, ControlType::Abort, 0, 3))
+            .unwrap(); // 7
+        assert_eq!(log.last_stable_offset(), 8);
+        // And after a clean close, from the producer snapshot.
+        log.append(&txn(5, 2)).unwrap(); // 8: producer 5 opens again
+        log.sync().unwrap();
+        log.close().unwrap();
+        drop(log);
+        let log = PartitionLog::open_after(path.clone(), small(), true).unwrap();
+        assert_eq!((log.last_stable_offset(), log.log_end_offset()), (8, 9));
     }
 
     /// KIP-74: a fetch read is the whole batches within `max_bytes`; the first batch may exceed
