@@ -28,6 +28,7 @@
 
 #![deny(missing_docs)]
 
+mod aborted;
 mod compaction;
 mod error;
 mod files;
@@ -37,6 +38,7 @@ mod producers;
 mod segment;
 mod store;
 
+pub use aborted::AbortedTxn;
 pub use compaction::{CompactionPolicy, CompactionResult};
 pub use error::StorageError;
 pub use files::{FileOps, RealFiles};

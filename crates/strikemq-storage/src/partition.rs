@@ -10,7 +10,7 @@ use strikemq_batch::{self as batch, decode_records, RecordBatch};
 
 use crate::error::{IoContext, StorageError};
 use crate::files::FileOps;
-use crate::producers::{ProducerStates, Verdict};
+use crate::producers::{CompletedTxn, ProducerStates, Verdict};
 use crate::segment::{RecoveryPoint, Segment, SegmentSlice, SegmentWriter};
 
 /// Settings of one partition log.
@@ -112,6 +112,8 @@ pub struct PartitionLog {
     /// The first offset of the earliest open transaction (i64::MAX: none), published before the
     /// log end moves past it: the last stable offset is the lower of the two.
     first_unstable: AtomicI64,
+    /// The transactions abort markers closed.
+    aborted: crate::aborted::AbortedIndex,
     /// Appended data not yet synced to disk.
     unsynced: std::sync::atomic::AtomicBool,
     /// Held during a sync: a caller that finds nothing unsynced knows a sync that started after
@@ -217,13 +219,19 @@ impl PartitionLog {
         };
         segments.push(active.clone());
         let log_end = active.next_offset();
-        let producers = load_producers(&dir, &segments, log_end, at_point);
+        let (producers, replayed) = load_producers(&dir, &segments, log_end, at_point);
         let first_unstable = producers.first_unstable_offset().unwrap_or(i64::MAX);
         // DeleteRecords may have moved the start past the first segment's base.
         let log_start = read_log_start(&dir)?
             .unwrap_or(i64::MIN)
             .max(segments[0].base_offset)
             .min(log_end);
+        // The last stable offset after a replayed abort is not known any more; after the
+        // marker is as far as a read_committed reader could have read then.
+        let aborted =
+            crate::aborted::AbortedIndex::open(&dir, log_start, log_end, &replayed, |marker| {
+                (marker + 1).min(first_unstable)
+            })?;
         Ok(PartitionLog {
             dir,
             files: config.files.clone(),
@@ -241,6 +249,7 @@ impl PartitionLog {
             log_end: AtomicI64::new(log_end),
             log_start: AtomicI64::new(log_start),
             first_unstable: AtomicI64::new(first_unstable),
+            aborted,
             unsynced: std::sync::atomic::AtomicBool::new(false),
             sync_lock: Mutex::new(None),
             cleaned_up_to: AtomicI64::new(0),
@@ -264,6 +273,12 @@ impl PartitionLog {
         // The end first: the open transactions published with it are visible after it.
         let end = self.log_end.load(Ordering::Acquire);
         end.min(self.first_unstable.load(Ordering::Acquire))
+    }
+
+    /// The aborted transactions that overlap the offsets `[from, upper)`: what a read_committed
+    /// Fetch returning those offsets reports, for the client to drop their records.
+    pub fn aborted_transactions(&self, from: i64, upper: i64) -> Vec<crate::aborted::AbortedTxn> {
+        self.aborted.overlapping(from, upper)
     }
 
     /// The first offset still kept.
@@ -339,7 +354,9 @@ impl PartitionLog {
             && (active.size() + need > segment_bytes || active.remaining() < need || too_old);
         if rolled {
             // The state of every producer up to here, so that opening the log after a crash
-            // replays only the new segment's headers (as Kafka snapshots at a roll).
+            // replays only the new segment's headers (as Kafka snapshots at a roll). The aborts
+            // it covers must not be lost while it survives: they are synced first.
+            self.aborted.sync()?;
             save_producers(&self.dir, producers, base_offset);
             *active_since = std::time::Instant::now();
             let capacity = segment_bytes.max(need);
@@ -377,12 +394,19 @@ impl PartitionLog {
             pos += size;
         }
         active.append(writer, scratch, index, next)?;
-        producers.replay(scratch);
-        // Before the log end: a reader that sees the new end sees the transaction it opened.
-        self.first_unstable.store(
-            producers.first_unstable_offset().unwrap_or(i64::MAX),
-            Ordering::Release,
-        );
+        let closed = producers.replay(scratch);
+        let first_unstable = producers.first_unstable_offset().unwrap_or(i64::MAX);
+        for t in closed.iter().filter(|t| t.aborted) {
+            self.aborted.push(crate::aborted::AbortedTxn {
+                producer_id: t.producer_id,
+                first_offset: t.first_offset,
+                last_offset: t.last_offset,
+                last_stable_offset: first_unstable.min(next),
+            })?;
+        }
+        // Before the log end: a reader that sees the new end sees the transaction it opened
+        // and the aborts it wrote.
+        self.first_unstable.store(first_unstable, Ordering::Release);
         self.unsynced.store(true, Ordering::Release);
         self.log_end.store(next, Ordering::Release);
         Ok(AppendInfo {
@@ -561,6 +585,8 @@ impl PartitionLog {
     }
 
     fn sync_all(&self, written: &mut Option<RecoveryPoint>) -> Result<(), StorageError> {
+        // The aborts first: a marker made durable below has its entry on disk.
+        self.aborted.sync()?;
         let (active, point, producers) = {
             let app = self.writer.lock();
             let point = app.active.recovery_point(&app.writer);
@@ -607,6 +633,7 @@ impl PartitionLog {
             ..
         } = &mut *app;
         active.seal(writer)?;
+        self.aborted.sync()?;
         save_producers(&self.dir, producers, self.log_end_offset());
         Ok(())
     }
@@ -627,6 +654,7 @@ impl PartitionLog {
         let start = self.log_start_offset().max(offset);
         write_log_start(&self.dir, start)?;
         self.log_start.store(start, Ordering::Release);
+        self.aborted.trim_below(start)?;
         // Drop closed segments that hold nothing at or after the new start; readers holding one
         // keep their mapping until they are done.
         let mut list = Vec::clone(&self.segments.read());
@@ -745,6 +773,7 @@ impl PartitionLog {
         let start = list[drop].base_offset.max(self.log_start_offset());
         write_log_start(&self.dir, start)?;
         self.log_start.store(start, Ordering::Release);
+        self.aborted.trim_below(start)?;
         *self.segments.write() = Arc::new(list[drop..].to_vec());
         for seg in &list[..drop] {
             for path in seg.paths() {
@@ -797,7 +826,7 @@ fn load_producers(
     segments: &[Arc<Segment>],
     log_end: i64,
     at_point: Option<(i64, ProducerStates)>,
-) -> ProducerStates {
+) -> (ProducerStates, Vec<CompletedTxn>) {
     let path = dir.join(PRODUCERS_FILE);
     let snapshot = match std::fs::read(&path) {
         Ok(bytes) => {
@@ -818,6 +847,7 @@ fn load_producers(
         (file, point) => file.or(point),
     };
     let (from, mut states) = snapshot.unwrap_or((i64::MIN, ProducerStates::default()));
+    let mut replayed = Vec::new();
     for (i, seg) in segments.iter().enumerate() {
         // A segment holds the offsets up to the next one's base.
         if segments
@@ -832,9 +862,9 @@ fn load_producers(
         } else {
             0
         };
-        states.replay_from(&bytes[start..], from);
+        replayed.extend(states.replay_from(&bytes[start..], from));
     }
-    states
+    (states, replayed)
 }
 
 /// Writes the producer snapshot for the batches below `offset`. Best effort and not synced:
@@ -973,6 +1003,7 @@ mod tests {
     /// close transactions, and is the same after a crash recovery and after a clean reopen.
     #[test]
     fn the_last_stable_offset_stops_at_the_earliest_open_transaction() {
+        use crate::aborted::AbortedTxn;
         use strikemq_batch::{control_batch, BatchBuilder, ControlType, NewRecord};
         let txn = |pid, seq| {
             BatchBuilder::new()
@@ -1008,6 +1039,29 @@ mod tests {
         log.append(&control_batch(6, 0, ControlType::Abort, 0, 3))
             .unwrap(); // 7
         assert_eq!(log.last_stable_offset(), 8);
+        let aborted = AbortedTxn {
+            producer_id: 6,
+            first_offset: 4,
+            last_offset: 7,
+            last_stable_offset: 8,
+        };
+        assert_eq!(log.aborted_transactions(0, 8), [aborted]);
+        assert_eq!(
+            log.aborted_transactions(0, 4),
+            [],
+            "a fetch that stops before it"
+        );
+        assert_eq!(
+            log.aborted_transactions(8, 9),
+            [],
+            "a fetch that starts after it"
+        );
+        // A crash that lost the index file: recovery replays the marker and writes it again.
+        drop(log);
+        std::fs::remove_file(path.join(crate::aborted::ABORTED_FILE)).unwrap();
+        let log = PartitionLog::open(&path, small()).unwrap();
+        assert_eq!(log.aborted_transactions(0, 8), [aborted]);
+        assert!(path.join(crate::aborted::ABORTED_FILE).exists());
         // And after a clean close, from the producer snapshot.
         log.append(&txn(5, 2)).unwrap(); // 8: producer 5 opens again
         log.sync().unwrap();
@@ -1015,6 +1069,10 @@ mod tests {
         drop(log);
         let log = PartitionLog::open_after(path.clone(), small(), true).unwrap();
         assert_eq!((log.last_stable_offset(), log.log_end_offset()), (8, 9));
+        assert_eq!(log.aborted_transactions(0, 9), [aborted]);
+        // DeleteRecords past the marker drops the entry.
+        log.delete_records_before(8).unwrap();
+        assert_eq!(log.aborted_transactions(0, 9), []);
     }
 
     /// KIP-74: a fetch read is the whole batches within `max_bytes`; the first batch may exceed
