@@ -3,11 +3,14 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use strikemq_codec::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use strikemq_codec::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use strikemq_codec::messages::ProducerId;
 use strikemq_codec::messages::{ApiKey, FetchRequest, FetchResponse, ResponseKind};
 use strikemq_codec::response::{Response, ResponseBody};
 use strikemq_codec::ResponseError;
-use strikemq_storage::{FetchBound, StorageError};
+use strikemq_storage::{FetchBound, Isolation, StorageError};
 
 use crate::errors::{code, storage_error};
 use crate::{Broker, Outcome, Parked};
@@ -82,6 +85,11 @@ fn build(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, u
     let mut any_error = false;
     let mut topics = Vec::with_capacity(req.topics.len());
     let read_committed = req.isolation_level == 1;
+    let isolation = if read_committed {
+        Isolation::ReadCommitted
+    } else {
+        Isolation::ReadUncommitted
+    };
     for ft in &req.topics {
         let (topic, unknown) = if version >= TOPIC_ID_VERSION {
             (
@@ -98,8 +106,8 @@ fn build(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, u
             .partitions
             .iter()
             .map(|fp| {
-                // Kafka lists aborted transactions (none here: no transactions) only to
-                // read_committed consumers and sends null to the others.
+                // Kafka lists aborted transactions only to read_committed consumers and sends
+                // null to the others.
                 let data = PartitionData::default()
                     .with_partition_index(fp.partition)
                     .with_aborted_transactions(read_committed.then(Vec::new))
@@ -121,7 +129,7 @@ fn build(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, u
                         .with_log_start_offset(-1);
                 };
                 let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
-                match log.read_for_fetch(fp.fetch_offset, limit, bound) {
+                match log.read_for_fetch(fp.fetch_offset, limit, bound, isolation) {
                     Ok(read) => {
                         if !read.records.is_empty() {
                             bound = FetchBound::Strict;
@@ -130,8 +138,17 @@ fn build(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, u
                         // is not sent) is what the rest of the response may not use.
                         total += read.fetch_size;
                         remaining = remaining.saturating_sub(read.fetch_size);
+                        let data = if read_committed {
+                            data.with_aborted_transactions(Some(aborted_in(
+                                log,
+                                fp.fetch_offset,
+                                &read.records,
+                            )))
+                        } else {
+                            data
+                        };
                         data.with_high_watermark(read.high_watermark)
-                            .with_last_stable_offset(read.high_watermark)
+                            .with_last_stable_offset(read.last_stable_offset)
                             .with_log_start_offset(read.log_start_offset)
                             .with_records(Some(read.records))
                     }
@@ -161,6 +178,31 @@ fn build(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, u
         total,
         any_error,
     )
+}
+
+/// The aborted transactions a read_committed consumer needs for the records returned: those
+/// that overlap the offsets from the fetch offset to the end of the last batch (none when
+/// nothing is returned).
+fn aborted_in(
+    log: &strikemq_storage::PartitionLog,
+    fetch_offset: i64,
+    records: &Bytes,
+) -> Vec<AbortedTransaction> {
+    // Most partitions never saw an abort: skip walking the batch headers.
+    if log.aborted_transactions(fetch_offset, i64::MAX).is_empty() {
+        return Vec::new();
+    }
+    let Some(Ok(last)) = strikemq_codec::batch::batches(records).last() else {
+        return Vec::new();
+    };
+    log.aborted_transactions(fetch_offset, last.last_offset().saturating_add(1))
+        .into_iter()
+        .map(|t| {
+            AbortedTransaction::default()
+                .with_producer_id(ProducerId(t.producer_id))
+                .with_first_offset(t.first_offset)
+        })
+        .collect()
 }
 
 /// The Fetch handler of the route table.

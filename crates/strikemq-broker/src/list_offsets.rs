@@ -42,7 +42,7 @@ pub(crate) fn handle(
                             .with_timestamp(-1)
                             .with_offset(-1);
                     };
-                    match lookup(log, p.timestamp) {
+                    match lookup(log, p.timestamp, req.isolation_level == 1) {
                         Ok(Some(found)) => {
                             let resp = resp
                                 .with_offset(found.offset)
@@ -70,8 +70,21 @@ pub(crate) fn handle(
 }
 
 /// The offset (and timestamp) a ListOffsets query names; Kafka reports timestamp -1 for
-/// earliest/latest.
-fn lookup(log: &PartitionLog, timestamp: i64) -> Result<Option<TimestampedOffset>, ResponseError> {
+/// earliest/latest. For a read_committed consumer "latest" is the last stable offset, and a
+/// look-up by timestamp finds only what lies below it (as Kafka's `lastFetchableOffset`).
+fn lookup(
+    log: &PartitionLog,
+    timestamp: i64,
+    read_committed: bool,
+) -> Result<Option<TimestampedOffset>, ResponseError> {
+    let fetchable = if read_committed {
+        log.last_stable_offset()
+    } else {
+        log.log_end_offset()
+    };
+    let below = |found: Result<Option<TimestampedOffset>, ResponseError>| {
+        found.map(|f| f.filter(|f| f.offset < fetchable))
+    };
     let at = |offset| {
         Ok(Some(TimestampedOffset {
             offset,
@@ -79,12 +92,12 @@ fn lookup(log: &PartitionLog, timestamp: i64) -> Result<Option<TimestampedOffset
         }))
     };
     match timestamp {
-        LATEST => at(log.log_end_offset()),
+        LATEST => at(fetchable),
         EARLIEST | EARLIEST_LOCAL => at(log.log_start_offset()),
-        MAX_TIMESTAMP => log.max_timestamp().map_err(|e| storage_error(&e)),
+        MAX_TIMESTAMP => below(log.max_timestamp().map_err(|e| storage_error(&e))),
         // No tiered storage: nothing has been uploaded.
         LATEST_TIERED => Ok(None),
-        ts if ts >= 0 => log.offset_for_timestamp(ts).map_err(|e| storage_error(&e)),
+        ts if ts >= 0 => below(log.offset_for_timestamp(ts).map_err(|e| storage_error(&e))),
         _ => Err(ResponseError::InvalidRequest),
     }
 }

@@ -44,7 +44,8 @@ pub use error::StorageError;
 pub use files::{FileOps, RealFiles};
 pub use meta::{decode_versioned, encode_versioned, InternalLog, MetaFile, MetaStore};
 pub use partition::{
-    AppendInfo, FetchBound, LogConfig, PartitionLog, ReadResult, TimestampedOffset, Written,
+    AppendInfo, FetchBound, Isolation, LogConfig, PartitionLog, ReadResult, TimestampedOffset,
+    Written,
 };
 pub use producers::ProducerSnapshot;
 pub use store::{

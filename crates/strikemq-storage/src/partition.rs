@@ -78,11 +78,22 @@ pub struct ReadResult {
     /// The log end offset after the read (the high watermark: every appended record is committed
     /// on a single broker).
     pub high_watermark: i64,
+    /// The last stable offset at the read: below it, no transaction is open.
+    pub last_stable_offset: i64,
     /// First offset still in the log.
     pub log_start_offset: i64,
     /// What the read counts against a Fetch's `max_bytes`: the bytes Kafka's log read would
     /// have returned, the last batch cut short at the limit. A plain read: the records' length.
     pub fetch_size: usize,
+}
+
+/// Which records a Fetch read may return (KIP-98).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Everything up to the high watermark, open transactions included.
+    ReadUncommitted,
+    /// Only what lies below the last stable offset.
+    ReadCommitted,
 }
 
 /// Whether a Fetch read may return a first batch larger than its limit (KIP-74).
@@ -422,7 +433,7 @@ impl PartitionLog {
     /// Reads whole batches starting with the one holding `offset`, up to `max_bytes` (at least one
     /// batch is returned even if it is larger), from a single segment.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
-        self.read_slice(offset, max_bytes, None)
+        self.read_slice(offset, max_bytes, None, Isolation::ReadUncommitted)
     }
 
     /// Reads for a Fetch by Kafka's rule (KIP-74): whole batches from the one holding `offset`,
@@ -437,13 +448,17 @@ impl PartitionLog {
     /// throughput in `strikemq-bench consume`). [`ReadResult::fetch_size`] still counts what
     /// Kafka's read would have taken, so that the partitions after it get what they would get
     /// from Kafka.
+    ///
+    /// With [`Isolation::ReadCommitted`] the read stops at the last stable offset (KIP-98):
+    /// nothing of a transaction still open is returned.
     pub fn read_for_fetch(
         &self,
         offset: i64,
         max_bytes: usize,
         bound: FetchBound,
+        isolation: Isolation,
     ) -> Result<ReadResult, StorageError> {
-        self.read_slice(offset, max_bytes, Some(bound))
+        self.read_slice(offset, max_bytes, Some(bound), isolation)
     }
 
     /// `bound`: `None` for a plain read, at least one batch.
@@ -452,9 +467,16 @@ impl PartitionLog {
         offset: i64,
         max_bytes: usize,
         bound: Option<FetchBound>,
+        isolation: Isolation,
     ) -> Result<ReadResult, StorageError> {
         let log_start = self.log_start_offset();
         let log_end = self.log_end_offset();
+        // Loaded after the end, and capped by it (see last_stable_offset).
+        let stable = self.first_unstable.load(Ordering::Acquire).min(log_end);
+        let upper = match isolation {
+            Isolation::ReadUncommitted => log_end,
+            Isolation::ReadCommitted => stable,
+        };
         if offset < log_start || offset > log_end {
             return Err(StorageError::OffsetOutOfRange {
                 offset,
@@ -482,7 +504,7 @@ impl PartitionLog {
             let served = |pos: usize| -> Option<usize> {
                 let size = batch::batch_size(&bytes[pos..]).ok()?;
                 let base = i64::from_be_bytes(bytes.get(pos..pos + 8)?.try_into().ok()?);
-                (pos + size <= bytes.len() && base < log_end).then_some(size)
+                (pos + size <= bytes.len() && base < upper).then_some(size)
             };
             let Some(first_size) = served(start) else {
                 break;
@@ -518,6 +540,7 @@ impl PartitionLog {
         Ok(ReadResult {
             records,
             high_watermark: log_end,
+            last_stable_offset: stable,
             log_start_offset: self.log_start_offset(),
             fetch_size,
         })
@@ -1026,6 +1049,26 @@ mod tests {
         log.append(&txn(6, 0)).unwrap(); // 4: producer 6 opens
         log.append(&txn(5, 1)).unwrap(); // 5
         assert_eq!((log.last_stable_offset(), log.log_end_offset()), (2, 6));
+        let read = |isolation| {
+            let r = log
+                .read_for_fetch(0, 1 << 20, FetchBound::Strict, isolation)
+                .unwrap();
+            let last = batch::batches(&r.records)
+                .last()
+                .map(|b| b.unwrap().last_offset());
+            (last, r.last_stable_offset, r.high_watermark)
+        };
+        assert_eq!(read(Isolation::ReadUncommitted), (Some(5), 2, 6));
+        assert_eq!(
+            read(Isolation::ReadCommitted),
+            (Some(1), 2, 6),
+            "stops at the LSO"
+        );
+        // From the LSO itself (not out of range): nothing yet.
+        let at_lso = log
+            .read_for_fetch(2, 1 << 20, FetchBound::Strict, Isolation::ReadCommitted)
+            .unwrap();
+        assert!(at_lso.records.is_empty());
         log.append(&control_batch(5, 0, ControlType::Commit, 0, 2))
             .unwrap(); // 6
         assert_eq!(log.last_stable_offset(), 4, "6's transaction is still open");
@@ -1091,7 +1134,11 @@ mod tests {
             .collect();
         let whole = log.read(0, 1 << 20).unwrap().records;
         assert_eq!(whole.len(), sizes.iter().sum::<usize>());
-        let fetch = |offset, max, bound| log.read_for_fetch(offset, max, bound).unwrap().records;
+        let fetch = |offset, max, bound| {
+            log.read_for_fetch(offset, max, bound, Isolation::ReadUncommitted)
+                .unwrap()
+                .records
+        };
         for bound in [FetchBound::AtLeastOneBatch, FetchBound::Strict] {
             // Everything fits: the same bytes as a whole-batch read.
             assert_eq!(fetch(0, 1 << 20, bound), whole);
@@ -1099,7 +1146,12 @@ mod tests {
             let cut = sizes[0] + 7;
             assert_eq!(fetch(0, cut, bound), whole.slice(..sizes[0]));
             // ... counted as Kafka's read would count it, cut at the limit.
-            assert_eq!(log.read_for_fetch(0, cut, bound).unwrap().fetch_size, cut);
+            assert_eq!(
+                log.read_for_fetch(0, cut, bound, Isolation::ReadUncommitted)
+                    .unwrap()
+                    .fetch_size,
+                cut
+            );
             // From an offset inside the second batch: from that batch's start, whole batches.
             assert_eq!(
                 fetch(12, sizes[1] + sizes[2] - 1, bound),
@@ -1117,13 +1169,15 @@ mod tests {
         );
         assert!(fetch(0, 10, FetchBound::Strict).is_empty());
         assert_eq!(
-            log.read_for_fetch(0, 10, FetchBound::Strict)
+            log.read_for_fetch(0, 10, FetchBound::Strict, Isolation::ReadUncommitted)
                 .unwrap()
                 .fetch_size,
             0
         );
         // The end of the log: what there is.
-        let tail = log.read_for_fetch(12, 1 << 20, FetchBound::Strict).unwrap();
+        let tail = log
+            .read_for_fetch(12, 1 << 20, FetchBound::Strict, Isolation::ReadUncommitted)
+            .unwrap();
         assert_eq!(tail.fetch_size, sizes[1] + sizes[2]);
         assert!(fetch(0, 0, FetchBound::Strict).is_empty());
         // At the log end: nothing, whatever the bound.

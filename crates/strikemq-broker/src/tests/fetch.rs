@@ -297,3 +297,100 @@ fn fetch_stays_within_max_bytes_except_for_the_first_batch() {
         [n, 0]
     );
 }
+
+/// Transactions written straight to the log (the producer side is not served yet): a
+/// read_committed Fetch stops at the last stable offset and lists the aborted transactions of
+/// what it returns; read_uncommitted sees everything and no list; ListOffsets "latest" is the
+/// LSO for read_committed.
+#[test]
+fn read_committed_stops_at_the_last_stable_offset_and_lists_aborts() {
+    use strikemq_codec::batch::{control_batch, BatchBuilder, ControlType, NewRecord};
+    use strikemq_codec::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let t = broker();
+    create(&t, "tx", 1);
+    let log = t.broker.store().topic("tx").unwrap();
+    let log = log.partition(0).unwrap();
+    let txn = |pid, seq| {
+        BatchBuilder::new()
+            .producer(pid, 0, seq)
+            .transactional()
+            .record(NewRecord {
+                timestamp: 5,
+                value: Some(bytes::Bytes::from_static(b"t")),
+                ..Default::default()
+            })
+            .build()
+    };
+    log.append(&batch(&["a"], 1)).unwrap(); // 0
+    log.append(&txn(7, 0)).unwrap(); // 1: 7 opens
+    log.append(&txn(8, 0)).unwrap(); // 2: 8 opens
+    log.append(&control_batch(7, 0, ControlType::Abort, 0, 9))
+        .unwrap(); // 3: 7 aborts
+    log.append(&batch(&["b"], 1)).unwrap(); // 4
+    let fetch = |isolation: i8| {
+        let req = fetch_req("tx", 0, 0, 1, 0).with_isolation_level(isolation);
+        let ResponseKind::Fetch(r) = response(call(&t.broker, ApiKey::Fetch, 12, &req)) else {
+            panic!()
+        };
+        r.responses[0].partitions[0].clone()
+    };
+    let last_offset = |p: &fetch_response::PartitionData| {
+        strikemq_codec::batch::batches(p.records.as_ref().unwrap())
+            .last()
+            .map(|b| b.unwrap().last_offset())
+    };
+    let uncommitted = fetch(0);
+    assert_eq!(
+        (
+            uncommitted.high_watermark,
+            uncommitted.last_stable_offset,
+            last_offset(&uncommitted)
+        ),
+        (5, 2, Some(4))
+    );
+    assert_eq!(uncommitted.aborted_transactions, None);
+    let committed = fetch(1);
+    assert_eq!(
+        (
+            committed.high_watermark,
+            committed.last_stable_offset,
+            last_offset(&committed)
+        ),
+        (5, 2, Some(1)),
+        "up to 8's open transaction"
+    );
+    let aborted = committed.aborted_transactions.clone().unwrap();
+    assert_eq!(
+        aborted
+            .iter()
+            .map(|a| (a.producer_id.0, a.first_offset))
+            .collect::<Vec<_>>(),
+        [(7, 1)]
+    );
+    // 8 commits: everything is stable, the abort is still listed.
+    log.append(&control_batch(8, 0, ControlType::Commit, 0, 9))
+        .unwrap(); // 5
+    let committed = fetch(1);
+    assert_eq!(
+        (committed.last_stable_offset, last_offset(&committed)),
+        (6, Some(5))
+    );
+    assert_eq!(committed.aborted_transactions.unwrap().len(), 1);
+    // ListOffsets "latest": the LSO for read_committed, the end otherwise.
+    log.append(&txn(9, 0)).unwrap(); // 6: 9 opens
+    let latest = |isolation: i8| {
+        let req = ListOffsetsRequest::default()
+            .with_isolation_level(isolation)
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(name("tx"))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(-1)])]);
+        let ResponseKind::ListOffsets(r) = response(call(&t.broker, ApiKey::ListOffsets, 7, &req))
+        else {
+            panic!()
+        };
+        r.topics[0].partitions[0].offset
+    };
+    assert_eq!((latest(0), latest(1)), (7, 6));
+}
