@@ -1,0 +1,242 @@
+use super::*;
+
+struct Ids(i64);
+
+impl Ids {
+    fn next(&mut self) -> i64 {
+        self.0 += 1;
+        self.0
+    }
+}
+
+fn init(c: &mut TxnCoordinator, ids: &mut Ids, id: &str, now: i64) -> (i64, i16) {
+    match c
+        .init_producer_id(id, 60_000, None, now, &mut || ids.next())
+        .unwrap()
+    {
+        InitOutcome::Ready { producer_id, epoch } => (producer_id, epoch),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn tp(topic: &str, p: i32) -> TopicPartition {
+    TopicPartition::new(topic, p)
+}
+
+#[test]
+fn a_new_id_gets_a_new_producer_and_each_init_bumps_the_epoch() {
+    let mut c = TxnCoordinator::new(TxnConfig::default());
+    let mut ids = Ids(99);
+    assert_eq!(init(&mut c, &mut ids, "a", 0), (100, 0));
+    assert_eq!(init(&mut c, &mut ids, "a", 1), (100, 1));
+    assert_eq!(init(&mut c, &mut ids, "b", 2), (101, 0));
+    // The timeout is checked first, as Kafka does.
+    for bad in [0, -1, 900_001] {
+        assert_eq!(
+            c.init_producer_id("a", bad, None, 3, &mut || ids.next()),
+            Err(ResponseError::InvalidTransactionTimeout)
+        );
+    }
+    // At the last epoch the producer gets a new id.
+    c.txns.get_mut("a").unwrap().producer_epoch = LAST_EPOCH;
+    assert_eq!(init(&mut c, &mut ids, "a", 4), (102, 0));
+}
+
+#[test]
+fn a_commit_writes_markers_to_every_partition_and_completes() {
+    let mut c = TxnCoordinator::new(TxnConfig::default());
+    let mut ids = Ids(0);
+    let (pid, epoch) = init(&mut c, &mut ids, "t", 0);
+    c.add_partitions("t", pid, epoch, &[tp("a", 0), tp("b", 1)], 10)
+        .unwrap();
+    c.add_partitions("t", pid, epoch, &[tp("a", 0), tp("a", 1)], 11)
+        .unwrap();
+    c.add_offsets("t", pid, epoch, "g", 12).unwrap();
+    c.check_offset_commit("t", pid, epoch, "g").unwrap();
+    assert_eq!(
+        c.check_offset_commit("t", pid, epoch, "other"),
+        Err(ResponseError::InvalidTxnState)
+    );
+    assert_eq!(c.describe("t").unwrap().start_ms, 10);
+    let EndOutcome::WriteMarkers(m) = c.end_txn("t", pid, epoch, true, 20).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        m,
+        Markers {
+            transactional_id: "t".into(),
+            producer_id: pid,
+            producer_epoch: epoch,
+            commit: true,
+            partitions: vec![tp("a", 0), tp("a", 1), tp("b", 1)],
+            groups: vec!["g".into()],
+        }
+    );
+    assert_eq!(c.describe("t").unwrap().state, TxnState::PrepareCommit);
+    // While the markers are written: a retry waits, the other outcome is refused.
+    assert_eq!(
+        c.end_txn("t", pid, epoch, true, 21),
+        Err(ResponseError::ConcurrentTransactions)
+    );
+    assert_eq!(
+        c.end_txn("t", pid, epoch, false, 21),
+        Err(ResponseError::InvalidTxnState)
+    );
+    assert_eq!(
+        c.add_partitions("t", pid, epoch, &[tp("c", 0)], 21),
+        Err(ResponseError::ConcurrentTransactions)
+    );
+    c.complete("t", 22);
+    assert_eq!(c.describe("t").unwrap().state, TxnState::CompleteCommit);
+    // A retried commit succeeds; an abort of a committed transaction does not.
+    assert_eq!(
+        c.end_txn("t", pid, epoch, true, 23),
+        Ok(EndOutcome::AlreadyDone)
+    );
+    assert_eq!(
+        c.end_txn("t", pid, epoch, false, 23),
+        Err(ResponseError::InvalidTxnState)
+    );
+    // The next transaction starts with no partitions of the last one.
+    c.add_partitions("t", pid, epoch, &[tp("c", 0)], 30)
+        .unwrap();
+    let t = c.describe("t").unwrap();
+    assert_eq!(
+        (t.state, t.partitions.len(), t.groups.len(), t.start_ms),
+        (TxnState::Ongoing, 1, 0, 30)
+    );
+}
+
+#[test]
+fn an_older_epoch_is_fenced_and_an_unknown_producer_is_refused() {
+    let mut c = TxnCoordinator::new(TxnConfig::default());
+    let mut ids = Ids(0);
+    let (pid, old) = init(&mut c, &mut ids, "t", 0);
+    let (_, new) = init(&mut c, &mut ids, "t", 1);
+    assert_eq!(new, old + 1);
+    assert_eq!(
+        c.add_partitions("t", pid, old, &[tp("a", 0)], 2),
+        Err(ResponseError::ProducerFenced)
+    );
+    assert_eq!(
+        c.end_txn("t", pid, old, true, 2),
+        Err(ResponseError::ProducerFenced)
+    );
+    assert_eq!(
+        c.add_partitions("t", pid + 5, new, &[tp("a", 0)], 2),
+        Err(ResponseError::InvalidProducerIdMapping)
+    );
+    assert_eq!(
+        c.add_partitions("nobody", pid, new, &[tp("a", 0)], 2),
+        Err(ResponseError::InvalidProducerIdMapping)
+    );
+    // Ending a transaction that never started.
+    assert_eq!(
+        c.end_txn("t", pid, new, true, 2),
+        Err(ResponseError::InvalidTxnState)
+    );
+    // KIP-360: a client bumping its own epoch must name the current one.
+    assert_eq!(
+        c.init_producer_id("t", 1000, Some((pid, old)), 3, &mut || ids.next()),
+        Err(ResponseError::ProducerFenced)
+    );
+    assert_eq!(
+        c.init_producer_id("t", 1000, Some((pid, new)), 3, &mut || ids.next()),
+        Ok(InitOutcome::Ready {
+            producer_id: pid,
+            epoch: new + 1
+        })
+    );
+}
+
+#[test]
+fn a_new_producer_for_an_open_transaction_aborts_it_first() {
+    let mut c = TxnCoordinator::new(TxnConfig::default());
+    let mut ids = Ids(0);
+    let (pid, epoch) = init(&mut c, &mut ids, "t", 0);
+    c.add_partitions("t", pid, epoch, &[tp("a", 0)], 1).unwrap();
+    let InitOutcome::AbortFirst(m) = c
+        .init_producer_id("t", 60_000, None, 2, &mut || ids.next())
+        .unwrap()
+    else {
+        panic!()
+    };
+    // The abort carries the bumped epoch: the old producer is fenced by the markers too.
+    assert_eq!(
+        (m.commit, m.producer_epoch, m.partitions.clone()),
+        (false, epoch + 1, vec![tp("a", 0)])
+    );
+    assert_eq!(
+        c.init_producer_id("t", 60_000, None, 3, &mut || ids.next()),
+        Err(ResponseError::ConcurrentTransactions),
+        "until the markers are written"
+    );
+    c.complete("t", 4);
+    assert_eq!(init(&mut c, &mut ids, "t", 5), (pid, epoch + 2));
+}
+
+#[test]
+fn open_transactions_time_out_and_nothing_wakes_without_one() {
+    let mut c = TxnCoordinator::new(TxnConfig::default());
+    let mut ids = Ids(0);
+    assert_eq!(c.next_deadline(), None);
+    let (pid, epoch) = match c
+        .init_producer_id("slow", 1000, None, 0, &mut || ids.next())
+        .unwrap()
+    {
+        InitOutcome::Ready { producer_id, epoch } => (producer_id, epoch),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(c.next_deadline(), None, "no transaction open yet");
+    c.add_partitions("slow", pid, epoch, &[tp("a", 0)], 500)
+        .unwrap();
+    assert_eq!(c.next_deadline(), Some(1500));
+    assert!(c.expire(1499, &mut || ids.next()).is_empty());
+    let expired = c.expire(1500, &mut || ids.next());
+    assert_eq!(expired.len(), 1);
+    assert_eq!(
+        (expired[0].commit, expired[0].producer_epoch),
+        (false, epoch + 1)
+    );
+    assert_eq!(c.next_deadline(), None);
+    assert_eq!(c.pending_markers(), expired, "until complete() is called");
+    c.complete("slow", 1501);
+    assert!(c.pending_markers().is_empty());
+    // The zombie is fenced.
+    assert_eq!(
+        c.end_txn("slow", pid, epoch, true, 1502),
+        Err(ResponseError::ProducerFenced)
+    );
+}
+
+#[test]
+fn changes_are_reported_once_and_restore_through_the_log_format() {
+    let mut c = TxnCoordinator::new(TxnConfig::default());
+    let mut ids = Ids(0);
+    let (pid, epoch) = init(&mut c, &mut ids, "t", 0);
+    c.add_partitions("t", pid, epoch, &[tp("a", 0)], 1).unwrap();
+    init(&mut c, &mut ids, "u", 2);
+    let changes = c.take_changes();
+    assert_eq!(
+        changes
+            .iter()
+            .map(|t| t.transactional_id.as_str())
+            .collect::<Vec<_>>(),
+        ["t", "u"]
+    );
+    assert!(c.take_changes().is_empty());
+    let mut restored = TxnCoordinator::new(TxnConfig::default());
+    for t in &changes {
+        let (key, value) = log_format::encode(t);
+        assert_eq!(key, t.transactional_id.as_bytes());
+        restored.restore(log_format::decode(&value).unwrap());
+    }
+    assert_eq!(restored.describe("t"), c.describe("t"));
+    assert_eq!(restored.next_deadline(), Some(60_001));
+    // A value from a newer format is not guessed at.
+    let (_, value) = log_format::encode(&changes[0]);
+    let newer = String::from_utf8(value)
+        .unwrap()
+        .replace("\"version\":1", "\"version\":2");
+    assert_eq!(log_format::decode(newer.as_bytes()), None);
+}
