@@ -88,6 +88,48 @@ fn benches(c: &mut Criterion) {
             })
         },
     );
+    // Transactions: a read_committed fetch asks for the last stable offset and the aborted
+    // transactions overlapping what it returns, in a log with 10,000 aborted transactions of
+    // 10 producers and one transaction still open.
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path().join("t-0"), LogConfig::default()).unwrap();
+    let mut seqs = [0i32; 11];
+    for i in 0..10_000usize {
+        let pid = (i % 10) as i64;
+        let data = BatchBuilder::new()
+            .producer(pid, 0, seqs[pid as usize])
+            .transactional()
+            .record(NewRecord {
+                timestamp: i as i64,
+                value: Some(Bytes::from_static(b"t")),
+                ..Default::default()
+            })
+            .build();
+        seqs[pid as usize] += 1;
+        log.append(&data).unwrap();
+        let marker =
+            strikemq_batch::control_batch(pid, 0, strikemq_batch::ControlType::Abort, 0, 0);
+        log.append(&marker).unwrap();
+    }
+    let open = BatchBuilder::new()
+        .producer(10, 0, 0)
+        .transactional()
+        .record(NewRecord::default())
+        .build();
+    log.append(&open).unwrap();
+    let end = log.log_end_offset();
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(
+        "last stable offset and the aborted transactions of a 1,000-offset read among 10,000",
+        |b| {
+            let mut offset = 0i64;
+            b.iter(|| {
+                offset = (offset + 7919) % (end - 1000);
+                let lso = log.last_stable_offset();
+                (lso, log.aborted_transactions(offset, offset + 1000).len())
+            })
+        },
+    );
     g.finish();
 }
 
