@@ -387,7 +387,10 @@ mod tests {
     use strikemq_batch::{BatchBuilder, NewRecord};
 
     fn idempotent(pid: i64, epoch: i16, first_seq: i32, records: usize) -> Bytes {
-        let mut b = BatchBuilder::new().producer(pid, epoch, first_seq);
+        producer_batch(BatchBuilder::new().producer(pid, epoch, first_seq), records)
+    }
+
+    fn producer_batch(mut b: BatchBuilder, records: usize) -> Bytes {
         for i in 0..records {
             b = b.record(NewRecord {
                 timestamp: 1000 + i as i64,
@@ -437,17 +440,8 @@ mod tests {
     }
 
     fn transactional(pid: i64, epoch: i16, first_seq: i32, records: usize) -> Bytes {
-        let mut b = BatchBuilder::new()
-            .producer(pid, epoch, first_seq)
-            .transactional();
-        for i in 0..records {
-            b = b.record(NewRecord {
-                timestamp: 1000 + i as i64,
-                value: Some(Bytes::from_static(b"t")),
-                ..NewRecord::default()
-            });
-        }
-        b.build()
+        let b = BatchBuilder::new().producer(pid, epoch, first_seq);
+        producer_batch(b.transactional(), records)
     }
 
     fn marker(pid: i64, epoch: i16, commit: bool) -> Bytes {
