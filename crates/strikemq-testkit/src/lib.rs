@@ -13,6 +13,24 @@
 //!
 //! Every read has a generous timeout: a lost wake-up or a hung broker fails the test instead of
 //! hanging it. Not published: it is for this workspace's tests.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use strikemq_testkit::{create_topic, produce, wait_until, KafkaClient};
+//!
+//! let addr = "127.0.0.1:9092".parse().unwrap();
+//! let mut client = KafkaClient::connect(addr);
+//! create_topic(&mut client, "orders", 1);
+//! assert_eq!(produce(&mut client, "orders", &["created", "paid"]), 0);
+//! // Instead of sleeping: poll until the condition holds (or fail after the timeout).
+//! let mut polls = 0;
+//! wait_until(Duration::from_secs(5), "three polls", || {
+//!     polls += 1;
+//!     (polls == 3).then_some(())
+//! });
+//! ```
+
+#![deny(missing_docs)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
