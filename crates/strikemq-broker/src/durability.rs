@@ -23,9 +23,10 @@ impl Durability {
         }
     }
 
-    /// After an append: with `FlushPolicy::Interval`, starts the interval if none is running.
+    /// After an append: with `FlushPolicy::Interval`, starts the interval if none is running
+    /// (`now` is read only then: the other policies cost the produce path no clock read).
     /// Returns whether the flusher must be told (a new interval began).
-    pub(crate) fn appended(&self, now: Instant) -> bool {
+    pub(crate) fn appended(&self, now: impl FnOnce() -> Instant) -> bool {
         let FlushPolicy::Interval(every) = self.policy else {
             return false;
         };
@@ -33,7 +34,7 @@ impl Durability {
         if due.is_some() {
             return false;
         }
-        *due = Some(now + every);
+        *due = Some(now() + every);
         true
     }
 
@@ -103,19 +104,19 @@ mod tests {
     fn an_interval_starts_at_the_first_append_and_ends_when_taken() {
         let d = Durability::new(FlushPolicy::Interval(Duration::from_millis(10)));
         let t0 = Instant::now();
-        assert!(d.appended(t0), "the first append arms the flusher");
-        assert!(!d.appended(t0), "later ones within the interval do not");
+        assert!(d.appended(|| t0), "the first append arms the flusher");
+        assert!(!d.appended(|| t0), "later ones within the interval do not");
         assert_eq!(d.take_due(t0), Err(Some(t0 + Duration::from_millis(10))));
         assert_eq!(d.take_due(t0 + Duration::from_millis(10)), Ok(()));
         assert_eq!(d.take_due(t0 + Duration::from_millis(20)), Err(None));
-        assert!(d.appended(t0), "a new interval after the flush");
+        assert!(d.appended(|| t0), "a new interval after the flush");
     }
 
     #[test]
     fn other_policies_never_arm_the_flusher() {
         for p in [FlushPolicy::Never, FlushPolicy::Always] {
             let d = Durability::new(p);
-            assert!(!d.appended(Instant::now()));
+            assert!(!d.appended(|| unreachable!("no clock read without an interval")));
             assert_eq!(d.take_due(Instant::now()), Err(None));
         }
     }

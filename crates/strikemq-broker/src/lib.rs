@@ -356,7 +356,7 @@ impl Broker {
     }
 
     fn appended(&self) {
-        if self.durability.appended(Instant::now()) {
+        if self.durability.appended(Instant::now) {
             self.timers.flush_armed();
         }
         self.appends.notify();
