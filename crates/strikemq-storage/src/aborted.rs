@@ -171,6 +171,14 @@ impl AbortedIndex {
             .collect()
     }
 
+    /// Whether any abort marker lies at or after `from` (no allocation).
+    pub(crate) fn any_from(&self, from: i64) -> bool {
+        self.entries
+            .read()
+            .last()
+            .is_some_and(|e| e.last_offset >= from)
+    }
+
     /// Drops the entries whose markers are below `log_start` (their records are gone).
     pub(crate) fn trim_below(&self, log_start: i64) -> Result<(), StorageError> {
         {

@@ -292,6 +292,12 @@ impl PartitionLog {
         self.aborted.overlapping(from, upper)
     }
 
+    /// Whether an abort marker lies at or after `from`: when not, a read_committed read from
+    /// there has no aborted transactions to report (a cheap check before collecting them).
+    pub fn has_aborts_from(&self, from: i64) -> bool {
+        self.aborted.any_from(from)
+    }
+
     /// The first offset still kept.
     pub fn log_start_offset(&self) -> i64 {
         self.log_start.load(Ordering::Acquire)
