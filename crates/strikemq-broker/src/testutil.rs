@@ -148,3 +148,20 @@ pub(crate) fn create(t: &TestBroker, topic: &str, partitions: i32) {
         .create_topic(topic, partitions, Default::default())
         .unwrap();
 }
+
+/// Fetch v12 of partition 0 from `offset` without waiting: the partition's answer.
+pub(crate) fn fetch_partition(
+    b: &Broker,
+    topic: &str,
+    offset: i64,
+) -> strikemq_codec::messages::fetch_response::PartitionData {
+    let ResponseKind::Fetch(r) = response(call(
+        b,
+        ApiKey::Fetch,
+        12,
+        &fetch_req(topic, 0, offset, 1, 0),
+    )) else {
+        panic!("not a Fetch response")
+    };
+    r.responses[0].partitions[0].clone()
+}

@@ -12,15 +12,7 @@ fn produce_then_fetch_record_by_record() {
     create(&t, "t", 1);
     assert_eq!(produce_code(&t, "t", batch(&["a", "b"], 10), 1), (0, 0));
     assert_eq!(produce_code(&t, "t", batch(&["c"], 20), -1), (0, 2));
-    let ResponseKind::Fetch(r) = response(call(
-        &t.broker,
-        ApiKey::Fetch,
-        12,
-        &fetch_req("t", 0, 1, 1, 0),
-    )) else {
-        panic!()
-    };
-    let p = &r.responses[0].partitions[0];
+    let p = &fetch_partition(&t.broker, "t", 1);
     assert_eq!(
         (p.error_code, p.high_watermark, p.log_start_offset),
         (0, 3, 0)
@@ -154,15 +146,7 @@ fn a_full_disk_answers_kafka_storage_error_and_loses_nothing() {
     }
     disk.full.store(false, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(produce_code(&t, "t", batch(&["c"], 0), 1), (0, 2));
-    let ResponseKind::Fetch(r) = response(call(
-        &t.broker,
-        ApiKey::Fetch,
-        12,
-        &fetch_req("t", 0, 0, 1, 0),
-    )) else {
-        panic!()
-    };
-    let p = &r.responses[0].partitions[0];
+    let p = &fetch_partition(&t.broker, "t", 0);
     assert_eq!((p.error_code, p.high_watermark), (0, 3));
     let records = p.records.clone().unwrap();
     let got: Vec<String> = strikemq_codec::batch::batches(&records)

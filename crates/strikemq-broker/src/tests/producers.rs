@@ -90,26 +90,9 @@ fn a_damaged_producer_id_file_is_an_error_at_start() {
     }
 }
 
-#[test]
-fn producer_ids_never_repeat_across_restarts() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = {
-        let store = strikemq_storage::Store::open(dir.path(), Default::default()).unwrap();
-        let b = crate::Broker::new(crate::BrokerConfig::default(), store).unwrap();
-        let ResponseKind::InitProducerId(r) = response(call(
-            &b,
-            ApiKey::InitProducerId,
-            4,
-            &InitProducerIdRequest::default()
-                .with_transactional_id(None)
-                .with_producer_id(ProducerId(-1))
-                .with_producer_epoch(-1),
-        )) else {
-            panic!()
-        };
-        r.producer_id.0
-    };
-    let store = strikemq_storage::Store::open(dir.path(), Default::default()).unwrap();
+/// A fresh broker on `dir` and the producer id its first InitProducerId hands out.
+fn first_id_after_start(dir: &std::path::Path) -> i64 {
+    let store = strikemq_storage::Store::open(dir, Default::default()).unwrap();
     let b = crate::Broker::new(crate::BrokerConfig::default(), store).unwrap();
     let ResponseKind::InitProducerId(r) = response(call(
         &b,
@@ -122,5 +105,13 @@ fn producer_ids_never_repeat_across_restarts() {
     )) else {
         panic!()
     };
-    assert!(r.producer_id.0 > first, "{} after {first}", r.producer_id.0);
+    r.producer_id.0
+}
+
+#[test]
+fn producer_ids_never_repeat_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = first_id_after_start(dir.path());
+    let second = first_id_after_start(dir.path());
+    assert!(second > first, "{second} after {first}");
 }
