@@ -26,10 +26,7 @@ FEATURES = [
 ]
 
 # Features no client has with StrikeMQ, with the reason: shown as "known deviation" in every row.
-NOT_SUPPORTED = {
-    "transactions": "Transactions (and exactly-once Kafka Streams) are not supported: StrikeMQ "
-                    "does not serve AddPartitionsToTxn, AddOffsetsToTxn, EndTxn or TxnOffsetCommit.",
-}
+NOT_SUPPORTED = {}
 
 J41 = "java-4.1:"
 J39 = "java-3.9:"
@@ -76,6 +73,7 @@ CLIENTS = [
                        "python:test_groups.test_cooperative_sticky_rebalance",
                        "python:test_groups.test_static_member_restart_does_not_rebalance"],
             "offsets": ["python:test_groups.test_committed_offsets_survive_a_broker_restart"],
+            "transactions": ["python:test_transactions.*"],
             "admin": ["python:test_confluent.test_admin_create_list_delete", "python:test_groups.test_admin_consumer_group_apis",
                       "python:test_admin.test_confluent_create_partitions_delete_records_describe_cluster",
                       "python:test_admin.test_topic_configs_create_describe_alter"],

@@ -19,6 +19,7 @@ RULES = [
     (re.compile(r"(producer_id): (?!-)\d+"), r"\1: PID"),
     (re.compile(r'(log_dir): "[^"]*"'), r"\1: LOGDIR"),
     (re.compile(r"(total_bytes|usable_bytes): \d+"), r"\1: BYTES"),
+    (re.compile(r"(transaction_start_time_ms): (?!-)\d+"), r"\1: TIME"),
     # The window a timestamp must fall in moves with the broker's clock.
     (re.compile(r"should be within \[-?\d+, -?\d+\]"), "should be within [NOW-BEFORE, NOW+AFTER]"),
 ]

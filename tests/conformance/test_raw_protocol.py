@@ -28,7 +28,8 @@ APIS = [
     "ListGroups", "CreateTopics", "DeleteTopics", "DeleteRecords", "InitProducerId",
     "OffsetForLeaderEpoch", "DescribeConfigs", "AlterConfigs", "IncrementalAlterConfigs",
     "DescribeLogDirs", "CreatePartitions", "DeleteGroups", "OffsetDelete", "DescribeCluster",
-    "DescribeProducers", "DescribeTopicPartitions",
+    "DescribeProducers", "DescribeTopicPartitions", "AddPartitionsToTxn", "AddOffsetsToTxn",
+    "EndTxn", "TxnOffsetCommit", "DescribeTransactions", "ListTransactions",
 ]
 
 FEATURES = re.compile(

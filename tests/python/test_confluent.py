@@ -157,20 +157,3 @@ def test_fetch_answers_stay_within_the_consumers_limits(broker, topic):
                   **{"fetch.max.bytes": 1_000_000, "receive.message.max.bytes": 1_000_512})
     assert sorted(m.key() for m in got) == sorted(b"%d-%d" % (p, i) for p in range(3) for i in range(2))
     assert all(m.value() == big for m in got)
-
-
-def test_init_transactions_fails_at_once_while_transactions_are_not_served(broker):
-    # Transactions are not served yet: init_transactions() must fail with a fatal error, not
-    # succeed and leave every transactional send waiting out message.timeout.ms.
-    p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "txn-not-served"})
-    with pytest.raises(KafkaException) as raised:
-        p.init_transactions(30)
-    err = raised.value.args[0]
-    assert err.fatal(), err
-    assert err.code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, err
-    # A transaction timeout above transaction.max.timeout.ms is refused as Kafka refuses it.
-    p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "txn-long",
-                  "transaction.timeout.ms": 900_001})
-    with pytest.raises(KafkaException) as raised:
-        p.init_transactions(30)
-    assert raised.value.args[0].code() == KafkaError.INVALID_TRANSACTION_TIMEOUT, raised.value

@@ -188,6 +188,9 @@ impl BrokerBuilder {
                 max_session_timeout: Duration::from_millis(config.group_max_session_timeout_ms),
                 ..GroupConfig::default()
             },
+            transactions: strikemq_transactions::TxnConfig {
+                max_timeout_ms: config.transaction_max_timeout_ms,
+            },
         };
         let broker = Arc::new(
             strikemq_broker::Broker::new(broker_config, store).map_err(StartError::Storage)?,
@@ -198,12 +201,12 @@ impl BrokerBuilder {
         let b = broker.clone();
         let g = broker.clone();
         let timer = deadline_thread::DeadlineThread::start(
-            "strikemq-groups",
-            |poke| b.set_group_timer(poke),
-            move |now| g.tick_groups(now),
+            "strikemq-coord",
+            |poke| b.set_coordinator_timer(poke),
+            move |now| g.tick_coordinators(now),
         )
         .map_err(|source| StartError::Spawn {
-            what: "the group timer thread",
+            what: "the coordinator timer thread",
             source,
         })?;
         let b = broker.clone();

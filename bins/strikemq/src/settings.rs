@@ -188,6 +188,9 @@ settings! {
         /// How long an empty consumer group keeps its committed offsets, in minutes (Kafka's
         /// offsets.retention.minutes) [default: 10080].
         offsets_retention_minutes: u64 = 7 * 24 * 60, #[arg(long, env = "STRIKEMQ_OFFSETS_RETENTION_MINUTES")];
+        /// Longest transaction timeout a transactional producer may ask for, in ms (Kafka's
+        /// transaction.max.timeout.ms) [default: 900000].
+        transaction_max_timeout_ms: i32 = 900_000, #[arg(long, env = "STRIKEMQ_TRANSACTION_MAX_TIMEOUT_MS")];
     }
     switches {
         /// Do not serve the REST API.
@@ -251,6 +254,9 @@ impl Config {
         self.flush_policy()?;
         if self.retention_ms < -1 || self.retention_bytes < -1 {
             return Err("retention_ms and retention_bytes must be -1 or more".into());
+        }
+        if self.transaction_max_timeout_ms < 1 {
+            return Err("transaction_max_timeout_ms must be positive".into());
         }
         if self.offsets_retention_minutes == 0 {
             return Err("offsets_retention_minutes must be positive".into());

@@ -135,6 +135,7 @@ const BROKER_CONFIGS: &[BrokerDef] = &[
     fixed("group.initial.rebalance.delay.ms", TYPE_INT, Some("3000")),
     fixed("group.max.session.timeout.ms", TYPE_INT, Some("1800000")),
     fixed("group.min.session.timeout.ms", TYPE_INT, Some("6000")),
+    fixed("transaction.max.timeout.ms", TYPE_INT, Some("900000")),
     topic_synonym(
         "log.cleaner.delete.retention.ms",
         TYPE_LONG,
@@ -342,7 +343,6 @@ const OTHER_STATIC: &[&str] = &[
     "offsets.topic.num.partitions",
     "offsets.topic.replication.factor",
     "process.roles",
-    "transaction.max.timeout.ms",
     "transaction.state.log.num.partitions",
     "transaction.state.log.replication.factor",
 ];
@@ -635,6 +635,7 @@ fn started_with(c: &BrokerConfig, name: &str) -> Option<String> {
         "group.min.session.timeout.ms" => {
             differs(c.groups.min_session_timeout.as_millis().to_string())
         }
+        "transaction.max.timeout.ms" => differs(c.transactions.max_timeout_ms.to_string()),
         "log.retention.bytes" => differs(c.retention_bytes.to_string()),
         "log.retention.check.interval.ms" => {
             differs(c.retention_check_interval.as_millis().to_string())

@@ -372,8 +372,9 @@ impl Broker {
         &self,
         group_id: &str,
         topics: Option<Vec<(String, Vec<i32>)>>,
-    ) -> Vec<(String, Vec<(i32, i64, i32, String)>)> {
-        self.with_groups(|g| {
+        require_stable: bool,
+    ) -> Vec<(String, Vec<(i32, i64, i32, String, i16)>)> {
+        let mut rows = self.with_groups(|g| {
             let wanted = match topics {
                 Some(t) => t,
                 None => {
@@ -398,14 +399,32 @@ impl Broker {
                                 c.offset,
                                 c.leader_epoch,
                                 c.metadata.clone().unwrap_or_default(),
+                                0,
                             ),
-                            None => (p, -1, -1, String::new()),
+                            None => (p, -1, -1, String::new(), 0),
                         })
                         .collect();
                     (topic, rows)
                 })
-                .collect()
-        })
+                .collect::<Vec<(String, Vec<_>)>>()
+        });
+        if require_stable {
+            // KIP-447: an offset a transaction has committed but not yet ended is unstable.
+            for (topic, parts) in &mut rows {
+                for row in parts.iter_mut() {
+                    if self.has_pending_offset(group_id, topic, row.0) {
+                        *row = (
+                            row.0,
+                            -1,
+                            -1,
+                            String::new(),
+                            code(ResponseError::UnstableOffsetCommit),
+                        );
+                    }
+                }
+            }
+        }
+        rows
     }
 
     pub(crate) fn offset_fetch(&self, r: &OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
@@ -415,7 +434,7 @@ impl Broker {
                     .map(|t| (t.name.0.as_str().to_owned(), t.partition_indexes.clone()))
                     .collect()
             });
-            let rows = self.fetch_group_offsets(r.group_id.0.as_str(), topics);
+            let rows = self.fetch_group_offsets(r.group_id.0.as_str(), topics, r.require_stable);
             return OffsetFetchResponse::default().with_topics(
                 rows.into_iter()
                     .map(|(topic, parts)| {
@@ -424,12 +443,13 @@ impl Broker {
                             .with_partitions(
                                 parts
                                     .into_iter()
-                                    .map(|(p, o, e, m)| {
+                                    .map(|(p, o, e, m, error)| {
                                         OffsetFetchResponsePartition::default()
                                             .with_partition_index(p)
                                             .with_committed_offset(o)
                                             .with_committed_leader_epoch(e)
                                             .with_metadata(Some(s(&m)))
+                                            .with_error_code(error)
                                     })
                                     .collect(),
                             )
@@ -446,7 +466,8 @@ impl Broker {
                         .map(|t| (t.name.0.as_str().to_owned(), t.partition_indexes.clone()))
                         .collect()
                 });
-                let rows = self.fetch_group_offsets(grp.group_id.0.as_str(), topics);
+                let rows =
+                    self.fetch_group_offsets(grp.group_id.0.as_str(), topics, r.require_stable);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(grp.group_id.clone())
                     .with_topics(
@@ -457,12 +478,13 @@ impl Broker {
                                     .with_partitions(
                                         parts
                                             .into_iter()
-                                            .map(|(p, o, e, m)| {
+                                            .map(|(p, o, e, m, error)| {
                                                 OffsetFetchResponsePartitions::default()
                                                     .with_partition_index(p)
                                                     .with_committed_offset(o)
                                                     .with_committed_leader_epoch(e)
                                                     .with_metadata(Some(s(&m)))
+                                                    .with_error_code(error)
                                             })
                                             .collect(),
                                     )

@@ -43,6 +43,8 @@ mod retention;
 mod routes;
 mod timers;
 mod topics;
+mod transactions;
+mod txn_host;
 
 pub use routes::RequestContext;
 
@@ -113,6 +115,8 @@ pub struct BrokerConfig {
     pub flush: FlushPolicy,
     /// Consumer group settings.
     pub groups: GroupConfig,
+    /// Transaction coordinator settings.
+    pub transactions: strikemq_transactions::TxnConfig,
 }
 
 impl Default for BrokerConfig {
@@ -130,6 +134,7 @@ impl Default for BrokerConfig {
             retention_check_interval: Duration::from_secs(300),
             flush: FlushPolicy::Never,
             groups: GroupConfig::default(),
+            transactions: strikemq_transactions::TxnConfig::default(),
         }
     }
 }
@@ -195,6 +200,8 @@ pub struct Broker {
     producer_ids: producer_ids::ProducerIds,
     /// The group coordinator, its log and its parked requests.
     groups: groups_host::GroupsHost,
+    /// The transaction coordinator and its log.
+    txns: txn_host::TxnHost,
     /// When appends reach the disk.
     durability: durability::Durability,
     /// Moves on every append, for blocking readers.
@@ -240,6 +247,7 @@ impl Broker {
     pub fn new(config: BrokerConfig, store: Store) -> Result<Broker, StorageError> {
         let producer_ids = producer_ids::ProducerIds::open(store.meta())?;
         let groups = groups_host::GroupsHost::open(store.meta(), config.groups.clone())?;
+        let txns = txn_host::TxnHost::open(store.meta(), config.transactions.clone())?;
         let first_check = Instant::now() + config.retention_check_interval;
         let dynamic = broker_configs::DynamicConfigs::open(store.dir(), store.meta())?;
         let broker = Broker {
@@ -248,6 +256,7 @@ impl Broker {
             store: Arc::new(store),
             producer_ids,
             groups,
+            txns,
             appends: durability::AppendSignal::default(),
             timers: timers::Timers::default(),
             next_retention_check: parking_lot::Mutex::new(first_check),
@@ -317,9 +326,10 @@ impl Broker {
         self.timers.retention_changed();
     }
 
-    /// Registers the function called when group deadlines may have moved, so that whoever calls
-    /// [`Broker::tick_groups`] can recompute when to call it next. Only the first counts.
-    pub fn set_group_timer(&self, f: impl Fn() + Send + Sync + 'static) {
+    /// Registers the function called when group or transaction deadlines may have moved, so
+    /// that whoever calls [`Broker::tick_coordinators`] can recompute when to call it next. Only
+    /// the first counts.
+    pub fn set_coordinator_timer(&self, f: impl Fn() + Send + Sync + 'static) {
         self.timers.set_groups(Box::new(f));
     }
 
@@ -346,6 +356,9 @@ impl Broker {
         if let Err(e) = self.groups.sync() {
             tracing::error!(error = %e, "flushing committed offsets failed");
         }
+        if let Err(e) = self.txns.sync() {
+            tracing::error!(error = %e, "flushing the transaction state failed");
+        }
         for topic in self.store.topics() {
             for (i, p) in topic.open_partitions() {
                 if let Err(e) = p.sync() {
@@ -363,14 +376,16 @@ impl Broker {
         self.timers.wake_parked();
     }
 
-    /// Applies due group timeouts (sessions, rebalances) and answers the requests they complete.
-    /// Returns when to call again.
-    pub fn tick_groups(&self, now: Instant) -> Option<Instant> {
+    /// Applies due coordinator timeouts: group sessions and rebalances (answering the requests
+    /// they complete) and transaction timeouts (aborting the transactions). Returns when to call
+    /// again; `None` while nothing is due ever (no member, no open transaction).
+    pub fn tick_coordinators(&self, now: Instant) -> Option<Instant> {
         let (next, answered) = self.groups.run(|g| g.tick(now));
         if answered {
             self.timers.wake_parked();
         }
-        next
+        let txns = self.tick_transactions(now);
+        next.into_iter().chain(txns).min()
     }
 
     /// Runs `f` on the coordinator, then routes the answers it completed to their parked requests.
@@ -404,9 +419,11 @@ impl Broker {
         self.groups.persist_offsets(changes, now)
     }
 
-    /// Flushes and closes the logs the broker owns besides the topics (committed offsets).
+    /// Flushes and closes the logs the broker owns besides the topics (committed offsets,
+    /// transaction state).
     pub fn close(&self) -> Result<(), StorageError> {
         self.groups.close()?;
+        self.txns.close()?;
         self.store.close()
     }
 

@@ -22,13 +22,20 @@ pub(crate) fn handle(
     req: ProduceRequest,
     version: i16,
 ) -> Option<ProduceResponse> {
-    if has_transactional_batch(&req) {
-        // KIP-98: a transactional batch needs a transactional id the producer may use, in a
-        // transaction. Transactions are not served, so each is refused as Kafka refuses one
-        // without a transactional id: the whole request, every partition.
-        let refused = refuse_all(&req, ResponseError::TransactionalIdAuthorizationFailed);
-        return (req.acks != 0).then_some(refused);
-    }
+    // KIP-98: a transactional batch needs a transactional id; without one Kafka refuses the
+    // whole request, every partition. With one, each transactional batch is checked against the
+    // producer's open transaction and appended under the coordinator's lock (see txn_host).
+    let txns = if has_transactional_batch(&req) {
+        match req.transactional_id.as_ref().filter(|t| !t.0.is_empty()) {
+            None => {
+                let refused = refuse_all(&req, ResponseError::TransactionalIdAuthorizationFailed);
+                return (req.acks != 0).then_some(refused);
+            }
+            Some(id) => Some((id.0.to_string(), broker.txns.lock())),
+        }
+    } else {
+        None
+    };
     let acks_ok = matches!(req.acks, -1..=1);
     let mut appended = false;
     let mut responses = Vec::with_capacity(req.topic_data.len());
@@ -52,7 +59,21 @@ pub(crate) fn handle(
                 } else {
                     match &topic {
                         None => Err(unknown.into()),
-                        Some(t) => append(broker, t, p.index, p.records.as_deref().unwrap_or(&[]))
+                        Some(t) => txns
+                            .as_ref()
+                            .map_or(Ok(()), |(id, state)| {
+                                Broker::check_txn_batch(
+                                    state,
+                                    id,
+                                    t.name(),
+                                    p.index,
+                                    p.records.as_deref().unwrap_or(&[]),
+                                )
+                                .map_err(Rejected::from)
+                            })
+                            .and_then(|()| {
+                                append(broker, t, p.index, p.records.as_deref().unwrap_or(&[]))
+                            })
                             .and_then(|r| {
                                 if req.acks == -1 {
                                     sync_if_always(broker, t, p.index).map_err(Rejected::from)?;
@@ -114,6 +135,7 @@ pub(crate) fn handle(
                 .with_partition_responses(partitions),
         );
     }
+    drop(txns);
     if appended {
         broker.appended();
     }

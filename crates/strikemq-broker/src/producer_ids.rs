@@ -1,4 +1,5 @@
-//! InitProducerId: hands out producer ids that are never reused, also across restarts.
+//! InitProducerId: hands out producer ids that are never reused, also across restarts (a
+//! transactional producer's goes through the transaction coordinator, `crate::transactions`).
 //!
 //! `meta/producer_ids` (a versioned number file of the storage's `MetaStore`) holds the first id
 //! of the next block to hand out. The broker reserves blocks of [`BLOCK`] ids by rewriting that file before giving out any id of the
@@ -10,12 +11,8 @@ use strikemq_codec::ResponseError;
 use strikemq_storage::{MetaFile, MetaStore, StorageError};
 
 use crate::errors::code;
-use crate::log_throttle::LogThrottle;
 
 const BLOCK: i64 = 1000;
-/// Kafka's `transaction.max.timeout.ms` default: the longest transaction timeout a producer may
-/// ask for.
-const TRANSACTION_MAX_TIMEOUT_MS: i32 = 900_000;
 
 #[derive(Debug)]
 pub(crate) struct ProducerIds {
@@ -41,7 +38,7 @@ impl ProducerIds {
         })
     }
 
-    fn allocate(&self) -> Result<i64, StorageError> {
+    pub(crate) fn allocate(&self) -> Result<i64, StorageError> {
         let mut st = self.state.lock();
         if st.0 >= st.1 {
             let end = st.0 + BLOCK;
@@ -62,33 +59,6 @@ impl ProducerIds {
         {
             return InitProducerIdResponse::default()
                 .with_error_code(code(ResponseError::InvalidRequest))
-                .with_producer_id(ProducerId(-1))
-                .with_producer_epoch(-1);
-        }
-        if req.transactional_id.is_some() {
-            // Kafka's TransactionCoordinator checks the timeout first (KIP-98):
-            // 0 < transaction_timeout_ms <= transaction.max.timeout.ms.
-            let timeout = req.transaction_timeout_ms;
-            let error = if timeout <= 0 || timeout > TRANSACTION_MAX_TIMEOUT_MS {
-                ResponseError::InvalidTransactionTimeout
-            } else {
-                // Transactions are not served yet. Answer as a Kafka broker does a producer it
-                // may not let use transactions: TRANSACTIONAL_ID_AUTHORIZATION_FAILED is fatal
-                // in every client (librdkafka retries UNSUPPORTED_FOR_MESSAGE_FORMAT and
-                // UNSUPPORTED_VERSION here), so init_transactions() fails at once instead of
-                // every transactional send waiting out its timeout. The log says why.
-                static NOT_SERVED: LogThrottle = LogThrottle::new();
-                if let Some(suppressed) = NOT_SERVED.allow() {
-                    tracing::warn!(
-                        transactional_id = req.transactional_id.as_ref().map_or("", |t| t.0.as_str()),
-                        suppressed,
-                        "a producer asked for transactions, which StrikeMQ does not serve yet: refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED"
-                    );
-                }
-                ResponseError::TransactionalIdAuthorizationFailed
-            };
-            return InitProducerIdResponse::default()
-                .with_error_code(code(error))
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1);
         }
@@ -120,7 +90,11 @@ pub(crate) fn route(
     r: InitProducerIdRequest,
     ctx: &crate::routes::RequestContext<'_>,
 ) -> crate::Outcome {
-    ctx.respond(strikemq_codec::messages::ResponseKind::InitProducerId(
-        broker.producer_ids.handle(&r),
-    ))
+    let resp = match &r.transactional_id {
+        Some(id) if !id.0.is_empty() => {
+            crate::transactions::init_producer_id(broker, &r, ctx.api_version, ctx.now)
+        }
+        _ => broker.producer_ids.handle(&r),
+    };
+    ctx.respond(strikemq_codec::messages::ResponseKind::InitProducerId(resp))
 }

@@ -12,7 +12,7 @@ use strikemq_codec::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::{
     cluster, configs, fetch, find_coordinator, list_offsets, metadata, produce, producer_ids,
-    topics, Broker, Outcome,
+    topics, transactions, Broker, Outcome,
 };
 
 /// What a handler knows besides the request: who sent it, over which listener, and when.
@@ -92,6 +92,12 @@ routes! {
     DescribeCluster => cluster::route_describe_cluster,
     InitProducerId => producer_ids::route,
     DescribeProducers => cluster::route_describe_producers,
+    AddPartitionsToTxn => transactions::route_add_partitions,
+    AddOffsetsToTxn => transactions::route_add_offsets,
+    EndTxn => transactions::route_end_txn,
+    TxnOffsetCommit => transactions::route_txn_offset_commit,
+    DescribeTransactions => transactions::route_describe,
+    ListTransactions => transactions::route_list,
 }
 
 /// The handler registered for `api`.

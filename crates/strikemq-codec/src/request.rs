@@ -159,9 +159,9 @@ mod tests {
             decode_request(Bytes::from_static(&[0x7f, 0, 0, 0, 0, 0, 0, 1])),
             Err(DecodeError::UnknownApiKey(0x7f00))
         ));
-        // AddPartitionsToTxn (24) is a Kafka API this broker does not serve yet.
+        // WriteTxnMarkers (27) is a Kafka API between brokers, which this broker does not serve.
         assert!(matches!(
-            decode_request(Bytes::from_static(&[0, 24, 0, 0, 0, 0, 0, 1])),
+            decode_request(Bytes::from_static(&[0, 27, 0, 1, 0, 0, 0, 1])),
             Err(DecodeError::UnsupportedApi { .. })
         ));
         assert!(matches!(

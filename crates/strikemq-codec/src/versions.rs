@@ -50,6 +50,16 @@ fn served() -> [ApiRange; SERVED_COUNT] {
         range_of::<DeleteRecordsRequest>(ApiKey::DeleteRecords),
         range_of::<InitProducerIdRequest>(ApiKey::InitProducerId),
         range_of::<OffsetForLeaderEpochRequest>(ApiKey::OffsetForLeaderEpoch),
+        range_of::<AddPartitionsToTxnRequest>(ApiKey::AddPartitionsToTxn),
+        range_of::<AddOffsetsToTxnRequest>(ApiKey::AddOffsetsToTxn),
+        // v5 is transaction version 2 (KIP-890: an epoch bump at every commit), which
+        // ApiVersions does not finalize: clients end transactions with v4 or lower.
+        ApiRange {
+            key: ApiKey::EndTxn,
+            min: 0,
+            max: 4,
+        },
+        range_of::<TxnOffsetCommitRequest>(ApiKey::TxnOffsetCommit),
         range_of::<DescribeConfigsRequest>(ApiKey::DescribeConfigs),
         range_of::<AlterConfigsRequest>(ApiKey::AlterConfigs),
         range_of::<DescribeLogDirsRequest>(ApiKey::DescribeLogDirs),
@@ -59,11 +69,13 @@ fn served() -> [ApiRange; SERVED_COUNT] {
         range_of::<OffsetDeleteRequest>(ApiKey::OffsetDelete),
         range_of::<DescribeClusterRequest>(ApiKey::DescribeCluster),
         range_of::<DescribeProducersRequest>(ApiKey::DescribeProducers),
+        range_of::<DescribeTransactionsRequest>(ApiKey::DescribeTransactions),
+        range_of::<ListTransactionsRequest>(ApiKey::ListTransactions),
         range_of::<DescribeTopicPartitionsRequest>(ApiKey::DescribeTopicPartitions),
     ]
 }
 
-const SERVED_COUNT: usize = 29;
+const SERVED_COUNT: usize = 35;
 
 /// The lowest Produce version Kafka 4.x advertises. KIP-896 removed v0-v2 from the broker but
 /// Kafka keeps advertising them because librdkafka before 2.x refuses a broker whose Produce range
@@ -129,6 +141,12 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::DescribeProducers => "DescribeProducers",
         ApiKey::OffsetDelete => "OffsetDelete",
         ApiKey::DescribeTopicPartitions => "DescribeTopicPartitions",
+        ApiKey::AddPartitionsToTxn => "AddPartitionsToTxn",
+        ApiKey::AddOffsetsToTxn => "AddOffsetsToTxn",
+        ApiKey::EndTxn => "EndTxn",
+        ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
+        ApiKey::DescribeTransactions => "DescribeTransactions",
+        ApiKey::ListTransactions => "ListTransactions",
         _ => "other",
     }
 }
@@ -148,7 +166,7 @@ mod tests {
 
     #[test]
     fn unserved_apis_are_not_advertised() {
-        assert!(advertised(ApiKey::AddPartitionsToTxn).is_none());
+        assert!(advertised(ApiKey::WriteTxnMarkers).is_none());
         assert!(advertised(ApiKey::ConsumerGroupHeartbeat).is_none());
     }
 
@@ -158,6 +176,10 @@ mod tests {
         assert_eq!((fetch.min, fetch.max), (4, 18));
         let meta = advertised(ApiKey::Metadata).unwrap();
         assert_eq!((meta.min, meta.max), (0, 13));
+        let add = advertised(ApiKey::AddPartitionsToTxn).unwrap();
+        assert_eq!((add.min, add.max), (0, 5));
+        // Transaction version 2 is not finalized: EndTxn stops at v4.
+        assert_eq!(advertised(ApiKey::EndTxn).unwrap().max, 4);
     }
 }
 

@@ -38,6 +38,8 @@ impl MetaFile {
 pub enum InternalLog {
     /// Committed offsets and group membership (Kafka's `__consumer_offsets`).
     ConsumerOffsets,
+    /// Transactional ids and their transactions (Kafka's `__transaction_state`).
+    TransactionState,
 }
 
 impl InternalLog {
@@ -45,6 +47,7 @@ impl InternalLog {
     pub fn dir_name(self) -> &'static str {
         match self {
             InternalLog::ConsumerOffsets => "consumer_offsets",
+            InternalLog::TransactionState => "transaction_state",
         }
     }
 }

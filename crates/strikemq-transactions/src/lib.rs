@@ -12,7 +12,7 @@
 //!
 //! let mut c = TxnCoordinator::new(TxnConfig::default());
 //! let mut next_id = 1000;
-//! let mut ids = || { next_id += 1; next_id };
+//! let mut ids = || { next_id += 1; Some(next_id) };
 //! let InitOutcome::Ready { producer_id, epoch } =
 //!     c.init_producer_id("orders-tx", 60_000, None, 0, &mut ids).unwrap()
 //! else { panic!() };
@@ -119,10 +119,29 @@ pub struct Transaction {
     pub partitions: BTreeSet<TopicPartition>,
     /// The consumer groups whose offsets the transaction commits (AddOffsetsToTxn).
     pub groups: BTreeSet<String>,
+    /// Offsets committed by TxnOffsetCommit in the open transaction: visible to OffsetFetch
+    /// once it commits, dropped if it aborts.
+    #[serde(default)]
+    pub pending_offsets: Vec<PendingOffset>,
     /// When the open transaction started (its first AddPartitions), -1 without one.
     pub start_ms: i64,
     /// When the state last changed.
     pub last_update_ms: i64,
+}
+
+/// An offset a transaction commits for a consumer group (TxnOffsetCommit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingOffset {
+    /// The consumer group.
+    pub group: String,
+    /// The partition.
+    pub partition: TopicPartition,
+    /// The offset.
+    pub offset: i64,
+    /// The leader epoch the consumer saw, -1 if unknown.
+    pub leader_epoch: i32,
+    /// The consumer's metadata string.
+    pub metadata: String,
 }
 
 /// The markers the host must write, and the groups whose pending offsets to commit or drop,
@@ -141,6 +160,9 @@ pub struct Markers {
     pub partitions: Vec<TopicPartition>,
     /// Groups whose pending transactional offsets become visible (commit) or are dropped.
     pub groups: Vec<String>,
+    /// The offsets to commit to those groups, before [`TxnCoordinator::complete`] (none on an
+    /// abort).
+    pub offsets: Vec<PendingOffset>,
 }
 
 /// The answer to InitProducerId.
@@ -191,14 +213,15 @@ impl TxnCoordinator {
 
     /// InitProducerId with a transactional id. `expected` is the producer id and epoch a
     /// v3+ client sends to bump its own epoch after an error (KIP-360); `new_id` hands out a
-    /// producer id never used before.
+    /// producer id never used before, or `None` when it cannot (the answer is then
+    /// COORDINATOR_NOT_AVAILABLE and nothing changes).
     pub fn init_producer_id(
         &mut self,
         transactional_id: &str,
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
         now_ms: i64,
-        new_id: &mut dyn FnMut() -> i64,
+        new_id: &mut dyn FnMut() -> Option<i64>,
     ) -> Result<InitOutcome, ResponseError> {
         if timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms {
             return Err(ResponseError::InvalidTransactionTimeout);
@@ -208,14 +231,16 @@ impl TxnCoordinator {
                 // A producer that thinks it has an id the coordinator never gave out.
                 return Err(ResponseError::InvalidProducerIdMapping);
             }
+            let producer_id = new_id().ok_or(ResponseError::CoordinatorNotAvailable)?;
             let txn = Transaction {
                 transactional_id: transactional_id.to_owned(),
-                producer_id: new_id(),
+                producer_id,
                 producer_epoch: 0,
                 timeout_ms,
                 state: TxnState::Empty,
                 partitions: BTreeSet::new(),
                 groups: BTreeSet::new(),
+                pending_offsets: Vec::new(),
                 start_ms: -1,
                 last_update_ms: now_ms,
             };
@@ -235,17 +260,17 @@ impl TxnCoordinator {
         if txn.state.is_preparing() {
             return Err(ResponseError::ConcurrentTransactions);
         }
+        bump_epoch(txn, new_id).ok_or(ResponseError::CoordinatorNotAvailable)?;
         self.changed.insert(transactional_id.to_owned());
         if txn.state == TxnState::Ongoing {
             // Fence the producer that left it open and abort with the new epoch.
-            bump_epoch(txn, new_id);
             return Ok(InitOutcome::AbortFirst(prepare(txn, false, now_ms)));
         }
-        bump_epoch(txn, new_id);
         txn.timeout_ms = timeout_ms;
         txn.state = TxnState::Empty;
         txn.partitions.clear();
         txn.groups.clear();
+        txn.pending_offsets.clear();
         txn.start_ms = -1;
         txn.last_update_ms = now_ms;
         Ok(InitOutcome::Ready {
@@ -313,6 +338,42 @@ impl TxnCoordinator {
         Ok(())
     }
 
+    /// TxnOffsetCommit: holds the offsets until the transaction ends (checked as
+    /// [`TxnCoordinator::check_offset_commit`]). A later offset for the same group and
+    /// partition replaces an earlier one.
+    pub fn txn_offset_commit(
+        &mut self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        offsets: Vec<PendingOffset>,
+        now_ms: i64,
+    ) -> Result<(), ResponseError> {
+        for o in &offsets {
+            self.check_offset_commit(transactional_id, producer_id, epoch, &o.group)?;
+        }
+        let txn = self.current(transactional_id, producer_id, epoch)?;
+        for o in offsets {
+            txn.pending_offsets
+                .retain(|p| p.group != o.group || p.partition != o.partition);
+            txn.pending_offsets.push(o);
+        }
+        txn.last_update_ms = now_ms;
+        self.changed.insert(transactional_id.to_owned());
+        Ok(())
+    }
+
+    /// Whether an open or ending transaction holds an offset of this group for this partition
+    /// (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT for it).
+    pub fn has_pending_offset(&self, group: &str, partition: &TopicPartition) -> bool {
+        self.txns.values().any(|t| {
+            t.state != TxnState::Empty
+                && t.pending_offsets
+                    .iter()
+                    .any(|o| o.group == group && &o.partition == partition)
+        })
+    }
+
     /// EndTxn: commit or abort the open transaction.
     pub fn end_txn(
         &mut self,
@@ -349,6 +410,7 @@ impl TxnCoordinator {
             TxnState::PrepareAbort => TxnState::CompleteAbort,
             other => other,
         };
+        txn.pending_offsets.clear();
         txn.start_ms = -1;
         txn.last_update_ms = now_ms;
         self.changed.insert(transactional_id.to_owned());
@@ -357,13 +419,17 @@ impl TxnCoordinator {
     /// Aborts every open transaction older than its timeout, fencing its producer (the epoch
     /// moves on, as Kafka fences a producer whose transaction it aborts). Returns the markers
     /// to write for each.
-    pub fn expire(&mut self, now_ms: i64, new_id: &mut dyn FnMut() -> i64) -> Vec<Markers> {
+    /// A transaction whose producer needs a new id that `new_id` cannot give stays open until
+    /// the next call.
+    pub fn expire(&mut self, now_ms: i64, new_id: &mut dyn FnMut() -> Option<i64>) -> Vec<Markers> {
         let mut out = Vec::new();
         for (id, txn) in self.txns.iter_mut() {
             if txn.state == TxnState::Ongoing
                 && now_ms >= txn.start_ms.saturating_add(i64::from(txn.timeout_ms))
             {
-                bump_epoch(txn, new_id);
+                if bump_epoch(txn, new_id).is_none() {
+                    continue;
+                }
                 out.push(prepare(txn, false, now_ms));
                 self.changed.insert(id.clone());
             }
@@ -440,13 +506,16 @@ impl TxnCoordinator {
     }
 }
 
-fn bump_epoch(txn: &mut Transaction, new_id: &mut dyn FnMut() -> i64) {
+/// Moves the producer to its next epoch, or to a new id at the last one; `None` (and no
+/// change) when no new id can be had.
+fn bump_epoch(txn: &mut Transaction, new_id: &mut dyn FnMut() -> Option<i64>) -> Option<()> {
     if txn.producer_epoch >= LAST_EPOCH {
-        txn.producer_id = new_id();
+        txn.producer_id = new_id()?;
         txn.producer_epoch = 0;
     } else {
         txn.producer_epoch += 1;
     }
+    Some(())
 }
 
 fn open(txn: &mut Transaction, now_ms: i64) {
@@ -454,6 +523,7 @@ fn open(txn: &mut Transaction, now_ms: i64) {
         txn.state = TxnState::Ongoing;
         txn.partitions.clear();
         txn.groups.clear();
+        txn.pending_offsets.clear();
         txn.start_ms = now_ms;
     }
     txn.last_update_ms = now_ms;
@@ -477,6 +547,11 @@ fn markers(txn: &Transaction, commit: bool) -> Markers {
         commit,
         partitions: txn.partitions.iter().cloned().collect(),
         groups: txn.groups.iter().cloned().collect(),
+        offsets: if commit {
+            txn.pending_offsets.clone()
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -3,9 +3,9 @@ use super::*;
 struct Ids(i64);
 
 impl Ids {
-    fn next(&mut self) -> i64 {
+    fn next(&mut self) -> Option<i64> {
         self.0 += 1;
-        self.0
+        Some(self.0)
     }
 }
 
@@ -21,6 +21,16 @@ fn init(c: &mut TxnCoordinator, ids: &mut Ids, id: &str, now: i64) -> (i64, i16)
 
 fn tp(topic: &str, p: i32) -> TopicPartition {
     TopicPartition::new(topic, p)
+}
+
+fn offset(group: &str, topic: &str, p: i32, offset: i64) -> PendingOffset {
+    PendingOffset {
+        group: group.into(),
+        partition: tp(topic, p),
+        offset,
+        leader_epoch: -1,
+        metadata: String::new(),
+    }
 }
 
 #[test]
@@ -53,6 +63,17 @@ fn a_commit_writes_markers_to_every_partition_and_completes() {
         .unwrap();
     c.add_offsets("t", pid, epoch, "g", 12).unwrap();
     c.check_offset_commit("t", pid, epoch, "g").unwrap();
+    // A later offset for the same partition replaces the earlier one.
+    c.txn_offset_commit("t", pid, epoch, vec![offset("g", "in", 0, 40)], 12)
+        .unwrap();
+    c.txn_offset_commit("t", pid, epoch, vec![offset("g", "in", 0, 42)], 12)
+        .unwrap();
+    assert!(c.has_pending_offset("g", &tp("in", 0)));
+    assert!(!c.has_pending_offset("g", &tp("in", 1)));
+    assert_eq!(
+        c.txn_offset_commit("t", pid, epoch, vec![offset("other", "in", 0, 1)], 12),
+        Err(ResponseError::InvalidTxnState)
+    );
     assert_eq!(
         c.check_offset_commit("t", pid, epoch, "other"),
         Err(ResponseError::InvalidTxnState)
@@ -70,6 +91,7 @@ fn a_commit_writes_markers_to_every_partition_and_completes() {
             commit: true,
             partitions: vec![tp("a", 0), tp("a", 1), tp("b", 1)],
             groups: vec!["g".into()],
+            offsets: vec![offset("g", "in", 0, 42)],
         }
     );
     assert_eq!(c.describe("t").unwrap().state, TxnState::PrepareCommit);
@@ -239,4 +261,44 @@ fn changes_are_reported_once_and_restore_through_the_log_format() {
         .unwrap()
         .replace("\"version\":1", "\"version\":2");
     assert_eq!(log_format::decode(newer.as_bytes()), None);
+}
+
+#[test]
+fn an_abort_drops_the_pending_offsets_and_a_completed_transaction_holds_none() {
+    let mut c = TxnCoordinator::new(TxnConfig::default());
+    let mut ids = Ids(0);
+    let (pid, epoch) = init(&mut c, &mut ids, "t", 0);
+    c.add_offsets("t", pid, epoch, "g", 1).unwrap();
+    c.txn_offset_commit("t", pid, epoch, vec![offset("g", "in", 0, 7)], 2)
+        .unwrap();
+    let EndOutcome::WriteMarkers(m) = c.end_txn("t", pid, epoch, false, 3).unwrap() else {
+        panic!()
+    };
+    assert!(m.offsets.is_empty());
+    assert_eq!(m.groups, ["g"]);
+    // Until the markers are written the offset is still unstable.
+    assert!(c.has_pending_offset("g", &tp("in", 0)));
+    c.complete("t", 4);
+    assert!(!c.has_pending_offset("g", &tp("in", 0)));
+    assert!(c.describe("t").unwrap().pending_offsets.is_empty());
+}
+
+#[test]
+fn without_a_new_producer_id_nothing_changes() {
+    let mut c = TxnCoordinator::new(TxnConfig::default());
+    assert_eq!(
+        c.init_producer_id("t", 1000, None, 0, &mut || None),
+        Err(ResponseError::CoordinatorNotAvailable)
+    );
+    assert!(c.describe("t").is_none());
+    let mut ids = Ids(0);
+    let (pid, _) = init(&mut c, &mut ids, "t", 0);
+    c.txns.get_mut("t").unwrap().producer_epoch = LAST_EPOCH;
+    c.add_partitions("t", pid, LAST_EPOCH, &[tp("a", 0)], 1)
+        .unwrap();
+    // The timeout cannot fence the producer without a new id: it stays open until it can.
+    assert!(c.expire(10_000_000, &mut || None).is_empty());
+    assert_eq!(c.describe("t").unwrap().state, TxnState::Ongoing);
+    assert_eq!(c.expire(10_000_000, &mut || Some(77)).len(), 1);
+    assert_eq!(c.describe("t").unwrap().producer_id, 77);
 }

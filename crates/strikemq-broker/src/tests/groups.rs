@@ -159,7 +159,7 @@ fn a_parked_join_is_answered_by_the_timer_when_others_do_not_rejoin() {
     };
     let later = Instant::now() + Duration::from_secs(31);
     let before = woken.load(std::sync::atomic::Ordering::SeqCst);
-    b.tick_groups(later);
+    b.tick_coordinators(later);
     assert!(woken.load(std::sync::atomic::Ordering::SeqCst) > before);
     let ResponseKind::JoinGroup(r) = response(b.resume(parked, later)) else {
         panic!()

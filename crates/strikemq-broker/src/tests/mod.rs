@@ -10,3 +10,4 @@ mod produce;
 mod producers;
 mod routing;
 mod topics_admin;
+mod transactions;

@@ -44,8 +44,8 @@ fn producer_ids_are_unique_and_never_reused() {
     assert_eq!(empty, (ResponseError::InvalidRequest.code(), -1, -1));
     // An idempotent producer's transaction timeout is not looked at.
     assert_eq!(init(fresh().with_transaction_timeout_ms(900_001)).0, 0);
-    // A transactional producer: the timeout first (0 < timeout <= 15 min), then a fatal
-    // refusal while transactions are not served, so that init_transactions() fails at once.
+    // A transactional producer: the timeout first (0 < timeout <= 15 min), then an id from the
+    // transaction coordinator, whose epoch moves on at each InitProducerId.
     let txn = |timeout| {
         init(
             fresh()
@@ -56,13 +56,9 @@ fn producer_ids_are_unique_and_never_reused() {
     let invalid = (ResponseError::InvalidTransactionTimeout.code(), -1, -1);
     assert_eq!(txn(900_001), invalid);
     assert_eq!(txn(0), invalid);
-    let refused = (
-        ResponseError::TransactionalIdAuthorizationFailed.code(),
-        -1,
-        -1,
-    );
-    assert_eq!(txn(900_000), refused);
-    assert_eq!(txn(60_000), refused);
+    let (error, pid, epoch) = txn(900_000);
+    assert_eq!((error, epoch), (0, 0));
+    assert_eq!(txn(60_000), (0, pid, 1));
 }
 
 /// A damaged producer-id file stops the broker at start instead of restarting ids at 0, where a

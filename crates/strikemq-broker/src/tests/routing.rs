@@ -28,7 +28,7 @@ fn api_versions_advertises_the_table() {
             .iter()
             .any(|k| k.api_key == ApiKey::JoinGroup as i16));
         // KIP-848's heartbeat stays unadvertised until it works: franz-go switches to it.
-        for absent in [ApiKey::ConsumerGroupHeartbeat, ApiKey::AddPartitionsToTxn] {
+        for absent in [ApiKey::ConsumerGroupHeartbeat, ApiKey::WriteTxnMarkers] {
             assert!(r.api_keys.iter().all(|k| k.api_key != absent as i16));
         }
     }
@@ -92,6 +92,12 @@ fn default_request(key: ApiKey) -> Option<RequestKind> {
         DescribeCluster,
         DescribeProducers,
         DescribeTopicPartitions,
+        AddPartitionsToTxn,
+        AddOffsetsToTxn,
+        EndTxn,
+        TxnOffsetCommit,
+        DescribeTransactions,
+        ListTransactions,
     )
 }
 
@@ -132,11 +138,13 @@ fn every_advertised_api_and_version_reaches_a_handler() {
 fn a_request_without_a_handler_closes_the_connection() {
     let t = broker();
     let req = strikemq_codec::request::Request {
-        api_key: ApiKey::EndTxn,
-        api_version: 0,
+        api_key: ApiKey::WriteTxnMarkers,
+        api_version: 1,
         correlation_id: 7,
         client_id: None,
-        body: strikemq_codec::request::RequestBody::Kafka(RequestKind::EndTxn(Default::default())),
+        body: strikemq_codec::request::RequestBody::Kafka(RequestKind::WriteTxnMarkers(
+            Default::default(),
+        )),
     };
     assert!(matches!(
         t.broker.handle(req, Instant::now()),

@@ -16,6 +16,8 @@ use uuid::Uuid;
 use crate::conn::{Answer, Conn};
 use crate::Observation;
 
+mod transactions;
+
 /// Timestamps of the records the scenario writes: fixed, so answers are the same on every run.
 const T0: i64 = 1_700_000_000_000;
 
@@ -160,6 +162,7 @@ pub(crate) fn run(bootstrap: &str, prefix: &str) -> Result<Vec<Observation>> {
     p.describe_cluster()?;
     p.describe_producers()?;
     p.describe_topic_partitions()?;
+    p.transactions()?;
     // Last: it changes broker-level settings (and puts them back).
     p.broker_configs()?;
     // Every advertised version of every served API must have been asked at least once.
@@ -2871,8 +2874,42 @@ in_given_order!(
     CreatePartitionsResponse,
     OffsetDeleteResponse,
     DescribeClusterResponse,
-    DescribeProducersResponse
+    DescribeProducersResponse,
+    AddOffsetsToTxnResponse,
+    EndTxnResponse,
+    TxnOffsetCommitResponse
 );
+
+/// AddPartitionsToTxn answers a topic's partitions in no given order: by index.
+impl Canonical for AddPartitionsToTxnResponse {
+    fn canonical(&mut self) {
+        let topics = self.results_by_topic_v3_and_below.iter_mut().chain(
+            self.results_by_transaction
+                .iter_mut()
+                .flat_map(|t| t.topic_results.iter_mut()),
+        );
+        for t in topics {
+            t.results_by_partition.sort_by_key(|p| p.partition_index);
+        }
+    }
+}
+
+/// DescribeTransactions lists a transaction's topics in no given order: by name.
+impl Canonical for DescribeTransactionsResponse {
+    fn canonical(&mut self) {
+        for s in &mut self.transaction_states {
+            s.topics.sort_by(|a, b| a.topic.cmp(&b.topic));
+        }
+    }
+}
+
+/// ListTransactions lists in no given order: by transactional id.
+impl Canonical for ListTransactionsResponse {
+    fn canonical(&mut self) {
+        self.transaction_states
+            .sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
+    }
+}
 
 /// What an idempotent, non-transactional producer sends: a null transactional id (kafka-protocol's
 /// default is an empty one, which Kafka refuses).

@@ -1,0 +1,200 @@
+"""Transactions with confluent-kafka (librdkafka): commits and aborts as read_committed and
+read_uncommitted consumers see them, offsets sent to a transaction, a fenced zombie producer,
+the broker aborting a transaction past its timeout, and a broker killed (SIGKILL) with a
+transaction open."""
+
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from helpers import create_topic
+
+
+def txn_producer(bootstrap, txn_id=None, **conf):
+    p = Producer({
+        "bootstrap.servers": bootstrap,
+        "transactional.id": txn_id or "tx-" + uuid.uuid4().hex[:8],
+        **conf,
+    })
+    p.init_transactions(30)
+    return p
+
+
+def read_all(bootstrap, topic, isolation, partitions=(0,), expect=None, timeout=30):
+    """Every value of the partitions up to their end as `isolation` sees it (waiting until
+    `expect` values arrived, when given)."""
+    c = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": "reader-" + uuid.uuid4().hex[:8],
+        "enable.auto.commit": False,
+        "isolation.level": isolation,
+        "enable.partition.eof": True,
+    })
+    c.assign([TopicPartition(topic, p, 0) for p in partitions])
+    out, at_end = [], set()
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m = c.poll(0.2)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                at_end.add(m.partition())
+                if len(at_end) == len(partitions) and (expect is None or len(out) >= expect):
+                    break
+                continue
+            raise AssertionError(m.error())
+        at_end.discard(m.partition())
+        out.append(m.value())
+    c.close()
+    return out
+
+
+def test_committed_records_are_read_and_aborted_ones_are_not(broker, topic):
+    create_topic(broker.bootstrap, topic, partitions=2)
+    p = txn_producer(broker.bootstrap)
+    p.begin_transaction()
+    for i in range(10):
+        p.produce(topic, value=f"c{i}".encode(), partition=i % 2)
+    p.commit_transaction(30)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce(topic, value=f"a{i}".encode(), partition=i % 2)
+    assert p.flush(30) == 0  # written to the log, then aborted
+    p.abort_transaction(30)
+    p.begin_transaction()
+    p.produce(topic, value=b"last", partition=0)
+    p.commit_transaction(30)
+
+    committed = read_all(broker.bootstrap, topic, "read_committed", (0, 1), expect=11)
+    assert sorted(committed) == sorted([f"c{i}".encode() for i in range(10)] + [b"last"])
+    everything = read_all(broker.bootstrap, topic, "read_uncommitted", (0, 1), expect=16)
+    assert sorted(everything) == sorted(
+        [f"c{i}".encode() for i in range(10)] + [f"a{i}".encode() for i in range(5)] + [b"last"])
+
+
+def test_an_open_transaction_holds_read_committed_consumers_back(broker, topic):
+    create_topic(broker.bootstrap, topic)
+    p = txn_producer(broker.bootstrap)
+    p.begin_transaction()
+    p.produce(topic, value=b"pending")
+    assert p.flush(30) == 0
+    # Plain records after the open transaction wait behind it too (the last stable offset).
+    plain = Producer({"bootstrap.servers": broker.bootstrap})
+    plain.produce(topic, value=b"after")
+    assert plain.flush(30) == 0
+    assert read_all(broker.bootstrap, topic, "read_committed", timeout=5) == []
+    assert read_all(broker.bootstrap, topic, "read_uncommitted", expect=2) == [b"pending", b"after"]
+    p.commit_transaction(30)
+    assert read_all(broker.bootstrap, topic, "read_committed", expect=2) == [b"pending", b"after"]
+
+
+def test_consume_transform_produce_commits_the_offsets_with_the_output(broker, topic):
+    source, sink, group = topic + "-in", topic + "-out", "ctp-" + topic
+    create_topic(broker.bootstrap, source)
+    create_topic(broker.bootstrap, sink)
+    plain = Producer({"bootstrap.servers": broker.bootstrap})
+    for i in range(6):
+        plain.produce(source, value=str(i).encode())
+    assert plain.flush(30) == 0
+
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group,
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                  "isolation.level": "read_committed"})
+    c.subscribe([source])
+    p = txn_producer(broker.bootstrap)
+    batch = []
+    deadline = time.time() + 30
+    while len(batch) < 3 and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            batch.append(m)
+    batch = batch[:3]
+    # First attempt aborted: neither its output nor its offsets count.
+    for abort in (True, False):
+        p.begin_transaction()
+        for m in batch:
+            p.produce(sink, value=b"x" + m.value())
+        p.send_offsets_to_transaction(
+            [TopicPartition(source, 0, batch[-1].offset() + 1)], c.consumer_group_metadata(), 30)
+        if abort:
+            p.abort_transaction(30)
+        else:
+            p.commit_transaction(30)
+    c.close()
+
+    assert read_all(broker.bootstrap, sink, "read_committed", expect=3) == [b"x0", b"x1", b"x2"]
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+    [tp] = c.committed([TopicPartition(source, 0)], timeout=10)
+    c.close()
+    assert tp.offset == 3
+
+
+def test_a_second_producer_with_the_same_id_fences_the_first(broker, topic):
+    create_topic(broker.bootstrap, topic)
+    txn_id = "zombie-" + topic
+    zombie = txn_producer(broker.bootstrap, txn_id)
+    zombie.begin_transaction()
+    zombie.produce(topic, value=b"zombie")
+    assert zombie.flush(30) == 0
+    # The new instance aborts the zombie's open transaction and takes over.
+    fresh = txn_producer(broker.bootstrap, txn_id)
+    fresh.begin_transaction()
+    fresh.produce(topic, value=b"fresh")
+    fresh.commit_transaction(30)
+    with pytest.raises(KafkaException) as raised:
+        zombie.commit_transaction(30)
+    err = raised.value.args[0]
+    assert err.fatal() or err.txn_requires_abort(), err
+    assert read_all(broker.bootstrap, topic, "read_committed", expect=1) == [b"fresh"]
+
+
+def test_the_broker_aborts_a_transaction_past_its_timeout(broker, topic):
+    create_topic(broker.bootstrap, topic)
+    p = txn_producer(broker.bootstrap, **{"transaction.timeout.ms": 1000})
+    p.begin_transaction()
+    p.produce(topic, value=b"forgotten")
+    assert p.flush(30) == 0
+    plain = Producer({"bootstrap.servers": broker.bootstrap})
+    plain.produce(topic, value=b"after")
+    assert plain.flush(30) == 0
+    # No commit: after the timeout the broker writes the abort marker itself, and read_committed
+    # readers move on past the aborted record.
+    assert read_all(broker.bootstrap, topic, "read_committed", expect=1) == [b"after"]
+    with pytest.raises(KafkaException):
+        p.commit_transaction(30)
+
+
+def test_a_transaction_open_when_the_broker_is_killed_is_aborted_after_the_restart(broker_factory, topic):
+    b = broker_factory()
+    create_topic(b.bootstrap, topic)
+    p = txn_producer(b.bootstrap, **{"transaction.timeout.ms": 2000})
+    p.begin_transaction()
+    p.produce(topic, value=b"committed")
+    p.commit_transaction(30)
+    p.begin_transaction()
+    p.produce(topic, value=b"in flight")
+    assert p.flush(30) == 0
+    del p
+    b.kill()
+    b.start()
+    plain = Producer({"bootstrap.servers": b.bootstrap})
+    plain.produce(topic, value=b"after restart")
+    assert plain.flush(30) == 0
+    assert read_all(b.bootstrap, topic, "read_committed", expect=2) == [b"committed", b"after restart"]
+    # A new producer with a fresh id commits as before.
+    q = txn_producer(b.bootstrap)
+    q.begin_transaction()
+    q.produce(topic, value=b"new")
+    q.commit_transaction(30)
+    assert read_all(b.bootstrap, topic, "read_committed", expect=3)[-1] == b"new"
+
+
+def test_a_transaction_timeout_above_the_maximum_is_refused(broker):
+    p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "txn-long",
+                  "transaction.timeout.ms": 900_001})
+    with pytest.raises(KafkaException) as raised:
+        p.init_transactions(30)
+    assert raised.value.args[0].code() == KafkaError.INVALID_TRANSACTION_TIMEOUT, raised.value
