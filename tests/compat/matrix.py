@@ -43,6 +43,7 @@ def java(prefix, *, kafka=None):
         "admin": [prefix + "JavaClientTest.adminCreateDescribeDelete", prefix + "JavaClientTest.adminPartitionsRecordsAndCluster",
                   prefix + "JavaClientTest.topicConfigsDescribeAndAlter", prefix + "JavaClientTest.logDirsAndProducers"],
         "kafka": kafka or [],
+        "transactions": [prefix + "JavaTransactionTest.*"],
     }
 
 
@@ -115,10 +116,12 @@ CLIENTS = [
         "tests": java(J39),
     },
     {
-        "name": "Kafka Streams (word count, at-least-once)",
+        "name": "Kafka Streams (word count, at-least-once and exactly_once_v2)",
         "version": "static:4.1.0 and 3.9.1",
-        "tests": {k: [J41 + "StreamsWordCountTest.wordCountEndToEnd", J39 + "StreamsWordCountTest.wordCountEndToEnd"]
-                  for k in ("produce", "records", "groups", "offsets", "admin")},
+        "tests": {**{k: [J41 + "StreamsWordCountTest.wordCountEndToEnd", J39 + "StreamsWordCountTest.wordCountEndToEnd"]
+                     for k in ("produce", "records", "groups", "offsets", "admin")},
+                  "transactions": [J41 + "StreamsWordCountTest.wordCountExactlyOnceV2",
+                                   J39 + "StreamsWordCountTest.wordCountExactlyOnceV2"]},
     },
     {
         "name": "franz-go (kgo, kadm)",

@@ -33,13 +33,22 @@ import org.apache.kafka.streams.kstream.Produced;
 import org.junit.jupiter.api.Test;
 
 /**
- * Kafka Streams word count, at-least-once: a repartition through an internal topic, a changelog
- * (compacted) internal topic created by Streams itself, the consumer group of the application,
- * and the final counts read back record by record.
+ * Kafka Streams word count, at-least-once and exactly-once (v2, transactions): a repartition
+ * through an internal topic, a changelog (compacted) internal topic created by Streams itself,
+ * the consumer group of the application, and the final counts read back record by record.
  */
 class StreamsWordCountTest {
     @Test
     void wordCountEndToEnd() throws Exception {
+        wordCount(StreamsConfig.AT_LEAST_ONCE);
+    }
+
+    @Test
+    void wordCountExactlyOnceV2() throws Exception {
+        wordCount(StreamsConfig.EXACTLY_ONCE_V2);
+    }
+
+    private static void wordCount(String guarantee) throws Exception {
         try (StrikeMq broker = new StrikeMq()) {
             String suffix = UUID.randomUUID().toString().substring(0, 8);
             String input = "lines-" + suffix;
@@ -74,7 +83,7 @@ class StreamsWordCountTest {
             Properties sp = new Properties();
             sp.put(StreamsConfig.APPLICATION_ID_CONFIG, "wordcount-" + suffix);
             sp.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrap());
-            sp.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.AT_LEAST_ONCE);
+            sp.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, guarantee);
             sp.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
             sp.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
             sp.put(StreamsConfig.STATE_DIR_CONFIG,
@@ -95,6 +104,7 @@ class StreamsWordCountTest {
                 cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrap());
                 cp.put(ConsumerConfig.GROUP_ID_CONFIG, "reader-" + suffix);
                 cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+                cp.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
                 cp.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
                 cp.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, LongDeserializer.class.getName());
                 try (KafkaConsumer<String, Long> c = new KafkaConsumer<>(cp)) {
