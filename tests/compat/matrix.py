@@ -127,12 +127,14 @@ CLIENTS = [
         "name": "franz-go (kgo, kadm)",
         "version": "gomod:github.com/twmb/franz-go",
         "tests": {**{k: ["go:TestFranzGoProduceGroupAndAdmin"] for k in ("produce", "records", "idempotence", "groups", "offsets", "admin")},
-                  "kafka": ["conformance:test_client_scenarios.test_franz_go_observes_the_same"]},
+                  "kafka": ["conformance:test_client_scenarios.test_franz_go_observes_the_same"],
+                  "transactions": ["go:TestFranzGoTransactions"]},
     },
     {
         "name": "Sarama",
         "version": "gomod:github.com/IBM/sarama",
-        "tests": {k: ["go:TestSaramaProduceGroupAndAdmin"] for k in ("produce", "records", "idempotence", "groups", "offsets", "admin")},
+        "tests": {**{k: ["go:TestSaramaProduceGroupAndAdmin"] for k in ("produce", "records", "idempotence", "groups", "offsets", "admin")},
+                  "transactions": ["go:TestSaramaTransactions"]},
     },
     {
         "name": "segmentio/kafka-go",
@@ -142,7 +144,8 @@ CLIENTS = [
     {
         "name": "confluent-kafka-go (librdkafka)",
         "version": "gomod:github.com/confluentinc/confluent-kafka-go/v2",
-        "tests": {k: ["go:TestConfluentProduceConsume"] for k in ("produce", "records", "compression", "idempotence", "admin")},
+        "tests": {**{k: ["go:TestConfluentProduceConsume"] for k in ("produce", "records", "compression", "idempotence", "admin")},
+                  "transactions": ["go:TestConfluentGoTransactions"]},
     },
     {
         "name": "kafkajs",
