@@ -157,6 +157,7 @@ CLIENTS = [
             "groups": ["node:idempotent producer and a consumer group read every record once"],
             "offsets": ["node:idempotent producer and a consumer group read every record once"],
             "admin": ["node:admin creates, lists and deletes topics"],
+            "transactions": ["node:transactions commit and abort, with offsets sent to the transaction"],
         },
     },
     {
@@ -169,6 +170,7 @@ CLIENTS = [
             "idempotence": ["rdkafka:produce_and_consume_record_by_record"],
             "groups": ["rdkafka:consumer_group_splits_partitions_and_commits"],
             "offsets": ["rdkafka:consumer_group_splits_partitions_and_commits"],
+            "transactions": ["rdkafka:transactions_commit_and_abort_for_read_committed_consumers"],
         },
     },
     {

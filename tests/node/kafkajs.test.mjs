@@ -91,3 +91,50 @@ test('idempotent producer and a consumer group read every record once', async ()
   assert.ok(offsets.length === 1);
   await admin.disconnect();
 });
+
+test('transactions commit and abort, with offsets sent to the transaction', async () => {
+  const topic = 'node-tx';
+  const source = 'node-tx-in';
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }, { topic: source, numPartitions: 1 }] });
+  await admin.disconnect();
+
+  const producer = kafka.producer({ transactionalId: 'node-tx-id', idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  let txn = await producer.transaction();
+  await txn.send({ topic, messages: [{ value: 'c1' }, { value: 'c2' }] });
+  await txn.commit();
+  txn = await producer.transaction();
+  await txn.send({ topic, messages: [{ value: 'a1' }] });
+  await txn.abort();
+  txn = await producer.transaction();
+  await txn.send({ topic, messages: [{ value: 'c3' }] });
+  await txn.sendOffsets({ consumerGroupId: 'node-tx-group', topics: [{ topic: source, partitions: [{ partition: 0, offset: '5' }] }] });
+  await txn.commit();
+  await producer.disconnect();
+
+  // A read_committed consumer sees the committed records only.
+  const consumer = kafka.consumer({ groupId: 'node-tx-reader', maxWaitTimeInMs: 200, readUncommitted: false });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const got = [];
+  await new Promise((resolve) => {
+    consumer.run({
+      eachMessage: async ({ message }) => {
+        got.push(message.value.toString());
+        if (got.length === 3) resolve();
+      },
+    });
+  });
+  // Give an aborted record (there must be none) the time of a few more fetches.
+  await new Promise((r) => setTimeout(r, 600));
+  await consumer.disconnect();
+  assert.deepEqual(got, ['c1', 'c2', 'c3']);
+
+  const admin2 = kafka.admin();
+  await admin2.connect();
+  const offsets = await admin2.fetchOffsets({ groupId: 'node-tx-group', topics: [source] });
+  await admin2.disconnect();
+  assert.equal(offsets[0].partitions[0].offset, '5');
+});

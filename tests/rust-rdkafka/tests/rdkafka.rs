@@ -219,3 +219,56 @@ fn consumer_group_splits_partitions_and_commits() {
         );
     }
 }
+
+#[test]
+fn transactions_commit_and_abort_for_read_committed_consumers() {
+    let b = Broker::start();
+    create_topic(&b, "rd-tx", 1);
+    let producer: BaseProducer = config(&b)
+        .set("transactional.id", "rd-tx-id")
+        .create()
+        .unwrap();
+    let timeout = Duration::from_secs(30);
+    producer.init_transactions(timeout).unwrap();
+    for (value, commit) in [("c1", true), ("a1", false), ("c2", true)] {
+        producer.begin_transaction().unwrap();
+        producer
+            .send(
+                BaseRecord::<(), str>::to("rd-tx")
+                    .partition(0)
+                    .payload(value),
+            )
+            .unwrap();
+        producer.flush(timeout).unwrap();
+        if commit {
+            producer.commit_transaction(timeout).unwrap();
+        } else {
+            producer.abort_transaction(timeout).unwrap();
+        }
+    }
+    let read = |isolation: &str| {
+        let consumer: BaseConsumer = config(&b)
+            .set("group.id", "unused")
+            .set("isolation.level", isolation)
+            .set("enable.partition.eof", "true")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("rd-tx", 0, Offset::Beginning)
+            .unwrap();
+        consumer.assign(&tpl).unwrap();
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => got.push(String::from_utf8(m.payload().unwrap().to_vec()).unwrap()),
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
+                Some(Err(e)) => panic!("{e}"),
+                None => {}
+            }
+        }
+        got
+    };
+    assert_eq!(read("read_committed"), ["c1", "c2"]);
+    assert_eq!(read("read_uncommitted"), ["c1", "a1", "c2"]);
+}
