@@ -74,7 +74,8 @@ CLIENTS = [
                        "python:test_groups.test_cooperative_sticky_rebalance",
                        "python:test_groups.test_static_member_restart_does_not_rebalance"],
             "offsets": ["python:test_groups.test_committed_offsets_survive_a_broker_restart"],
-            "transactions": ["python:test_transactions.*"],
+            "transactions": ["python:test_transactions.test_c*", "python:test_transactions.test_a_*",
+                             "python:test_transactions.test_an_*", "python:test_transactions.test_the_*"],
             "admin": ["python:test_confluent.test_admin_create_list_delete", "python:test_groups.test_admin_consumer_group_apis",
                       "python:test_admin.test_confluent_create_partitions_delete_records_describe_cluster",
                       "python:test_admin.test_topic_configs_create_describe_alter"],
@@ -97,13 +98,15 @@ CLIENTS = [
             "admin": ["python:test_kafka_python.test_admin_create_and_delete", "python:test_admin.test_kafka_python_admin_partitions_and_records",
                       "python:test_admin.test_kafka_python_describe_and_alter_configs"],
             "kafka": ["conformance:test_differential.test_api_versions_are_a_subset_of_kafkas"],
+            "transactions": ["python:test_transactions.test_kafka_python_transactions"],
         },
     },
     {
         "name": "aiokafka",
         "version": "pip:aiokafka",
-        "tests": {k: ["python:test_aiokafka.test_aiokafka_produce_and_group_consume"]
-                  for k in ("produce", "records", "compression", "idempotence", "groups", "offsets")},
+        "tests": {**{k: ["python:test_aiokafka.test_aiokafka_produce_and_group_consume"]
+                     for k in ("produce", "records", "compression", "idempotence", "groups", "offsets")},
+                  "transactions": ["python:test_transactions.test_aiokafka_transactions"]},
     },
     {
         "name": "Apache Kafka Java client",

@@ -1,7 +1,7 @@
 """Transactions with confluent-kafka (librdkafka): commits and aborts as read_committed and
 read_uncommitted consumers see them, offsets sent to a transaction, a fenced zombie producer,
 the broker aborting a transaction past its timeout, and a broker killed (SIGKILL) with a
-transaction open."""
+transaction open. At the end, kafka-python's and aiokafka's transactional producers."""
 
 import time
 import uuid
@@ -198,3 +198,61 @@ def test_a_transaction_timeout_above_the_maximum_is_refused(broker):
     with pytest.raises(KafkaException) as raised:
         p.init_transactions(30)
     assert raised.value.args[0].code() == KafkaError.INVALID_TRANSACTION_TIMEOUT, raised.value
+
+
+def test_kafka_python_transactions(broker, topic):
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka import TopicPartition as KafkaTopicPartition
+    create_topic(broker.bootstrap, topic)
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, transactional_id="kp-" + topic)
+    p.init_transactions()
+    for value, commit in ((b"c1", True), (b"a1", False), (b"c2", True)):
+        p.begin_transaction()
+        p.send(topic, value, partition=0).get(30)
+        if commit:
+            p.commit_transaction()
+        else:
+            p.abort_transaction()
+    p.close()
+    c = KafkaConsumer(bootstrap_servers=broker.bootstrap, isolation_level="read_committed",
+                      auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    c.assign([KafkaTopicPartition(topic, 0)])
+    got = [m.value for m in c]
+    c.close()
+    assert got == [b"c1", b"c2"]
+
+
+def test_aiokafka_transactions(broker, topic):
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    create_topic(broker.bootstrap, topic)
+
+    async def scenario():
+        p = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, transactional_id="aio-" + topic)
+        await p.start()
+        try:
+            async with p.transaction():
+                await p.send_and_wait(topic, b"c1", partition=0)
+            await p.begin_transaction()
+            await p.send_and_wait(topic, b"a1", partition=0)
+            await p.abort_transaction()
+            async with p.transaction():
+                await p.send_and_wait(topic, b"c2", partition=0)
+        finally:
+            await p.stop()
+        c = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap, isolation_level="read_committed",
+                             auto_offset_reset="earliest")
+        await c.start()
+        got = []
+        try:
+            deadline = asyncio.get_running_loop().time() + 30
+            while len(got) < 2 and asyncio.get_running_loop().time() < deadline:
+                for msgs in (await c.getmany(timeout_ms=500)).values():
+                    got.extend(m.value for m in msgs)
+            got.extend(m.value for msgs in (await c.getmany(timeout_ms=1000)).values() for m in msgs)
+        finally:
+            await c.stop()
+        return got
+
+    assert asyncio.run(scenario()) == [b"c1", b"c2"]
