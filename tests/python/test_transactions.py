@@ -256,3 +256,38 @@ def test_aiokafka_transactions(broker, topic):
         return got
 
     assert asyncio.run(scenario()) == [b"c1", b"c2"]
+
+
+def test_rest_shows_the_last_stable_offset_and_marks_transactional_records(broker, topic):
+    from test_rest import call, error_code
+    create_topic(broker.bootstrap, topic)
+    p = txn_producer(broker.bootstrap)
+    p.begin_transaction()
+    p.produce(topic, value=b"committed", partition=0)
+    p.commit_transaction(30)                       # 0, marker 1
+    p.begin_transaction()
+    p.produce(topic, value=b"aborted", partition=0)
+    assert p.flush(30) == 0
+    p.abort_transaction(30)                        # 2, marker 3
+    p.begin_transaction()
+    p.produce(topic, value=b"open", partition=0)   # 4, still open
+    assert p.flush(30) == 0
+
+    status, described = call(broker, "GET", f"/v1/topics/{topic}")
+    assert status == 200
+    [part] = described["partitions"]
+    assert (part["end_offset"], part["last_stable_offset"]) == (5, 4)
+
+    status, peeked = call(broker, "GET", f"/v1/topics/{topic}/messages?partition=0")
+    assert status == 200
+    assert [(m["value"], m["transaction"]) for m in peeked["messages"]] == [
+        ("committed", "committed"), ("aborted", "aborted"), ("open", "open")]
+    status, peeked = call(broker, "GET", f"/v1/topics/{topic}/messages?partition=0&isolation=read_committed")
+    assert [m["value"] for m in peeked["messages"]] == ["committed"]
+    assert peeked["next_offsets"] == {"0": 4}
+    assert error_code(call(broker, "GET", f"/v1/topics/{topic}/messages?isolation=serializable")) == (400, "bad_parameter")
+
+    p.commit_transaction(30)
+    status, peeked = call(broker, "GET", f"/v1/topics/{topic}/messages?partition=0&isolation=read_committed")
+    assert [(m["value"], m["transaction"]) for m in peeked["messages"]] == [
+        ("committed", "committed"), ("open", "committed")]

@@ -346,6 +346,7 @@ impl Api {
                     "partition": i,
                     "start_offset": p.log_start_offset(),
                     "end_offset": p.log_end_offset(),
+                    "last_stable_offset": p.last_stable_offset(),
                     "size_bytes": p.size_bytes(),
                 }))
             })
@@ -374,7 +375,10 @@ impl Api {
         let t = self.topic(name)?;
         let params = query_params(&req.query)?;
         for k in params.keys() {
-            if !matches!(k.as_str(), "partition" | "offset" | "limit" | "timeout_ms") {
+            if !matches!(
+                k.as_str(),
+                "partition" | "offset" | "limit" | "timeout_ms" | "isolation"
+            ) {
                 return Err(fail(
                     400,
                     "bad_parameter",
@@ -391,6 +395,17 @@ impl Api {
             ));
         }
         let offset: Option<i64> = param(&params, "offset")?;
+        let committed_only = match params.get("isolation").map(String::as_str) {
+            None | Some("read_uncommitted") => false,
+            Some("read_committed") => true,
+            Some(other) => {
+                return Err(fail(
+                    400,
+                    "bad_parameter",
+                    format!("isolation must be read_uncommitted or read_committed, not {other:?}"),
+                ))
+            }
+        };
         let timeout_ms: u64 = param(&params, "timeout_ms")?.unwrap_or(0);
         if timeout_ms > MAX_TIMEOUT_MS {
             return Err(fail(
@@ -434,6 +449,7 @@ impl Api {
                     p,
                     start,
                     limit - messages.len().min(limit),
+                    committed_only,
                     &mut messages,
                 )
                 .map_err(|e| fail(500, "internal_error", e))?;
@@ -614,16 +630,32 @@ impl Api {
 }
 
 /// Reads up to `limit` records of one partition from `start`; returns the next offset to read.
+/// Records of transactions say so (`"transaction": "committed" | "aborted" | "open"`); with
+/// `committed_only` (read_committed) the read stops at the last stable offset and skips the
+/// records of aborted transactions, as a read_committed consumer does.
 fn read_records(
     log: &PartitionLog,
     partition: i32,
     start: i64,
     limit: usize,
+    committed_only: bool,
     out: &mut Vec<Value>,
 ) -> Result<i64, String> {
     let mut offset = start;
     let mut taken = 0;
-    while taken < limit && offset < log.log_end_offset() {
+    let end = if committed_only {
+        log.last_stable_offset()
+    } else {
+        log.log_end_offset()
+    };
+    let aborted = log.aborted_transactions(start, end);
+    let open: Vec<(i64, i64)> = log
+        .producers()
+        .into_iter()
+        .filter(|p| p.current_txn_start_offset >= 0)
+        .map(|p| (p.producer_id, p.current_txn_start_offset))
+        .collect();
+    while taken < limit && offset < end {
         let read = log.read(offset, READ_CHUNK).map_err(|e| e.to_string())?;
         if read.records.is_empty() {
             break;
@@ -631,12 +663,33 @@ fn read_records(
         for batch in batches(&read.records) {
             let batch = batch.map_err(|e| e.to_string())?;
             let next = batch.last_offset() + 1;
-            if !batch.is_control() {
+            if batch.base_offset() >= end {
+                return Ok(offset);
+            }
+            let state = batch.is_transactional().then(|| {
+                let (pid, at) = (batch.producer_id(), batch.base_offset());
+                if aborted
+                    .iter()
+                    .any(|a| a.producer_id == pid && (a.first_offset..=a.last_offset).contains(&at))
+                {
+                    "aborted"
+                } else if open.iter().any(|&(p, first)| p == pid && at >= first) {
+                    "open"
+                } else {
+                    "committed"
+                }
+            });
+            let hidden = committed_only && state == Some("aborted");
+            if !batch.is_control() && !hidden {
                 for r in decode_records(&batch).map_err(|e| e.to_string())? {
                     if r.offset < offset || taken >= limit {
                         continue;
                     }
-                    out.push(record_json(partition, &r));
+                    let mut json = record_json(partition, &r);
+                    if let (Some(state), Value::Object(m)) = (state, &mut json) {
+                        m.insert("transaction".into(), json!(state));
+                    }
+                    out.push(json);
                     taken += 1;
                     offset = r.offset + 1;
                 }
