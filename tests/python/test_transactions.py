@@ -291,3 +291,73 @@ def test_rest_shows_the_last_stable_offset_and_marks_transactional_records(broke
     status, peeked = call(broker, "GET", f"/v1/topics/{topic}/messages?partition=0&isolation=read_committed")
     assert [(m["value"], m["transaction"]) for m in peeked["messages"]] == [
         ("committed", "committed"), ("open", "committed")]
+
+
+def test_committed_transactions_survive_sigkill_in_a_commit_and_abort_loop(broker_factory, topic):
+    """Transactions commit and abort in a loop while the broker is killed (SIGKILL) at random
+    moments and restarted: afterwards every partition's last stable offset reaches its end, every
+    transaction the producer saw committed is whole for read_committed readers, none it aborted
+    shows, and one cut short by the crash is all or nothing."""
+    import json
+    import random
+    import threading
+    import urllib.request
+
+    b = broker_factory()
+    create_topic(b.bootstrap, topic, partitions=2)
+    txn_id = "crash-" + topic
+    rng = random.Random(19)
+    intent = {}    # transaction -> "commit" | "abort"
+    outcome = {}   # transaction -> True when the producer saw its commit succeed
+    records = 4
+    for rnd in range(5):
+        p = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": txn_id,
+                      "transaction.timeout.ms": 3000, "message.timeout.ms": 3000})
+        p.init_transactions(30)
+        killer = threading.Timer(rng.uniform(0.1, 0.6), b.kill)
+        killer.start()
+        i = 0
+        try:
+            while True:
+                name = f"r{rnd}-t{i}"
+                intent[name] = "abort" if i % 3 == 2 else "commit"
+                p.begin_transaction()
+                for j in range(records):
+                    p.produce(topic, value=f"{name}-{j}".encode(), partition=j % 2)
+                if intent[name] == "abort":
+                    p.abort_transaction(5)
+                else:
+                    p.commit_transaction(5)
+                    outcome[name] = True
+                i += 1
+        except KafkaException:
+            pass
+        killer.join()
+        p.purge()
+        del p
+        b.start()
+
+    def partitions():
+        with urllib.request.urlopen(f"http://127.0.0.1:{b.http_port}/v1/topics/{topic}", timeout=10) as r:
+            return json.load(r)["partitions"]
+
+    deadline = time.time() + 30
+    while time.time() < deadline and any(pt["last_stable_offset"] < pt["end_offset"] for pt in partitions()):
+        time.sleep(0.2)
+    parts = partitions()
+    assert all(pt["last_stable_offset"] == pt["end_offset"] for pt in parts), parts
+    total = sum(pt["end_offset"] for pt in parts)
+    seen = read_all(b.bootstrap, topic, "read_committed", (0, 1), timeout=60)
+    by_txn = {}
+    for v in seen:
+        name, _, j = v.decode().rpartition("-")
+        by_txn.setdefault(name, set()).add(int(j))
+    assert sum(1 for n in outcome if outcome[n]) > 5, "the loop committed too little to prove anything"
+    for name in outcome:
+        assert by_txn.get(name) == set(range(records)), (name, by_txn.get(name))
+    for name, want in intent.items():
+        if want == "abort":
+            assert name not in by_txn, name
+        else:
+            assert by_txn.get(name, set()) in (set(), set(range(records))), (name, by_txn[name])
+    assert total > len(seen)  # markers and aborted records take offsets too
