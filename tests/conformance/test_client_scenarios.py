@@ -2,8 +2,10 @@
 and franz-go (kgo, kadm) each run one scenario — topics with configs and their errors, configs
 with defaults and synonyms, produce with every acks setting, read back record by record, a
 two-member group that rebalances when one leaves, committed offsets, group deletion, delete
-records, incremental config changes, partitions added and refused, topic deletion — against Apache
-Kafka 4.1 and against StrikeMQ. Each prints what the application observed, step by step; both
+records, incremental config changes, partitions added and refused, topic deletion, and
+transactions (commits and aborts as read_committed readers see them, the last stable offset, a
+consume-transform-produce loop with one aborted round, fencing) — against Apache Kafka 4.1 and
+against StrikeMQ. Each prints what the application observed, step by step; both
 runs must observe the same."""
 
 import json

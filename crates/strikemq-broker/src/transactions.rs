@@ -726,8 +726,7 @@ pub(crate) fn route_list(
                     .any(|s| s.as_str() == t.state.as_str()))
                 && (r.producer_id_filters.is_empty()
                     || r.producer_id_filters.iter().any(|p| p.0 == t.producer_id))
-                && (r.duration_filter < 0
-                    || (t.start_ms >= 0 && now_ms - t.start_ms > r.duration_filter))
+                && (r.duration_filter < 0 || now_ms - t.start_ms > r.duration_filter)
                 && pattern
                     .as_ref()
                     .is_none_or(|re| re.is_match(&t.transactional_id))

@@ -123,7 +123,8 @@ pub struct Transaction {
     /// once it commits, dropped if it aborts.
     #[serde(default)]
     pub pending_offsets: Vec<PendingOffset>,
-    /// When the open transaction started (its first AddPartitions), -1 without one.
+    /// When the open (or last) transaction started (its first AddPartitions), -1 before the
+    /// first.
     pub start_ms: i64,
     /// When the state last changed.
     pub last_update_ms: i64,
@@ -410,8 +411,10 @@ impl TxnCoordinator {
             TxnState::PrepareAbort => TxnState::CompleteAbort,
             other => other,
         };
+        // As Kafka: a complete transaction lists no partitions, and keeps its start time.
+        txn.partitions.clear();
+        txn.groups.clear();
         txn.pending_offsets.clear();
-        txn.start_ms = -1;
         txn.last_update_ms = now_ms;
         self.changed.insert(transactional_id.to_owned());
     }

@@ -225,11 +225,144 @@ public class JavaScenario {
                 DescribeClusterResult c = admin.describeCluster();
                 return List.of(c.nodes().get().size(), c.controller().get() != null, c.clusterId().get() != null);
             });
+            transactions(admin);
             step("delete topic", () -> { admin.deleteTopics(List.of(topic)).all().get(); return "ok"; });
             step("delete the topic again", () -> { admin.deleteTopics(List.of(topic)).all().get(); return "ok"; });
         }
         ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
         System.out.println(mapper.writeValueAsString(out));
+    }
+
+    static KafkaProducer<String, String> txnProducer(String id) {
+        Properties p = props("transactional.id", id);
+        p.put("key.serializer", StringSerializer.class.getName());
+        p.put("value.serializer", StringSerializer.class.getName());
+        KafkaProducer<String, String> producer = new KafkaProducer<>(p);
+        producer.initTransactions();
+        return producer;
+    }
+
+    /** [offset, value] of every record of partition 0 up to its end, as `isolation` reads it. */
+    static List<List<Object>> readPartition(String topic, String isolation) {
+        TopicPartition tp = new TopicPartition(topic, 0);
+        List<List<Object>> got = new ArrayList<>();
+        try (KafkaConsumer<String, String> c = consumer("isolation.level", isolation)) {
+            c.assign(List.of(tp));
+            c.seekToBeginning(List.of(tp));
+            long end = c.endOffsets(List.of(tp)).get(tp);
+            long deadline = System.currentTimeMillis() + 20_000;
+            while (c.position(tp) < end && System.currentTimeMillis() < deadline)
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) got.add(List.of(r.offset(), r.value()));
+        }
+        return got;
+    }
+
+    /** Latest offsets once the last stable offset caught up with the end: Kafka writes the
+     * markers after answering a commit, so right after one it may not have yet. */
+    static List<Long> settled(Admin admin, String topic) throws Exception {
+        long deadline = System.currentTimeMillis() + 10_000;
+        List<Long> now = latest(admin, topic);
+        while (!now.get(0).equals(now.get(1)) && System.currentTimeMillis() < deadline) {
+            Thread.sleep(50);
+            now = latest(admin, topic);
+        }
+        return now;
+    }
+
+    static List<Long> latest(Admin admin, String topic) throws Exception {
+        TopicPartition tp = new TopicPartition(topic, 0);
+        List<Long> out = new ArrayList<>();
+        for (IsolationLevel level : List.of(IsolationLevel.READ_COMMITTED, IsolationLevel.READ_UNCOMMITTED))
+            out.add(admin.listOffsets(Map.of(tp, OffsetSpec.latest()), new ListOffsetsOptions(level)).all().get().get(tp).offset());
+        return out;
+    }
+
+    /** Transactions: commits and aborts as both isolation levels read them, the last stable
+     * offset, consume-transform-produce with sendOffsetsToTransaction, fencing, and the Admin
+     * client's view. No step shows a producer epoch: Kafka 4.1 bumps it at every commit
+     * (transaction version 2), StrikeMQ at every InitProducerId (version 1). */
+    static void transactions(Admin admin) throws Exception {
+        String tx = prefix + "-java-tx";
+        String out = prefix + "-java-tx-out";
+        String tid = prefix + "-java-txid";
+        admin.createTopics(List.of(new NewTopic(tx, 1, (short) 1), new NewTopic(out, 1, (short) 1))).all().get();
+        waitForLeaders(admin, tx, 1);
+        waitForLeaders(admin, out, 1);
+        KafkaProducer<String, String> p = txnProducer(tid);
+        step("transactions: commit, abort, commit", () -> {
+            p.beginTransaction();
+            p.send(new ProducerRecord<>(tx, 0, "k", "c0"));
+            p.send(new ProducerRecord<>(tx, 0, "k", "c1"));
+            p.commitTransaction();
+            p.beginTransaction();
+            p.send(new ProducerRecord<>(tx, 0, "k", "a0"));
+            p.flush();
+            p.abortTransaction();
+            p.beginTransaction();
+            p.send(new ProducerRecord<>(tx, 0, "k", "c2"));
+            p.commitTransaction();
+            return "ok";
+        });
+        settled(admin, tx);
+        step("read_committed reads", () -> readPartition(tx, "read_committed"));
+        step("read_uncommitted reads", () -> readPartition(tx, "read_uncommitted"));
+        step("latest offsets, read_committed and read_uncommitted", () -> latest(admin, tx));
+        step("an open transaction holds the last stable offset", () -> {
+            p.beginTransaction();
+            p.send(new ProducerRecord<>(tx, 0, "k", "open")).get();
+            List<Long> open = latest(admin, tx);
+            List<List<Object>> read = readPartition(tx, "read_committed");
+            p.commitTransaction();
+            return List.of(open, read.size(), settled(admin, tx));
+        });
+        step("describe the transaction", () -> {
+            TransactionDescription d = admin.describeTransactions(List.of(tid)).description(tid).get();
+            return List.of(d.state().toString(), d.topicPartitions().size(), d.transactionTimeoutMs());
+        });
+        step("list transactions by state", () -> admin.listTransactions(new ListTransactionsOptions()
+                        .filterStates(List.of(TransactionState.COMPLETE_COMMIT))).all().get().stream()
+                .map(TransactionListing::transactionalId).filter(t -> t.startsWith(prefix)).sorted().collect(Collectors.toList()));
+        String ctpGroup = prefix + "-java-ctp";
+        step("consume-transform-produce, aborted once, then committed", () -> {
+            try (KafkaConsumer<String, String> c = consumer("group.id", ctpGroup, "isolation.level", "read_committed",
+                    "auto.offset.reset", "earliest", "enable.auto.commit", "false")) {
+                c.subscribe(List.of(tx));
+                List<ConsumerRecord<String, String>> batch = new ArrayList<>();
+                long deadline = System.currentTimeMillis() + 30_000;
+                while (batch.size() < 4 && System.currentTimeMillis() < deadline) c.poll(Duration.ofMillis(200)).forEach(batch::add);
+                for (boolean abort : new boolean[] {true, false}) {
+                    p.beginTransaction();
+                    for (ConsumerRecord<String, String> r : batch) p.send(new ProducerRecord<>(out, 0, r.key(), r.value().toUpperCase()));
+                    long next = batch.get(batch.size() - 1).offset() + 1;
+                    p.sendOffsetsToTransaction(Map.of(new TopicPartition(tx, 0), new OffsetAndMetadata(next)), c.groupMetadata());
+                    if (abort) p.abortTransaction(); else p.commitTransaction();
+                }
+                settled(admin, out);
+                return List.of(batch.size(), readPartition(out, "read_committed"),
+                        admin.listConsumerGroupOffsets(ctpGroup).partitionsToOffsetAndMetadata().get().get(new TopicPartition(tx, 0)).offset());
+            }
+        });
+        step("a second producer with the same id fences the first", () -> {
+            p.beginTransaction();
+            p.send(new ProducerRecord<>(tx, 0, "k", "zombie")).get();
+            try (KafkaProducer<String, String> fresh = txnProducer(tid)) {
+                fresh.beginTransaction();
+                fresh.send(new ProducerRecord<>(tx, 0, "k", "fresh"));
+                fresh.commitTransaction();
+            }
+            try {
+                p.commitTransaction();
+                return "committed";
+            } catch (KafkaException e) {
+                return "error: " + e.getClass().getSimpleName();
+            } finally {
+                p.close(Duration.ZERO);
+            }
+        });
+        step("after the fencing, read_committed reads", () -> {
+            settled(admin, tx);
+            return readPartition(tx, "read_committed");
+        });
     }
 
     /** Whether every member has read its partitions to the end (`end` records each), so that

@@ -464,6 +464,16 @@ impl Probe {
             // Kafka writes the markers after answering (CONCURRENT_TRANSACTIONS meanwhile):
             // the retries are compared once the transaction is complete.
             self.wait_complete(&id)?;
+            if v == 0 {
+                let req =
+                    DescribeTransactionsRequest::default().with_transactional_ids(vec![tid(&id)]);
+                self.ask::<_, DescribeTransactionsResponse>(
+                    "a completed transaction",
+                    ApiKey::DescribeTransactions,
+                    0,
+                    &req,
+                )?;
+            }
             let cases = [
                 ("commit again", end(&id, pid, epoch, true)),
                 ("abort after the commit", end(&id, pid, epoch, false)),
