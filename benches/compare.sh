@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # StrikeMQ and Apache Kafka 4.1 (single-node KRaft, from Maven Central jars), measured by the same
 # load tool in the same run: start-up, idle CPU and RSS, produce latency, produce and consume
-# throughput. Reports land in target/bench-results/ as JSON; the tables are printed.
+# throughput, transactional produce. Reports land in target/bench-results/ as JSON; the tables are
+# printed.
 #
 #   benches/compare.sh                 # everything (about 10 minutes)
 #   PARTITIONS=100,1000 benches/compare.sh
@@ -56,6 +57,9 @@ traffic() {
   client produce --bootstrap "$addr" --size 1024 --batch 16 --compression lz4 --no-baseline >"$OUT/$name-produce-lz4.json"
   sync
   client consume --bootstrap "$addr" --size 1024 --batch 16 >"$OUT/$name-consume.json"
+  sync
+  # Transactions of 10 batches of 16 × 1 KiB, committed: what a commit costs.
+  client txn --bootstrap "$addr" --size 1024 --batch 16 --batches 10 >"$OUT/$name-txn.json"
 }
 
 wait_port() {

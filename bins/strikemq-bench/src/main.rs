@@ -6,6 +6,7 @@
 //! strikemq-bench latency  --bootstrap 127.0.0.1:9092 --acks 1 --size 100
 //! strikemq-bench produce  --connections 4 --partitions 8 --size 1024 --batch 16
 //! strikemq-bench consume  --messages 200000
+//! strikemq-bench txn      --batches 10 --size 1024 --batch 16
 //! strikemq-bench baseline
 //! strikemq-bench idle     --cmd "strikemq --data-dir /tmp/d" --partitions 100,10000
 //! ```
@@ -19,6 +20,7 @@ mod latency;
 mod load;
 mod stats;
 mod throughput;
+mod transactions;
 mod workload;
 
 use std::time::Instant;
@@ -50,6 +52,8 @@ enum Cmd {
     Produce(throughput::ProduceArgs),
     /// Fill a fresh topic, then read it back with Fetch as fast as possible.
     Consume(throughput::ConsumeArgs),
+    /// Transactional produce: transactions of N batches, committed; what a commit costs.
+    Txn(transactions::TxnArgs),
     /// Only the baseline: round trips and bandwidth of this machine's loopback stack.
     Baseline(BaselineArgs),
     /// CPU and memory of an idle broker, per partition, and its start-up time.
@@ -112,6 +116,11 @@ fn run(cli: &Cli) -> Result<()> {
         }
         Cmd::Consume(a) => {
             let r = throughput::consume(a)?;
+            r.print();
+            emit(cli, &r)
+        }
+        Cmd::Txn(a) => {
+            let r = transactions::run(a)?;
             r.print();
             emit(cli, &r)
         }

@@ -6,7 +6,9 @@ use anyhow::{bail, Context, Result};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProduceRequest, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, FetchRequest, FetchResponse, ProduceRequest, TopicName, TransactionalId,
+};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -108,7 +110,23 @@ pub(crate) fn produce_request(
     acks: i16,
     records: Bytes,
 ) -> Result<Vec<u8>> {
+    transactional_produce_request(v, topic, partition, acks, records, None)
+}
+
+/// A whole Produce frame for one partition, of a transactional producer when `transactional_id`
+/// is given.
+pub(crate) fn transactional_produce_request(
+    v: &Versions,
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    records: Bytes,
+    transactional_id: Option<&str>,
+) -> Result<Vec<u8>> {
     let req = ProduceRequest::default()
+        .with_transactional_id(
+            transactional_id.map(|t| TransactionalId(StrBytes::from_string(t.to_owned()))),
+        )
         .with_acks(acks)
         .with_timeout_ms(30_000)
         .with_topic_data(vec![TopicProduceData::default()
