@@ -1,5 +1,6 @@
 //! Log compaction (Kafka's log cleaner, simplified): keep the latest record of each key in the
-//! closed segments, drop tombstones once they are old enough, keep every offset where it was.
+//! closed segments below the last stable offset, drop tombstones once they are old enough and the
+//! records of aborted transactions, keep transaction markers and every offset where it was.
 //!
 //! A cleaned segment is written beside the old one as `<base>.log.cleaned`, synced, and swapped in
 //! by rename after the old segment's indexes are removed, so a crash leaves either the old or the
@@ -58,9 +59,12 @@ impl PartitionLog {
         let closed = &list[..list.len().saturating_sub(1)];
         let mut result = CompactionResult::default();
         let lag_limit = now_ms.saturating_sub(policy.min_lag_ms.max(0));
+        // Never past the last stable offset (Kafka's first uncleanable offset): a record of an
+        // open transaction must not replace a committed value it may yet be aborted over.
+        let stable = self.last_stable_offset();
         let cleanable: Vec<&Arc<Segment>> = closed
             .iter()
-            .take_while(|s| s.max_timestamp() <= lag_limit)
+            .take_while(|s| s.max_timestamp() <= lag_limit && s.next_offset() <= stable)
             .collect();
         if let Some(next) = closed.get(cleanable.len()) {
             result.next_due_ms = Some(
@@ -80,11 +84,22 @@ impl PartitionLog {
             }
             return Ok(result);
         }
+        // Records of aborted transactions count for nothing: they are removed, and the value a
+        // key had before them stays.
+        let aborts = self.aborted_transactions(cleanable[0].base_offset, dirty_end);
+        let aborted = |b: &RecordBatch<'_>| {
+            b.is_transactional()
+                && !b.is_control()
+                && aborts.iter().any(|a| {
+                    a.producer_id == b.producer_id()
+                        && (a.first_offset..=a.last_offset).contains(&b.base_offset())
+                })
+        };
         // The offset of the latest record of every key in the cleanable segments.
         let mut latest: HashMap<Bytes, i64> = HashMap::new();
         for seg in &cleanable {
             for_each_batch(seg.published(), |b| {
-                if !b.is_control() {
+                if !b.is_control() && !aborted(&b) {
                     for r in decode_records(&b)? {
                         if let Some(k) = r.key {
                             latest.insert(k, r.offset);
@@ -101,7 +116,12 @@ impl PartitionLog {
             let mut removed = 0usize;
             for_each_batch(seg.published(), |b| {
                 if b.is_control() {
+                    // Markers stay: a reader must still see where each transaction ended.
                     out.extend_from_slice(b.as_bytes());
+                    return Ok(());
+                }
+                if aborted(&b) {
+                    removed += b.records_count().max(0) as usize;
                     return Ok(());
                 }
                 let records = decode_records(&b)?;
@@ -278,6 +298,83 @@ mod tests {
         assert!(log.compact(200, policy).unwrap().records_removed > 0);
         let after = contents(&log);
         assert!(after.len() < before.len() && after.last() == before.last());
+    }
+
+    /// A transactional batch of one keyed record.
+    fn txn_keyed(pid: i64, seq: i32, key: &str, value: &str, ts: i64) -> Bytes {
+        BatchBuilder::new()
+            .producer(pid, 0, seq)
+            .transactional()
+            .record(NewRecord {
+                timestamp: ts,
+                key: Some(Bytes::from(key.to_string())),
+                value: Some(Bytes::from(value.to_string())),
+                headers: vec![],
+            })
+            .build()
+    }
+
+    #[test]
+    fn aborted_records_are_removed_and_never_replace_a_committed_value() {
+        use strikemq_batch::{control_batch, ControlType};
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(
+            dir.path().join("c-0"),
+            LogConfig {
+                segment_bytes: 1024,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let policy = CompactionPolicy {
+            min_lag_ms: 0,
+            delete_retention_ms: 1000,
+        };
+        let pad = |from: usize| {
+            for i in from..from + 40 {
+                log.append(&keyed(&[(&format!("x{i}"), Some("pad"))], 100))
+                    .unwrap();
+            }
+        };
+        log.append(&keyed(&[("k", Some("committed"))], 100))
+            .unwrap(); // offset 0
+        log.append(&txn_keyed(7, 0, "k", "aborted", 100)).unwrap(); // 1
+        log.append(&control_batch(7, 0, ControlType::Abort, 0, 100))
+            .unwrap(); // 2
+        pad(0); // closed segments
+        let open_at = log.log_end_offset();
+        log.append(&txn_keyed(8, 0, "k", "open", 100)).unwrap(); // stays open
+        pad(100);
+        assert_eq!(log.last_stable_offset(), open_at);
+        let keyed_k = |log: &PartitionLog| -> Vec<(i64, String, Option<String>)> {
+            contents(log)
+                .into_iter()
+                .filter(|(_, k, _)| k == "k")
+                .collect()
+        };
+        log.compact(200, policy).unwrap();
+        // The aborted record is gone and the committed value it did not replace stays; nothing
+        // from the open transaction on was cleaned.
+        assert_eq!(
+            keyed_k(&log),
+            [
+                (0, "k".into(), Some("committed".into())),
+                (open_at, "k".into(), Some("open".into()))
+            ]
+        );
+        let markers = {
+            let read = log.read(2, 1 << 20).unwrap();
+            batches(&read.records)
+                .filter(|b| b.as_ref().unwrap().is_control())
+                .count()
+        };
+        assert_eq!(markers, 1, "the abort marker stays");
+        // Once the open transaction commits, its value replaces the old one at the next pass.
+        log.append(&control_batch(8, 0, ControlType::Commit, 0, 100))
+            .unwrap();
+        pad(200);
+        log.compact(300, policy).unwrap();
+        assert_eq!(keyed_k(&log), [(open_at, "k".into(), Some("open".into()))]);
     }
 
     #[test]
