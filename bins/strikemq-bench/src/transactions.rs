@@ -19,7 +19,8 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey, EndTxnRequest, EndTxnResponse,
-    InitProducerIdRequest, InitProducerIdResponse, ProducerId, TopicName, TransactionalId,
+    FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
+    ProducerId, TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
@@ -129,6 +130,7 @@ const RETRIABLE: [i16; 4] = [14, 15, 16, 51];
 const ADD_PARTITIONS_VERSION: i16 = 3;
 const END_TXN_VERSION: i16 = 3;
 const INIT_VERSION: i16 = 4;
+const FIND_COORDINATOR_VERSION: i16 = 4;
 const MAX_IN_FLIGHT: usize = 5;
 
 struct Done {
@@ -243,14 +245,30 @@ pub(crate) fn run(args: &TxnArgs) -> Result<TxnReport> {
     })
 }
 
-/// InitProducerId for a transactional id, waiting out the coordinator's loading.
+/// FindCoordinator, then InitProducerId for a transactional id, waiting out the coordinator's
+/// loading (Kafka creates its transaction log on the first FindCoordinator of a transactional
+/// id, and answers NOT_COORDINATOR until then).
 fn producer(conn: &mut Conn, txn_id: &str) -> Result<(i64, i16)> {
+    let find = FindCoordinatorRequest::default()
+        .with_key_type(1)
+        .with_coordinator_keys(vec![StrBytes::from_string(txn_id.to_owned())]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r: FindCoordinatorResponse =
+            conn.call(ApiKey::FindCoordinator, FIND_COORDINATOR_VERSION, &find)?;
+        match r.coordinators.first().map_or(-1, |c| c.error_code) {
+            0 => break,
+            e if RETRIABLE.contains(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            e => bail!("FindCoordinator for {txn_id}: error {e}"),
+        }
+    }
     let req = InitProducerIdRequest::default()
         .with_transactional_id(Some(TransactionalId(StrBytes::from_string(
             txn_id.to_owned(),
         ))))
         .with_transaction_timeout_ms(60_000);
-    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let r: InitProducerIdResponse = conn.call(ApiKey::InitProducerId, INIT_VERSION, &req)?;
         match r.error_code {
