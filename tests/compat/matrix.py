@@ -124,7 +124,9 @@ CLIENTS = [
         "tests": {**{k: [J41 + "StreamsWordCountTest.wordCountEndToEnd", J39 + "StreamsWordCountTest.wordCountEndToEnd"]
                      for k in ("produce", "records", "groups", "offsets", "admin")},
                   "transactions": [J41 + "StreamsWordCountTest.wordCountExactlyOnceV2",
-                                   J39 + "StreamsWordCountTest.wordCountExactlyOnceV2"]},
+                                   J39 + "StreamsWordCountTest.wordCountExactlyOnceV2",
+                                   J41 + "StreamsCrashTest.countsAreExactAfterTheAppIsKilledMidRun",
+                                   J39 + "StreamsCrashTest.countsAreExactAfterTheAppIsKilledMidRun"]},
     },
     {
         "name": "franz-go (kgo, kadm)",

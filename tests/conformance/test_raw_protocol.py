@@ -41,9 +41,9 @@ NO_FEATURES = re.compile(
 # (cases they apply to, what differs and why, how both answers are made comparable)
 DEVIATIONS = [
     (re.compile(r"^ApiVersions v[34]: "),
-     "ApiVersions v3+ lists no feature flags: Kafka's metadata.version, kraft.version, "
-     "group.version, transaction.version and the rest version a KRaft metadata log and "
-     "protocols StrikeMQ does not have.",
+     "ApiVersions v3+ lists one feature flag, transaction.version (finalized at 2, as Kafka 4.1 "
+     "finalizes it): Kafka's metadata.version, kraft.version, group.version and the rest version "
+     "a KRaft metadata log and protocols StrikeMQ does not have.",
      lambda text: NO_FEATURES.sub("    FEATURES\n", FEATURES.sub("    FEATURES\n", text))),
     (re.compile(r": broker configs: (group resource|describe a group resource)$"),
      "The GROUP config resource (KIP-848 group configs such as consumer.session.timeout.ms) "

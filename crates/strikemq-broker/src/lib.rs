@@ -524,11 +524,32 @@ fn api_versions(error_code: i16) -> ApiVersionsResponse {
                 .with_max_version(r.max)
         })
         .collect();
+    use strikemq_codec::messages::api_versions_response::{
+        FinalizedFeatureKey, SupportedFeatureKey,
+    };
+    // Transaction version 2 (KIP-890), finalized as Kafka 4.1 finalizes it on a new cluster:
+    // clients end transactions with EndTxn v5 and let Produce v12+ add partitions. The other
+    // features Kafka lists version a KRaft metadata log and protocols this broker does not have.
+    let name = || strikemq_codec::StrBytes::from_static_str(TRANSACTION_VERSION_FEATURE);
     ApiVersionsResponse::default()
         .with_error_code(error_code)
         .with_api_keys(api_keys)
-        .with_finalized_features_epoch(-1)
+        .with_supported_features(vec![SupportedFeatureKey::default()
+            .with_name(name())
+            .with_min_version(0)
+            .with_max_version(TRANSACTION_VERSION)])
+        // Clients take the features of the response with the highest epoch; -1 would be ignored.
+        .with_finalized_features_epoch(1)
+        .with_finalized_features(vec![FinalizedFeatureKey::default()
+            .with_name(name())
+            .with_min_version_level(TRANSACTION_VERSION)
+            .with_max_version_level(TRANSACTION_VERSION)])
 }
+
+/// The feature flag of the transaction protocol.
+const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
+/// The transaction version served: 2, KIP-890's epoch bump at every end.
+pub(crate) const TRANSACTION_VERSION: i16 = 2;
 
 #[cfg(test)]
 mod testutil;

@@ -25,7 +25,7 @@ pub(crate) fn handle(
     // KIP-98: a transactional batch needs a transactional id; without one Kafka refuses the
     // whole request, every partition. With one, each transactional batch is checked against the
     // producer's open transaction and appended under the coordinator's lock (see txn_host).
-    let txns = if has_transactional_batch(&req) {
+    let mut txns = if has_transactional_batch(&req) {
         match req.transactional_id.as_ref().filter(|t| !t.0.is_empty()) {
             None => {
                 let refused = refuse_all(&req, ResponseError::TransactionalIdAuthorizationFailed);
@@ -60,16 +60,18 @@ pub(crate) fn handle(
                     match &topic {
                         None => Err(unknown.into()),
                         Some(t) => txns
-                            .as_ref()
+                            .as_mut()
                             .map_or(Ok(()), |(id, state)| {
-                                Broker::check_txn_batch(
-                                    state,
-                                    id,
-                                    t.name(),
-                                    p.index,
-                                    p.records.as_deref().unwrap_or(&[]),
-                                )
-                                .map_err(Rejected::from)
+                                broker
+                                    .check_txn_batch(
+                                        state,
+                                        id,
+                                        t.name(),
+                                        p.index,
+                                        p.records.as_deref().unwrap_or(&[]),
+                                        version,
+                                    )
+                                    .map_err(Rejected::from)
                             })
                             .and_then(|()| {
                                 append(broker, t, p.index, p.records.as_deref().unwrap_or(&[]))

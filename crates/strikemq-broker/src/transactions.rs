@@ -30,7 +30,7 @@ use strikemq_transactions::{
     EndOutcome, InitOutcome, Markers, PendingOffset, TopicPartition, TxnState as State,
 };
 
-use crate::errors::code;
+use crate::errors::{code, KafkaError};
 use crate::group_requests::wall_clock_ms;
 use crate::log_throttle::LogThrottle;
 use crate::routes::RequestContext;
@@ -42,11 +42,34 @@ const FENCED_SINCE_ADD_PARTITIONS: i16 = 2;
 const FENCED_SINCE_INIT: i16 = 4;
 /// AddPartitionsToTxn v4+ batches transactions (broker to broker, KIP-890).
 const BATCHED_ADD_PARTITIONS: i16 = 4;
+/// EndTxn v5 is transaction version 2: the epoch moves on at every end.
+const END_TXN_V2: i16 = 5;
+/// Produce v12+ lets the broker add the partition to the transaction (transaction version 2).
+const PRODUCE_IMPLICIT_ADD_SINCE: i16 = 12;
+/// Produce v11 knows TRANSACTION_ABORTABLE (KIP-890).
+const PRODUCE_ABORTABLE_SINCE: i16 = 11;
 /// TxnOffsetCommit v4 knows TRANSACTION_ABORTABLE.
 const OFFSETS_ABORTABLE_SINCE: i16 = 4;
 /// TxnOffsetCommit v5 adds the group to the transaction itself (KIP-890 part 2), as Kafka 4.1
 /// does whatever transaction version is finalized.
 const OFFSETS_IMPLICIT_ADD_SINCE: i16 = 5;
+
+/// What a producer should retry, as Kafka answers it: NOT_ENOUGH_REPLICAS, retriable in every
+/// client and without a metadata refresh.
+fn unverified(e: ResponseError) -> KafkaError {
+    let name = match e {
+        ResponseError::ConcurrentTransactions => "CONCURRENT_TRANSACTIONS",
+        ResponseError::CoordinatorLoadInProgress => "COORDINATOR_LOAD_IN_PROGRESS",
+        ResponseError::NotCoordinator => "NOT_COORDINATOR",
+        _ => "COORDINATOR_NOT_AVAILABLE",
+    };
+    KafkaError::new(
+        ResponseError::NotEnoughReplicas,
+        format!(
+            "Unable to verify the partition has been added to the transaction. Underlying error: {name}"
+        ),
+    )
+}
 
 /// PRODUCER_FENCED as the given request version knows it.
 fn fenced_as(error: ResponseError, version: i16, since: i16) -> ResponseError {
@@ -206,37 +229,78 @@ impl Broker {
     }
 
     /// Checks a transactional batch against its producer's open transaction, under the lock the
-    /// caller holds until the batch is appended.
+    /// caller holds until the batch is appended. A partition that already holds an open
+    /// transaction of the batch's producer needs no check (Kafka verifies a partition once per
+    /// transaction). Produce v12+ adds the partition to the transaction, opening it if need be
+    /// (transaction version 2); older versions only verify.
     pub(crate) fn check_txn_batch(
-        state: &TxnState,
+        &self,
+        state: &mut TxnState,
         transactional_id: &str,
         topic: &str,
         partition: i32,
         records: &[u8],
-    ) -> Result<(), ResponseError> {
+        version: i16,
+    ) -> Result<(), KafkaError> {
         let Ok(batch) = RecordBatch::parse_unchecked(records) else {
             return Ok(()); // the append path answers a bad batch
         };
         if !batch.is_transactional() {
             return Ok(());
         }
-        let Some(txn) = state.coordinator.describe(transactional_id) else {
-            return Err(ResponseError::InvalidProducerIdMapping);
+        let open_here = self
+            .store()
+            .topic(topic)
+            .and_then(|t| t.partition(partition).ok().cloned())
+            .is_some_and(|log| log.has_open_transaction(batch.producer_id()));
+        if open_here {
+            return Ok(());
+        }
+        let tp = TopicPartition::new(topic, partition);
+        let now_ms = wall_clock_ms();
+        let verdict = if version >= PRODUCE_IMPLICIT_ADD_SINCE {
+            let added = state.coordinator.add_partitions(
+                transactional_id,
+                batch.producer_id(),
+                batch.producer_epoch(),
+                std::slice::from_ref(&tp),
+                now_ms,
+            );
+            if added.is_ok() {
+                if let Err(e) = self.txns.persist(state, now_ms) {
+                    tracing::error!(error = %e, "writing the transaction state failed");
+                    return Err(unverified(ResponseError::CoordinatorNotAvailable));
+                }
+                self.timers.groups_changed();
+            }
+            added
+        } else {
+            match state.coordinator.describe(transactional_id) {
+                None => Err(ResponseError::InvalidProducerIdMapping),
+                Some(t) if t.producer_id != batch.producer_id() => {
+                    Err(ResponseError::InvalidProducerIdMapping)
+                }
+                Some(t) if batch.producer_epoch() < t.producer_epoch => {
+                    Err(ResponseError::InvalidProducerEpoch)
+                }
+                Some(t) if t.state == State::Ongoing && t.partitions.contains(&tp) => Ok(()),
+                Some(_) if version >= PRODUCE_ABORTABLE_SINCE => {
+                    Err(ResponseError::TransactionAbortable)
+                }
+                Some(_) => Err(ResponseError::InvalidTxnState),
+            }
         };
-        if txn.producer_id != batch.producer_id() {
-            return Err(ResponseError::InvalidProducerIdMapping);
-        }
-        if batch.producer_epoch() < txn.producer_epoch {
-            return Err(ResponseError::InvalidProducerEpoch);
-        }
-        if txn.state != State::Ongoing
-            || !txn
-                .partitions
-                .contains(&TopicPartition::new(topic, partition))
-        {
-            return Err(ResponseError::InvalidTxnState);
-        }
-        Ok(())
+        // Kafka's translation of the coordinator's answer for the producer.
+        verdict.map_err(|e| match e {
+            ResponseError::InvalidTxnState => {
+                KafkaError::new(e, "Partition was not added to the transaction")
+            }
+            ResponseError::ConcurrentTransactions
+            | ResponseError::CoordinatorNotAvailable
+            | ResponseError::CoordinatorLoadInProgress
+            | ResponseError::NotCoordinator => unverified(e),
+            e => e.into(),
+        })
     }
 
     /// Whether a transaction holds an uncommitted offset of the group for the partition.
@@ -462,32 +526,50 @@ pub(crate) fn route_end_txn(
     r: EndTxnRequest,
     ctx: &RequestContext<'_>,
 ) -> Outcome {
-    let error = if empty_id(&r.transactional_id) {
-        Some(ResponseError::InvalidRequest)
+    let v2 = ctx.api_version >= END_TXN_V2;
+    let ids = &broker.producer_ids;
+    let result = if empty_id(&r.transactional_id) {
+        Err(ResponseError::InvalidRequest)
     } else {
-        let result = broker.with_txns(ctx.now, |state, now_ms| {
-            match state.coordinator.end_txn(
+        broker.with_txns(ctx.now, |state, now_ms| {
+            let (id, pid, epoch) = (
                 r.transactional_id.0.as_str(),
                 r.producer_id.0,
                 r.producer_epoch,
-                r.committed,
-                now_ms,
-            ) {
-                Ok(EndOutcome::WriteMarkers(m)) => (Ok(()), vec![m]),
-                Ok(EndOutcome::AlreadyDone) => (Ok(()), vec![]),
+            );
+            let out = if v2 {
+                state
+                    .coordinator
+                    .end_txn_v2(id, pid, epoch, r.committed, now_ms, &mut || {
+                        ids.allocate().ok()
+                    })
+            } else {
+                state
+                    .coordinator
+                    .end_txn(id, pid, epoch, r.committed, now_ms)
+                    .map(|o| (o, -1, -1))
+            };
+            match out {
+                Ok((EndOutcome::WriteMarkers(m), pid, epoch)) => (Ok((pid, epoch)), vec![m]),
+                Ok((EndOutcome::AlreadyDone, pid, epoch)) => (Ok((pid, epoch)), vec![]),
                 Err(e) => (Err(e), vec![]),
             }
-        });
-        result
-            .err()
-            .map(|e| fenced_as(e, ctx.api_version, FENCED_SINCE_ADD_PARTITIONS))
+        })
     };
-    ctx.respond(ResponseKind::EndTxn(
-        EndTxnResponse::default()
-            .with_error_code(error.map_or(0, code))
+    let resp = match result {
+        Ok((pid, epoch)) => EndTxnResponse::default()
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch),
+        Err(e) => EndTxnResponse::default()
+            .with_error_code(code(fenced_as(
+                e,
+                ctx.api_version,
+                FENCED_SINCE_ADD_PARTITIONS,
+            )))
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1),
-    ))
+    };
+    ctx.respond(ResponseKind::EndTxn(resp))
 }
 
 pub(crate) fn route_txn_offset_commit(

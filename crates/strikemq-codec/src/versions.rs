@@ -52,13 +52,7 @@ fn served() -> [ApiRange; SERVED_COUNT] {
         range_of::<OffsetForLeaderEpochRequest>(ApiKey::OffsetForLeaderEpoch),
         range_of::<AddPartitionsToTxnRequest>(ApiKey::AddPartitionsToTxn),
         range_of::<AddOffsetsToTxnRequest>(ApiKey::AddOffsetsToTxn),
-        // v5 is transaction version 2 (KIP-890: an epoch bump at every commit), which
-        // ApiVersions does not finalize: clients end transactions with v4 or lower.
-        ApiRange {
-            key: ApiKey::EndTxn,
-            min: 0,
-            max: 4,
-        },
+        range_of::<EndTxnRequest>(ApiKey::EndTxn),
         range_of::<TxnOffsetCommitRequest>(ApiKey::TxnOffsetCommit),
         range_of::<DescribeConfigsRequest>(ApiKey::DescribeConfigs),
         range_of::<AlterConfigsRequest>(ApiKey::AlterConfigs),
@@ -178,8 +172,7 @@ mod tests {
         assert_eq!((meta.min, meta.max), (0, 13));
         let add = advertised(ApiKey::AddPartitionsToTxn).unwrap();
         assert_eq!((add.min, add.max), (0, 5));
-        // Transaction version 2 is not finalized: EndTxn stops at v4.
-        assert_eq!(advertised(ApiKey::EndTxn).unwrap().max, 4);
+        assert_eq!(advertised(ApiKey::EndTxn).unwrap().max, 5);
     }
 }
 

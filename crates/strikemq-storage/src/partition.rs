@@ -298,6 +298,12 @@ impl PartitionLog {
         self.aborted.any_from(from)
     }
 
+    /// Whether `producer_id` has a transaction open in this partition (records after its last
+    /// marker).
+    pub fn has_open_transaction(&self, producer_id: i64) -> bool {
+        self.writer.lock().producers.is_open(producer_id)
+    }
+
     /// The first offset still kept.
     pub fn log_start_offset(&self) -> i64 {
         self.log_start.load(Ordering::Acquire)

@@ -220,6 +220,13 @@ impl ProducerStates {
         })
     }
 
+    /// Whether the producer has an open transaction.
+    pub(crate) fn is_open(&self, producer_id: i64) -> bool {
+        self.map
+            .get(&producer_id)
+            .is_some_and(|e| e.txn_first_offset.is_some())
+    }
+
     /// The first offset of the earliest open transaction: where the last stable offset stops.
     pub(crate) fn first_unstable_offset(&self) -> Option<i64> {
         self.open.keys().next().copied()

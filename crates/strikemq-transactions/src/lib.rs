@@ -128,6 +128,14 @@ pub struct Transaction {
     pub start_ms: i64,
     /// When the state last changed.
     pub last_update_ms: i64,
+    /// The producer id before the last one (transaction version 2 moves to a new id when the
+    /// epochs run out at a commit; a retry of that commit names the old one), -1 without one.
+    #[serde(default = "no_producer_id")]
+    pub prev_producer_id: i64,
+}
+
+fn no_producer_id() -> i64 {
+    -1
 }
 
 /// An offset a transaction commits for a consumer group (TxnOffsetCommit).
@@ -244,6 +252,7 @@ impl TxnCoordinator {
                 pending_offsets: Vec::new(),
                 start_ms: -1,
                 last_update_ms: now_ms,
+                prev_producer_id: -1,
             };
             let ready = InitOutcome::Ready {
                 producer_id: txn.producer_id,
@@ -401,6 +410,91 @@ impl TxnCoordinator {
         }
     }
 
+    /// EndTxn v5 (transaction version 2, KIP-890 part 2): every end moves the producer to its
+    /// next epoch (a new id when they run out), the markers carry it, and the answer names it.
+    /// A retry of the last end names the epoch before that bump. Returns what to do and the
+    /// producer id and epoch to answer with.
+    pub fn end_txn_v2(
+        &mut self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        now_ms: i64,
+        new_id: &mut dyn FnMut() -> Option<i64>,
+    ) -> Result<(EndOutcome, i64, i16), ResponseError> {
+        let txn = self
+            .txns
+            .get_mut(transactional_id)
+            .ok_or(ResponseError::InvalidProducerIdMapping)?;
+        let retry_on_overflow =
+            txn.prev_producer_id == producer_id && epoch == LAST_EPOCH && txn.producer_epoch == 0;
+        let retry_on_bump = txn.producer_epoch == epoch.saturating_add(1);
+        let retry = retry_on_bump || retry_on_overflow;
+        if txn.producer_id != producer_id && !retry_on_overflow {
+            return Err(ResponseError::InvalidProducerIdMapping);
+        }
+        let valid_epoch = match txn.state {
+            TxnState::Ongoing | TxnState::Empty => epoch == txn.producer_epoch,
+            TxnState::PrepareCommit | TxnState::PrepareAbort => retry_on_bump,
+            TxnState::CompleteCommit | TxnState::CompleteAbort => {
+                retry || epoch == txn.producer_epoch
+            }
+        };
+        if !valid_epoch {
+            return Err(ResponseError::ProducerFenced);
+        }
+        let done =
+            |txn: &Transaction| Ok((EndOutcome::AlreadyDone, txn.producer_id, txn.producer_epoch));
+        let prepare_v2 = |txn: &mut Transaction,
+                          commit: bool,
+                          new_id: &mut dyn FnMut() -> Option<i64>|
+         -> Result<(EndOutcome, i64, i16), ResponseError> {
+            // The markers carry the epoch the producer moves to; at the last epoch the markers
+            // keep the old id and epoch and the producer gets a new id.
+            let (marker_pid, marker_epoch) = (txn.producer_id, txn.producer_epoch);
+            bump_epoch(txn, new_id).ok_or(ResponseError::CoordinatorNotAvailable)?;
+            let mut m = prepare(txn, commit, now_ms);
+            if txn.producer_id == marker_pid {
+                m.producer_epoch = txn.producer_epoch;
+            } else {
+                m.producer_epoch = marker_epoch;
+                m.producer_id = marker_pid;
+            }
+            Ok((
+                EndOutcome::WriteMarkers(m),
+                txn.producer_id,
+                txn.producer_epoch,
+            ))
+        };
+        let out = match (txn.state, commit) {
+            (TxnState::Ongoing, _) => prepare_v2(txn, commit, new_id),
+            (TxnState::CompleteCommit, true) if retry => done(txn),
+            (TxnState::CompleteCommit, true) => Err(ResponseError::InvalidTxnState),
+            (TxnState::CompleteCommit, false) if retry => Err(ResponseError::InvalidTxnState),
+            (TxnState::CompleteAbort, false) if retry => done(txn),
+            // An abort with nothing open moves the epoch on and writes no marker.
+            (TxnState::CompleteCommit | TxnState::CompleteAbort | TxnState::Empty, false) => {
+                txn.partitions.clear();
+                txn.groups.clear();
+                prepare_v2(txn, false, new_id)
+            }
+            (TxnState::CompleteAbort | TxnState::Empty, true) => {
+                Err(ResponseError::InvalidTxnState)
+            }
+            (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
+                Err(ResponseError::ConcurrentTransactions)
+            }
+            (TxnState::PrepareCommit | TxnState::PrepareAbort, _) => {
+                Err(ResponseError::InvalidTxnState)
+            }
+        };
+        if matches!(out, Ok((EndOutcome::WriteMarkers(_), _, _))) {
+            self.changed.insert(transactional_id.to_owned());
+        }
+        out
+    }
+
     /// The markers of a prepared transaction are written: it is complete.
     pub fn complete(&mut self, transactional_id: &str, now_ms: i64) {
         let Some(txn) = self.txns.get_mut(transactional_id) else {
@@ -513,7 +607,9 @@ impl TxnCoordinator {
 /// change) when no new id can be had.
 fn bump_epoch(txn: &mut Transaction, new_id: &mut dyn FnMut() -> Option<i64>) -> Option<()> {
     if txn.producer_epoch >= LAST_EPOCH {
-        txn.producer_id = new_id()?;
+        let id = new_id()?;
+        txn.prev_producer_id = txn.producer_id;
+        txn.producer_id = id;
         txn.producer_epoch = 0;
     } else {
         txn.producer_epoch += 1;

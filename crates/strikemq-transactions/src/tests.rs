@@ -302,3 +302,64 @@ fn without_a_new_producer_id_nothing_changes() {
     assert_eq!(c.expire(10_000_000, &mut || Some(77)).len(), 1);
     assert_eq!(c.describe("t").unwrap().producer_id, 77);
 }
+
+#[test]
+fn transaction_version_2_moves_the_epoch_on_at_every_end_and_accepts_a_retry() {
+    let mut c = TxnCoordinator::new(TxnConfig::default());
+    let mut ids = Ids(40);
+    let (pid, e0) = init(&mut c, &mut ids, "t", 0);
+    c.add_partitions("t", pid, e0, &[tp("a", 0)], 1).unwrap();
+    let (out, p, e1) = c
+        .end_txn_v2("t", pid, e0, true, 2, &mut || ids.next())
+        .unwrap();
+    assert_eq!((p, e1), (pid, e0 + 1));
+    let EndOutcome::WriteMarkers(m) = out else {
+        panic!()
+    };
+    assert_eq!(
+        (m.producer_epoch, m.partitions.len()),
+        (e1, 1),
+        "markers carry the new epoch"
+    );
+    c.complete("t", 3);
+    // The client did not hear the answer and retries with its old epoch: the same answer.
+    assert_eq!(
+        c.end_txn_v2("t", pid, e0, true, 4, &mut || ids.next()),
+        Ok((EndOutcome::AlreadyDone, pid, e1))
+    );
+    assert_eq!(
+        c.end_txn_v2("t", pid, e0, false, 4, &mut || ids.next()),
+        Err(ResponseError::InvalidTxnState)
+    );
+    // A commit with nothing open is refused; an abort moves the epoch on without markers.
+    assert_eq!(
+        c.end_txn_v2("t", pid, e1, true, 5, &mut || ids.next()),
+        Err(ResponseError::InvalidTxnState)
+    );
+    let (out, _, e2) = c
+        .end_txn_v2("t", pid, e1, false, 6, &mut || ids.next())
+        .unwrap();
+    assert_eq!(e2, e1 + 1);
+    let EndOutcome::WriteMarkers(m) = out else {
+        panic!()
+    };
+    assert!(m.partitions.is_empty());
+    c.complete("t", 7);
+    // Older epochs are fenced; the next transaction uses the new epoch.
+    assert_eq!(
+        c.end_txn_v2("t", pid, e0, false, 8, &mut || ids.next()),
+        Err(ResponseError::ProducerFenced)
+    );
+    c.add_partitions("t", pid, e2, &[tp("a", 0)], 9).unwrap();
+    // At the last epoch the producer moves to a new id; a retry may name the old one.
+    c.txns.get_mut("t").unwrap().producer_epoch = LAST_EPOCH;
+    let (_, p2, e3) = c
+        .end_txn_v2("t", pid, LAST_EPOCH, true, 10, &mut || Some(500))
+        .unwrap();
+    assert_eq!((p2, e3), (500, 0));
+    c.complete("t", 11);
+    assert_eq!(
+        c.end_txn_v2("t", pid, LAST_EPOCH, true, 12, &mut || None),
+        Ok((EndOutcome::AlreadyDone, 500, 0))
+    );
+}

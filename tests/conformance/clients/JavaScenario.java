@@ -335,6 +335,9 @@ public class JavaScenario {
                     for (ConsumerRecord<String, String> r : batch) p.send(new ProducerRecord<>(out, 0, r.key(), r.value().toUpperCase()));
                     long next = batch.get(batch.size() - 1).offset() + 1;
                     p.sendOffsetsToTransaction(Map.of(new TopicPartition(tx, 0), new OffsetAndMetadata(next)), c.groupMetadata());
+                    // Flushed first: the aborted records reach the log (and take offsets) on
+                    // either broker, rather than being dropped unsent depending on timing.
+                    p.flush();
                     if (abort) p.abortTransaction(); else p.commitTransaction();
                 }
                 settled(admin, out);

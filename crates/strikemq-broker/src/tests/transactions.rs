@@ -401,3 +401,89 @@ fn transactions_survive_a_restart_and_a_prepared_one_is_completed() {
     };
     assert_eq!(r.transaction_states.len(), 1);
 }
+
+/// Transaction version 2 (KIP-890 part 2), as Kafka 4.1 finalizes it: Produce v12 adds the
+/// partition itself, and EndTxn v5 moves the producer to its next epoch, which the markers and
+/// the next transaction carry.
+#[test]
+fn transaction_version_2_adds_partitions_on_produce_and_bumps_the_epoch_at_every_end() {
+    let t = broker();
+    create(&t, "tx", 1);
+    let b = &t.broker;
+    let ResponseKind::ApiVersions(v) = response(call(
+        b,
+        ApiKey::ApiVersions,
+        3,
+        &ApiVersionsRequest::default(),
+    )) else {
+        panic!()
+    };
+    let finalized: Vec<_> = v
+        .finalized_features
+        .iter()
+        .map(|f| (f.name.as_str(), f.max_version_level))
+        .collect();
+    assert_eq!(finalized, [("transaction.version", 2)]);
+    assert!(v.finalized_features_epoch >= 0);
+
+    let (_, pid, e0) = init(b, "v2", 60_000);
+    let produce_v12 = |epoch, seq, value| {
+        let req = produce_req("tx", 0, txn_batch(pid, epoch, seq, value), -1)
+            .with_transactional_id(Some(tid("v2")));
+        let ResponseKind::Produce(r) = response(call(b, ApiKey::Produce, 12, &req)) else {
+            panic!()
+        };
+        r.responses[0].partition_responses[0].error_code
+    };
+    let end_v5 = |epoch, commit| {
+        let req = EndTxnRequest::default()
+            .with_transactional_id(tid("v2"))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_committed(commit);
+        let ResponseKind::EndTxn(r) = response(call(b, ApiKey::EndTxn, 5, &req)) else {
+            panic!()
+        };
+        (r.error_code, r.producer_id.0, r.producer_epoch)
+    };
+    // No AddPartitionsToTxn: the Produce adds the partition.
+    assert_eq!(produce_v12(e0, 0, "a"), 0);
+    assert_eq!(log_of(b, "tx").1, 0, "the transaction is open");
+    assert_eq!(end_v5(e0, true), (0, pid, e0 + 1));
+    let (hw, lso, _) = log_of(b, "tx");
+    assert_eq!((hw, lso), (2, 2));
+    // The retry of that commit gets the same answer; the old epoch is fenced otherwise.
+    assert_eq!(end_v5(e0, true), (0, pid, e0 + 1));
+    assert_eq!(
+        produce_v12(e0, 1, "late"),
+        ResponseError::ProducerFenced.code()
+    );
+    // The next transaction runs at the new epoch, sequences from 0.
+    assert_eq!(produce_v12(e0 + 1, 0, "b"), 0);
+    assert_eq!(end_v5(e0 + 1, false), (0, pid, e0 + 2));
+    let (hw, lso, kinds) = log_of(b, "tx");
+    assert_eq!((hw, lso), (4, 4));
+    assert_eq!(kinds[3], (3, Some(ControlType::Abort)));
+    // Older Produce versions only verify that the partition was added: v11 answers
+    // TRANSACTION_ABORTABLE, v10 and older INVALID_TXN_STATE with Kafka's message.
+    for (version, error, message) in [
+        (11, ResponseError::TransactionAbortable, None),
+        (
+            10,
+            ResponseError::InvalidTxnState,
+            Some("Partition was not added to the transaction"),
+        ),
+    ] {
+        let req = produce_req("tx", 0, txn_batch(pid, e0 + 2, 0, "c"), -1)
+            .with_transactional_id(Some(tid("v2")));
+        let ResponseKind::Produce(r) = response(call(b, ApiKey::Produce, version, &req)) else {
+            panic!()
+        };
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(
+            (p.error_code, p.error_message.as_ref().map(|m| m.as_str())),
+            (error.code(), message),
+            "v{version}"
+        );
+    }
+}

@@ -89,6 +89,34 @@ fn txn_commit(
 }
 
 impl Probe {
+    /// A setup Produce (v12, topics by name) whose answer is not compared; it must succeed.
+    fn produce_v12(
+        &mut self,
+        id: Option<&str>,
+        topic: &str,
+        partition: i32,
+        records: Bytes,
+    ) -> Result<()> {
+        let req = ProduceRequest::default()
+            .with_transactional_id(id.map(tid))
+            .with_acks(-1)
+            .with_timeout_ms(30_000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(topic_name(topic))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(partition)
+                        .with_records(Some(records)),
+                ])]);
+        match self
+            .conn
+            .call::<_, ProduceResponse>(ApiKey::Produce, 12, &req)?
+        {
+            Answer::Response(r) if r.responses[0].partition_responses[0].error_code == 0 => Ok(()),
+            other => bail!("a setup produce to {topic} failed: {}", other.describe()),
+        }
+    }
+
     /// AddPartitionsToTxn as a client sends it (v3), answer not compared.
     fn add_quiet(&mut self, req: &AddPartitionsToTxnRequest) -> Result<()> {
         match self
@@ -144,6 +172,22 @@ impl Probe {
     pub(super) fn transactions(&mut self) -> Result<()> {
         let topic = self.n("txn");
         self.create(&topic, 2, &[])?;
+        // The topics of the Produce cases, made (and written to) first: Kafka answers
+        // NOT_LEADER_OR_FOLLOWER to transactional batches on a partition it has only just made.
+        const PRODUCE_VERSIONS: [i16; 4] = [3, 10, 11, 12];
+        for v in PRODUCE_VERSIONS {
+            let t = self.n(&format!("txn-p{v}"));
+            self.create(&t, 2, &[])?;
+            for p in 0..2 {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while let Err(e) = self.produce_v12(None, &t, p, batch(1, T0)) {
+                    if Instant::now() > deadline {
+                        return Err(e);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
         // Warm up the transaction coordinator (Kafka creates and loads its log first).
         let warm = self.n("txn-warm");
         self.txn_producer(&warm)?;
@@ -264,63 +308,75 @@ impl Probe {
             let _: EndTxnResponse = self.quiet(ApiKey::EndTxn, &end(&id, pid, epoch, false))?;
         }
 
-        // Transactional Produce: only into a partition of the producer's open transaction.
-        let v = top(ApiKey::Produce);
+        // Transactional Produce. v12+ adds the partition to the transaction (transaction
+        // version 2, which Kafka 4.1 finalizes); older versions only verify that it was added.
+        // A partition that already holds the producer's open transaction is not checked again.
+        // Each version on a topic of its own; v12 is the last that names topics.
+        for v in PRODUCE_VERSIONS {
+            let t = self.n(&format!("txn-p{v}"));
+            let id = self.n(&format!("txn-produce-{v}"));
+            let (pid, epoch) = self.txn_producer(&id)?;
+            let txn_batch = |seq| {
+                transactional(batch_from(
+                    BatchBuilder::new().producer(pid, epoch, seq),
+                    1,
+                    T0,
+                ))
+            };
+            let produce = |id: Option<&str>, partition: i32, records: Bytes| {
+                ProduceRequest::default()
+                    .with_transactional_id(id.map(tid))
+                    .with_acks(-1)
+                    .with_timeout_ms(30_000)
+                    .with_topic_data(vec![produce_request::TopicProduceData::default()
+                        .with_name(topic_name(&t))
+                        .with_partition_data(vec![
+                            produce_request::PartitionProduceData::default()
+                                .with_index(partition)
+                                .with_records(Some(records)),
+                        ])])
+            };
+            let cases = [
+                (
+                    "transactional batch without its transactional id",
+                    produce(None, 0, txn_batch(0)),
+                ),
+                (
+                    "transactional batch of another transactional id",
+                    produce(Some(&warm), 0, txn_batch(0)),
+                ),
+                (
+                    "transactional batch, partition not added",
+                    produce(Some(&id), 0, txn_batch(0)),
+                ),
+                (
+                    "transactional batch, partition 0 again",
+                    produce(Some(&id), 0, txn_batch(1)),
+                ),
+            ];
+            for (case, req) in cases {
+                self.ask::<_, ProduceResponse>(case, ApiKey::Produce, v, &req)?;
+            }
+            self.add_quiet(&add_v3(&id, pid, epoch, topics(&t, &[1])))?;
+            self.ask::<_, ProduceResponse>(
+                "transactional batch to an added partition",
+                ApiKey::Produce,
+                v,
+                &produce(Some(&id), 1, txn_batch(0)),
+            )?;
+            let _: EndTxnResponse = self.quiet(ApiKey::EndTxn, &end(&id, pid, epoch, false))?;
+        }
+
+        // A producer with an open transaction, for the offsets and the admin views below.
         let id = self.n("txn-produce");
         let (pid, epoch) = self.txn_producer(&id)?;
-        let topic_id = self.id_of(&topic);
-        let txn_batch = |seq| {
-            transactional(batch_from(
-                BatchBuilder::new().producer(pid, epoch, seq),
-                1,
-                T0,
-            ))
-        };
-        let produce = |id: Option<&str>, partition: i32, records: Bytes| {
-            ProduceRequest::default()
-                .with_transactional_id(id.map(tid))
-                .with_acks(-1)
-                .with_timeout_ms(30_000)
-                .with_topic_data(vec![produce_request::TopicProduceData::default()
-                    .with_name(topic_name(&topic))
-                    .with_topic_id(topic_id)
-                    .with_partition_data(vec![
-                        produce_request::PartitionProduceData::default()
-                            .with_index(partition)
-                            .with_records(Some(records)),
-                    ])])
-        };
-        self.ask::<_, ProduceResponse>(
-            "transactional batch, partition not added",
-            ApiKey::Produce,
-            v,
-            &produce(Some(&id), 0, txn_batch(0)),
-        )?;
         self.add_quiet(&add_v3(&id, pid, epoch, topics(&topic, &[0])))?;
-        self.ask::<_, ProduceResponse>(
-            "transactional batch without its transactional id",
-            ApiKey::Produce,
-            v,
-            &produce(None, 0, txn_batch(0)),
-        )?;
-        self.ask::<_, ProduceResponse>(
-            "transactional batch of another transactional id",
-            ApiKey::Produce,
-            v,
-            &produce(Some(&warm), 0, txn_batch(0)),
-        )?;
-        self.ask::<_, ProduceResponse>(
-            "transactional batch in its transaction",
-            ApiKey::Produce,
-            v,
-            &produce(Some(&id), 0, txn_batch(0)),
-        )?;
-        self.ask::<_, ProduceResponse>(
-            "transactional batch to a partition not added",
-            ApiKey::Produce,
-            v,
-            &produce(Some(&id), 1, txn_batch(0)),
-        )?;
+        let records = transactional(batch_from(
+            BatchBuilder::new().producer(pid, epoch, 0),
+            1,
+            T0,
+        ));
+        self.produce_v12(Some(&id), &topic, 0, records)?;
 
         // Offsets in a transaction: unstable until the commit.
         let group = self.n("txn-group");
