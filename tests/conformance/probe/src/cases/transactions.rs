@@ -425,6 +425,18 @@ impl Probe {
             for (case, req) in cases {
                 self.ask::<_, TxnOffsetCommitResponse>(case, ApiKey::TxnOffsetCommit, v, &req)?;
             }
+            if v >= 3 {
+                // v3+ names the member: a generation the group never had.
+                let req = txn_commit(&id, &group, pid, epoch, &topic, 0, 1)
+                    .with_generation_id(5)
+                    .with_member_id(sb("nobody"));
+                self.ask::<_, TxnOffsetCommitResponse>(
+                    "unknown member and generation",
+                    ApiKey::TxnOffsetCommit,
+                    v,
+                    &req,
+                )?;
+            }
         }
         self.ask::<_, OffsetFetchResponse>(
             "pending transactional offset",
