@@ -589,6 +589,11 @@ pub(crate) fn route_txn_offset_commit(
         Err(ResponseError::InvalidGroupId)
     } else if r.generation_id >= 0 || !r.member_id.is_empty() {
         broker.with_groups(|g| {
+            // Kafka has made the group (empty) by now, for the transaction's offsets: a member
+            // it does not know is UNKNOWN_MEMBER_ID there.
+            if g.state(group).is_none() && !r.member_id.is_empty() {
+                return Err(ResponseError::UnknownMemberId);
+            }
             g.validate_commit(
                 group,
                 r.generation_id,

@@ -132,6 +132,21 @@ impl Probe {
     /// log on the first call.
     fn txn_producer(&mut self, id: &str) -> Result<(i64, i16)> {
         let deadline = Instant::now() + Duration::from_secs(90);
+        // Kafka creates its transaction log on the first FindCoordinator of a transactional id
+        // and answers NOT_COORDINATOR until then.
+        loop {
+            let req = FindCoordinatorRequest::default()
+                .with_key_type(1)
+                .with_coordinator_keys(vec![sb(id)]);
+            let found: FindCoordinatorResponse = self.quiet(ApiKey::FindCoordinator, &req)?;
+            if found.coordinators.iter().all(|c| c.error_code == 0) {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("no transaction coordinator for {id}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
         loop {
             let req = InitProducerIdRequest::default()
                 .with_transactional_id(Some(tid(id)))
