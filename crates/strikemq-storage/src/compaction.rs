@@ -1,6 +1,7 @@
 //! Log compaction (Kafka's log cleaner, simplified): keep the latest record of each key in the
 //! closed segments below the last stable offset, drop tombstones once they are old enough and the
-//! records of aborted transactions, keep transaction markers and every offset where it was.
+//! records of aborted transactions, drop a transaction's marker once none of its records is left
+//! and `delete.retention.ms` has passed, and keep every offset where it was.
 //!
 //! A cleaned segment is written beside the old one as `<base>.log.cleaned`, synced, and swapped in
 //! by rename after the old segment's indexes are removed, so a crash leaves either the old or the
@@ -111,13 +112,29 @@ impl PartitionLog {
         }
         let tombstone_limit = now_ms.saturating_sub(policy.delete_retention_ms.max(0));
         let mut next_tombstone = i64::MAX;
+        // Per producer: whether a record of its transaction since its last marker is kept.
+        let mut txn_kept: HashMap<i64, bool> = HashMap::new();
         for seg in &cleanable {
             let mut out: Vec<u8> = Vec::with_capacity(seg.size() as usize);
             let mut removed = 0usize;
             for_each_batch(seg.published(), |b| {
                 if b.is_control() {
-                    // Markers stay: a reader must still see where each transaction ended.
-                    out.extend_from_slice(b.as_bytes());
+                    // A marker stays while a record of its transaction does, and for
+                    // delete.retention.ms after (as a tombstone), so that a reader who saw the
+                    // records also sees where their transaction ended.
+                    let kept = txn_kept.remove(&b.producer_id()).unwrap_or(false);
+                    if !kept && b.max_timestamp() < tombstone_limit {
+                        removed += 1;
+                    } else {
+                        if !kept {
+                            next_tombstone = next_tombstone.min(
+                                b.max_timestamp()
+                                    .saturating_add(policy.delete_retention_ms.max(0))
+                                    + 1,
+                            );
+                        }
+                        out.extend_from_slice(b.as_bytes());
+                    }
                     return Ok(());
                 }
                 if aborted(&b) {
@@ -145,6 +162,9 @@ impl PartitionLog {
                     })
                     .collect();
                 removed += total - keep.len();
+                if b.is_transactional() && !keep.is_empty() {
+                    txn_kept.insert(b.producer_id(), true);
+                }
                 if keep.len() == total {
                     out.extend_from_slice(b.as_bytes());
                 } else if !keep.is_empty() {
@@ -368,13 +388,33 @@ mod tests {
                 .filter(|b| b.as_ref().unwrap().is_control())
                 .count()
         };
-        assert_eq!(markers, 1, "the abort marker stays");
+        assert_eq!(markers, 1, "the abort marker stays for delete.retention.ms");
+        // Once delete.retention.ms has passed, the abort marker (none of its records left) goes;
+        // the commit of the open transaction below keeps its marker, its record being kept.
         // Once the open transaction commits, its value replaces the old one at the next pass.
         log.append(&control_batch(8, 0, ControlType::Commit, 0, 100))
             .unwrap();
         pad(200);
         log.compact(300, policy).unwrap();
         assert_eq!(keyed_k(&log), [(open_at, "k".into(), Some("open".into()))]);
+        let markers = |log: &PartitionLog| {
+            let mut out = Vec::new();
+            let mut offset = log.log_start_offset();
+            while offset < log.log_end_offset() {
+                let read = log.read(offset, 1 << 20).unwrap();
+                for b in batches(&read.records) {
+                    let b = b.unwrap();
+                    if b.is_control() {
+                        out.push(b.base_offset());
+                    }
+                    offset = offset.max(b.last_offset() + 1);
+                }
+            }
+            out
+        };
+        assert_eq!(markers(&log), [2, open_at + 41]);
+        log.compact(1200, policy).unwrap();
+        assert_eq!(markers(&log), [open_at + 41], "the abort marker is gone");
     }
 
     #[test]
