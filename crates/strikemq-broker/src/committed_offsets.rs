@@ -9,13 +9,11 @@
 
 use std::time::Instant;
 
-use strikemq_codec::batch::{batches, decode_records};
 use strikemq_groups::offsets_log::{self, OffsetChange};
 use strikemq_groups::{GroupCoordinator, MembershipChange};
 use strikemq_storage::{InternalLog, LogConfig, MetaStore, PartitionLog, StorageError};
 
 const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
-const READ_CHUNK: usize = 1024 * 1024;
 const COMPACT_MIN_RECORDS: usize = 1000;
 const RECORDS_PER_BATCH: usize = 500;
 
@@ -91,27 +89,13 @@ fn replay(
     groups: &mut GroupCoordinator,
     now: Instant,
 ) -> Result<usize, StorageError> {
-    let mut offset = log.log_start_offset();
-    let mut count = 0;
-    while offset < log.log_end_offset() {
-        let read = log.read(offset, READ_CHUNK)?;
-        if read.records.is_empty() {
-            break;
+    crate::internal_logs::replay(log, |record| {
+        if let Some(change) = offsets_log::decode(&record) {
+            groups.apply_offsets(&change.group, [(change.partition, change.offset)], now);
+        } else if let Some(change) = offsets_log::decode_membership(&record) {
+            groups.restore_membership(&change.group, change.metadata, now);
         }
-        for batch in batches(&read.records) {
-            let batch = batch?;
-            offset = batch.last_offset() + 1;
-            for record in decode_records(&batch)? {
-                count += 1;
-                if let Some(change) = offsets_log::decode(&record) {
-                    groups.apply_offsets(&change.group, [(change.partition, change.offset)], now);
-                } else if let Some(change) = offsets_log::decode_membership(&record) {
-                    groups.restore_membership(&change.group, change.metadata, now);
-                }
-            }
-        }
-    }
-    Ok(count)
+    })
 }
 
 fn rewrite(

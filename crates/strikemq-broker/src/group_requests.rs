@@ -302,17 +302,13 @@ impl Broker {
             for (pi, p) in t.partitions.iter().enumerate() {
                 let e = if let Err(e) = verdict {
                     Some(e)
-                } else if !topic
-                    .as_ref()
-                    .is_some_and(|t| t.has_partition(p.partition_index))
-                {
-                    Some(ResponseError::UnknownTopicOrPartition)
-                } else if p
-                    .committed_metadata
-                    .as_ref()
-                    .is_some_and(|m| m.len() > max_metadata)
-                {
-                    Some(ResponseError::OffsetMetadataTooLarge)
+                } else if let Err(e) = check_offset(
+                    topic.as_deref(),
+                    p.partition_index,
+                    p.committed_metadata.as_ref(),
+                    max_metadata,
+                ) {
+                    Some(e)
                 } else {
                     changes.push(OffsetChange {
                         group: group_id.to_owned(),
@@ -685,6 +681,23 @@ impl Broker {
 }
 
 /// Milliseconds since the Unix epoch, for commit timestamps.
+/// Whether an offset (OffsetCommit, TxnOffsetCommit) may be committed for this partition: it
+/// exists, and the metadata fits `offset.metadata.max.bytes`.
+pub(crate) fn check_offset(
+    topic: Option<&strikemq_storage::Topic>,
+    partition: i32,
+    metadata: Option<&StrBytes>,
+    max_metadata: usize,
+) -> Result<(), ResponseError> {
+    if !topic.is_some_and(|t| t.has_partition(partition)) {
+        return Err(ResponseError::UnknownTopicOrPartition);
+    }
+    if metadata.is_some_and(|m| m.len() > max_metadata) {
+        return Err(ResponseError::OffsetMetadataTooLarge);
+    }
+    Ok(())
+}
+
 pub(crate) fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

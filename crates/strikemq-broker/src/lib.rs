@@ -34,6 +34,7 @@ mod fetch;
 mod find_coordinator;
 mod group_requests;
 mod groups_host;
+mod internal_logs;
 mod list_offsets;
 mod log_throttle;
 mod metadata;

@@ -611,17 +611,13 @@ pub(crate) fn route_txn_offset_commit(
         for (pi, p) in t.partitions.iter().enumerate() {
             results[ti][pi] = if let Err(e) = verdict {
                 Some(e)
-            } else if !topic
-                .as_ref()
-                .is_some_and(|t| t.has_partition(p.partition_index))
-            {
-                Some(ResponseError::UnknownTopicOrPartition)
-            } else if p
-                .committed_metadata
-                .as_ref()
-                .is_some_and(|m| m.len() > max_metadata)
-            {
-                Some(ResponseError::OffsetMetadataTooLarge)
+            } else if let Err(e) = crate::group_requests::check_offset(
+                topic.as_deref(),
+                p.partition_index,
+                p.committed_metadata.as_ref(),
+                max_metadata,
+            ) {
+                Some(e)
             } else {
                 offsets.push(PendingOffset {
                     group: group.to_owned(),

@@ -11,12 +11,11 @@
 
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
-use strikemq_codec::batch::{batches, decode_records, BatchBuilder, NewRecord};
+use strikemq_codec::batch::{BatchBuilder, NewRecord};
 use strikemq_storage::{InternalLog, LogConfig, MetaStore, PartitionLog, StorageError};
 use strikemq_transactions::{log_format, Transaction, TxnConfig, TxnCoordinator};
 
 const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
-const READ_CHUNK: usize = 1024 * 1024;
 /// On start, a log of more records than this, and four times more than transactional ids, is
 /// rewritten with one record per id.
 const COMPACT_MIN_RECORDS: usize = 1000;
@@ -128,27 +127,13 @@ fn encode(txns: &[Transaction], now_ms: i64) -> Bytes {
 
 /// Restores every record of the log (the latest per id wins); returns how many there were.
 fn replay(log: &PartitionLog, coordinator: &mut TxnCoordinator) -> Result<usize, StorageError> {
-    let mut offset = log.log_start_offset();
-    let mut count = 0;
-    while offset < log.log_end_offset() {
-        let read = log.read(offset, READ_CHUNK)?;
-        if read.records.is_empty() {
-            break;
+    crate::internal_logs::replay(log, |record| {
+        match record.value.as_deref().and_then(log_format::decode) {
+            Some(txn) => coordinator.restore(txn),
+            None => tracing::warn!(
+                offset = record.offset,
+                "a transaction state record this version does not read: skipped"
+            ),
         }
-        for batch in batches(&read.records) {
-            let batch = batch?;
-            offset = batch.last_offset() + 1;
-            for record in decode_records(&batch)? {
-                count += 1;
-                match record.value.as_deref().and_then(log_format::decode) {
-                    Some(txn) => coordinator.restore(txn),
-                    None => tracing::warn!(
-                        offset = record.offset,
-                        "a transaction state record this version does not read: skipped"
-                    ),
-                }
-            }
-        }
-    }
-    Ok(count)
+    })
 }
