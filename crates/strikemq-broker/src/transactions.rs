@@ -106,8 +106,11 @@ impl Broker {
         for m in markers {
             self.finish(&mut state, &m, now);
         }
+        let opened = state.coordinator.take_opened();
         drop(state);
-        self.timers.groups_changed();
+        if opened {
+            self.timers.groups_changed();
+        }
         out
     }
 
@@ -271,7 +274,9 @@ impl Broker {
                     tracing::error!(error = %e, "writing the transaction state failed");
                     return Err(unverified(ResponseError::CoordinatorNotAvailable));
                 }
-                self.timers.groups_changed();
+                if state.coordinator.take_opened() {
+                    self.timers.groups_changed();
+                }
             }
             added
         } else {

@@ -208,6 +208,9 @@ pub struct TxnCoordinator {
     config: TxnConfig,
     txns: HashMap<String, Transaction>,
     changed: BTreeSet<String>,
+    /// A transaction opened since the last [`TxnCoordinator::take_opened`]: its timeout may be
+    /// the earliest now.
+    opened: bool,
 }
 
 impl TxnCoordinator {
@@ -217,6 +220,7 @@ impl TxnCoordinator {
             config,
             txns: HashMap::new(),
             changed: BTreeSet::new(),
+            opened: false,
         }
     }
 
@@ -306,8 +310,9 @@ impl TxnCoordinator {
         if partitions.iter().all(|p| txn.partitions.contains(p)) && txn.state == TxnState::Ongoing {
             return Ok(());
         }
-        open(txn, now_ms);
+        let opened = open(txn, now_ms);
         txn.partitions.extend(partitions.iter().cloned());
+        self.opened |= opened;
         self.changed.insert(transactional_id.to_owned());
         Ok(())
     }
@@ -326,8 +331,9 @@ impl TxnCoordinator {
         if txn.state.is_preparing() {
             return Err(ResponseError::ConcurrentTransactions);
         }
-        open(txn, now_ms);
+        let opened = open(txn, now_ms);
         txn.groups.insert(group_id.to_owned());
+        self.opened |= opened;
         self.changed.insert(transactional_id.to_owned());
         Ok(())
     }
@@ -570,6 +576,13 @@ impl TxnCoordinator {
         all
     }
 
+    /// Whether a transaction opened since the last call: the host's timer must recompute its
+    /// deadline ([`TxnCoordinator::next_deadline`]). Ends need no recomputing: a timer that
+    /// wakes for a transaction that ended finds nothing to do.
+    pub fn take_opened(&mut self) -> bool {
+        std::mem::take(&mut self.opened)
+    }
+
     /// The transactions that changed since the last call, to persist (in id order).
     pub fn take_changes(&mut self) -> Vec<Transaction> {
         let ids = std::mem::take(&mut self.changed);
@@ -617,8 +630,10 @@ fn bump_epoch(txn: &mut Transaction, new_id: &mut dyn FnMut() -> Option<i64>) ->
     Some(())
 }
 
-fn open(txn: &mut Transaction, now_ms: i64) {
-    if txn.state != TxnState::Ongoing {
+/// Opens the transaction if it is not; returns whether it did (a new timeout to watch).
+fn open(txn: &mut Transaction, now_ms: i64) -> bool {
+    let opened = txn.state != TxnState::Ongoing;
+    if opened {
         txn.state = TxnState::Ongoing;
         txn.partitions.clear();
         txn.groups.clear();
@@ -626,6 +641,7 @@ fn open(txn: &mut Transaction, now_ms: i64) {
         txn.start_ms = now_ms;
     }
     txn.last_update_ms = now_ms;
+    opened
 }
 
 fn prepare(txn: &mut Transaction, commit: bool, now_ms: i64) -> Markers {

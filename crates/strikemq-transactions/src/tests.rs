@@ -363,3 +363,17 @@ fn transaction_version_2_moves_the_epoch_on_at_every_end_and_accepts_a_retry() {
         Ok((EndOutcome::AlreadyDone, 500, 0))
     );
 }
+
+#[test]
+fn only_an_opening_transaction_asks_for_a_new_deadline() {
+    let mut c = TxnCoordinator::new(TxnConfig::default());
+    let mut ids = Ids(0);
+    let (pid, epoch) = init(&mut c, &mut ids, "t", 0);
+    assert!(!c.take_opened());
+    c.add_partitions("t", pid, epoch, &[tp("a", 0)], 1).unwrap();
+    assert!(c.take_opened());
+    c.add_partitions("t", pid, epoch, &[tp("a", 1)], 2).unwrap();
+    c.add_offsets("t", pid, epoch, "g", 3).unwrap();
+    assert!(!c.take_opened(), "already open");
+    assert_eq!(c.next_deadline(), Some(1 + 60_000));
+}
