@@ -87,7 +87,8 @@ fn empty_id(id: &TransactionalId) -> bool {
 impl Broker {
     /// Runs `f` on the coordinator, writes what changed to the log, then writes the markers `f`
     /// returned and completes those transactions. A failed log write answers
-    /// COORDINATOR_NOT_AVAILABLE (the change is kept and written with the next).
+    /// COORDINATOR_NOT_AVAILABLE: the change is kept and written with the next, and prepared
+    /// transactions get their markers at the coordinator timer's retry.
     fn with_txns<T>(
         &self,
         now: Instant,
@@ -96,21 +97,28 @@ impl Broker {
         let now_ms = wall_clock_ms();
         let mut state = self.txns.lock();
         let (out, markers) = f(&mut state, now_ms);
-        if let Err(e) = self.txns.persist(&mut state, now_ms) {
-            static STATE_FAILED: LogThrottle = LogThrottle::new();
-            if let Some(suppressed) = STATE_FAILED.allow() {
-                tracing::error!(error = %e, suppressed, "writing the transaction state failed");
+        let persisted = self.txns.persist(&mut state, now_ms);
+        match &persisted {
+            Ok(()) => {
+                for m in markers {
+                    self.finish(&mut state, &m, now);
+                }
             }
-            return Err(ResponseError::CoordinatorNotAvailable);
+            Err(e) => {
+                static STATE_FAILED: LogThrottle = LogThrottle::new();
+                if let Some(suppressed) = STATE_FAILED.allow() {
+                    tracing::error!(error = %e, suppressed, "writing the transaction state failed");
+                }
+                state.retry_markers |= !markers.is_empty();
+            }
         }
-        for m in markers {
-            self.finish(&mut state, &m, now);
-        }
-        let opened = state.coordinator.take_opened();
+        // The timer recomputes its deadline for a new timeout or a retry to come.
+        let poke = state.coordinator.take_opened() || state.retry_markers;
         drop(state);
-        if opened {
+        if poke {
             self.timers.groups_changed();
         }
+        persisted.map_err(|_| ResponseError::CoordinatorNotAvailable)?;
         out
     }
 
