@@ -165,3 +165,44 @@ pub(crate) fn fetch_partition(
     };
     r.responses[0].partitions[0].clone()
 }
+
+/// A disk that fills up: writes fail with ENOSPC (after writing part of their bytes) while `full`.
+#[derive(Debug, Default)]
+pub(crate) struct FullDisk {
+    pub(crate) full: std::sync::atomic::AtomicBool,
+}
+
+impl strikemq_storage::FileOps for FullDisk {
+    fn write_at(
+        &self,
+        file: &std::fs::File,
+        path: &std::path::Path,
+        buf: &[u8],
+        pos: u64,
+    ) -> std::io::Result<()> {
+        if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = strikemq_storage::RealFiles.write_at(file, path, &buf[..buf.len() / 3], pos);
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        strikemq_storage::RealFiles.write_at(file, path, buf, pos)
+    }
+    fn append(
+        &self,
+        file: &mut std::fs::File,
+        path: &std::path::Path,
+        buf: &[u8],
+    ) -> std::io::Result<()> {
+        strikemq_storage::RealFiles.append(file, path, buf)
+    }
+    fn set_len(
+        &self,
+        file: &std::fs::File,
+        path: &std::path::Path,
+        len: u64,
+    ) -> std::io::Result<()> {
+        strikemq_storage::RealFiles.set_len(file, path, len)
+    }
+    fn sync(&self, file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
+        strikemq_storage::RealFiles.sync(file, path)
+    }
+}

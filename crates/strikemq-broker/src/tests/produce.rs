@@ -87,50 +87,9 @@ fn produce_errors_per_partition() {
     );
 }
 
-/// A disk that fills up: writes fail with ENOSPC (after writing part of their bytes) while `full`.
-#[derive(Debug, Default)]
-struct FullDisk {
-    full: std::sync::atomic::AtomicBool,
-}
-
-impl strikemq_storage::FileOps for FullDisk {
-    fn write_at(
-        &self,
-        file: &std::fs::File,
-        path: &std::path::Path,
-        buf: &[u8],
-        pos: u64,
-    ) -> std::io::Result<()> {
-        if self.full.load(std::sync::atomic::Ordering::SeqCst) {
-            let _ = strikemq_storage::RealFiles.write_at(file, path, &buf[..buf.len() / 3], pos);
-            return Err(std::io::Error::from_raw_os_error(28));
-        }
-        strikemq_storage::RealFiles.write_at(file, path, buf, pos)
-    }
-    fn append(
-        &self,
-        file: &mut std::fs::File,
-        path: &std::path::Path,
-        buf: &[u8],
-    ) -> std::io::Result<()> {
-        strikemq_storage::RealFiles.append(file, path, buf)
-    }
-    fn set_len(
-        &self,
-        file: &std::fs::File,
-        path: &std::path::Path,
-        len: u64,
-    ) -> std::io::Result<()> {
-        strikemq_storage::RealFiles.set_len(file, path, len)
-    }
-    fn sync(&self, file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
-        strikemq_storage::RealFiles.sync(file, path)
-    }
-}
-
 #[test]
 fn a_full_disk_answers_kafka_storage_error_and_loses_nothing() {
-    let disk = std::sync::Arc::new(FullDisk::default());
+    let disk = std::sync::Arc::new(crate::testutil::FullDisk::default());
     let t = crate::testutil::broker_with(strikemq_storage::StoreConfig {
         log: strikemq_storage::LogConfig {
             files: disk.clone(),

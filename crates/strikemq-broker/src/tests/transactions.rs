@@ -488,58 +488,13 @@ fn transaction_version_2_adds_partitions_on_produce_and_bumps_the_epoch_at_every
     }
 }
 
-/// A disk that can be full for the topics' logs (the broker's own logs stay writable).
-#[derive(Debug, Default)]
-struct FullDisk(std::sync::atomic::AtomicBool);
-
-impl FullDisk {
-    fn check(&self) -> std::io::Result<()> {
-        if self.0.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
-        }
-        Ok(())
-    }
-}
-
-impl strikemq_storage::FileOps for FullDisk {
-    fn write_at(
-        &self,
-        file: &std::fs::File,
-        path: &std::path::Path,
-        buf: &[u8],
-        pos: u64,
-    ) -> std::io::Result<()> {
-        self.check()?;
-        strikemq_storage::RealFiles.write_at(file, path, buf, pos)
-    }
-    fn append(
-        &self,
-        file: &mut std::fs::File,
-        path: &std::path::Path,
-        buf: &[u8],
-    ) -> std::io::Result<()> {
-        self.check()?;
-        strikemq_storage::RealFiles.append(file, path, buf)
-    }
-    fn set_len(
-        &self,
-        file: &std::fs::File,
-        path: &std::path::Path,
-        len: u64,
-    ) -> std::io::Result<()> {
-        strikemq_storage::RealFiles.set_len(file, path, len)
-    }
-    fn sync(&self, file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
-        strikemq_storage::RealFiles.sync(file, path)
-    }
-}
-
 /// Markers that cannot be written (a full disk) leave the transaction prepared: the commit was
 /// decided and is answered; a retry of it waits (CONCURRENT_TRANSACTIONS); the coordinator timer
 /// writes the markers once the disk has room, and the last stable offset moves on.
 #[test]
 fn markers_a_full_disk_refused_are_written_when_it_has_room() {
     use std::sync::atomic::Ordering;
+    // The topics' logs can fill up; the broker's own logs stay writable.
     let disk = std::sync::Arc::new(FullDisk::default());
     let t = broker_with(StoreConfig {
         log: strikemq_storage::LogConfig {
@@ -555,7 +510,7 @@ fn markers_a_full_disk_refused_are_written_when_it_has_room() {
         produce_txn(b, Some("app"), "tx", txn_batch(pid, epoch, 0, "a")),
         0
     );
-    disk.0.store(true, Ordering::Release);
+    disk.full.store(true, Ordering::Release);
     assert_eq!(end(b, "app", pid, epoch, true), 0, "the commit is decided");
     assert_eq!(
         end(b, "app", pid, epoch, true),
@@ -564,7 +519,7 @@ fn markers_a_full_disk_refused_are_written_when_it_has_room() {
     let next = b.tick_coordinators(Instant::now());
     assert!(next.is_some(), "a retry is scheduled");
     assert_eq!(log_of(b, "tx").1, 0, "still unstable");
-    disk.0.store(false, Ordering::Release);
+    disk.full.store(false, Ordering::Release);
     assert_eq!(b.tick_coordinators(Instant::now()), None);
     let (hw, lso, kinds) = log_of(b, "tx");
     assert_eq!((hw, lso), (2, 2));
