@@ -12,10 +12,10 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey, EndTxnRequest, EndTxnResponse,
@@ -23,9 +23,6 @@ use kafka_protocol::messages::{
     ProducerId, TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use serde::Serialize;
 
 use crate::client::{self, Conn, Versions};
@@ -373,42 +370,15 @@ impl Producer {
 
     /// The next transactional batch of the partition at `slot`.
     fn batch(&mut self, slot: usize) -> Result<Bytes> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
         let base = self.sequences[slot];
         self.sequences[slot] = base.wrapping_add(self.values.len() as i32);
-        let records: Vec<Record> = self
-            .values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| Record {
-                transactional: true,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: self.pid,
-                producer_epoch: self.epoch,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: base.wrapping_add(i as i32),
-                timestamp: now,
-                key: None,
-                value: Some(v.clone()),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
+        workload::producer_batch(
+            &self.values,
+            workload::Codec::None,
+            self.pid,
+            self.epoch,
+            base,
+            true,
         )
-        .context("encoding a record batch")?;
-        Ok(buf.freeze())
     }
 }

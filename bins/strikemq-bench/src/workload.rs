@@ -57,6 +57,20 @@ pub(crate) fn value(size: usize, seed: u64) -> Bytes {
 
 /// One magic-v2 batch holding `values`, as a non-idempotent producer sends it.
 pub(crate) fn batch(values: &[Bytes], codec: Codec) -> Result<Bytes> {
+    // Base sequence -1, no producer: what a non-idempotent producer sends.
+    producer_batch(values, codec, -1, -1, -1, false)
+}
+
+/// One magic-v2 batch holding `values` from producer `producer_id` at `epoch`, its records
+/// numbered from `base_sequence`, transactional or not.
+pub(crate) fn producer_batch(
+    values: &[Bytes],
+    codec: Codec,
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    transactional: bool,
+) -> Result<Bytes> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -65,17 +79,16 @@ pub(crate) fn batch(values: &[Bytes], codec: Codec) -> Result<Bytes> {
         .iter()
         .enumerate()
         .map(|(i, v)| Record {
-            transactional: false,
+            transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch: epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            // The encoder keeps records in one batch while offset - sequence stays the same; this gives
-            // the batch base sequence -1, as a non-idempotent producer sends.
-            sequence: i as i32 - 1,
+            // The encoder keeps records in one batch while offset - sequence stays the same.
+            sequence: base_sequence.wrapping_add(i as i32),
             timestamp: now,
             key: None,
             value: Some(v.clone()),
