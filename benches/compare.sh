@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# StrikeMQ and Apache Kafka 4.1 (single-node KRaft, from Maven Central jars), measured by the same
+# StrikeMQ and Apache Kafka 4.4 (single-node KRaft, from Maven Central jars), measured by the same
 # load tool in the same run: start-up, idle CPU and RSS, produce latency, produce and consume
 # throughput, transactional produce. Reports land in target/bench-results/ as JSON; the tables are
 # printed.
@@ -116,7 +116,7 @@ EOF
 }
 
 run_kafka() {
-  echo "== Apache Kafka 4.1: resolving jars through Maven"
+  echo "== Apache Kafka 4.4: resolving jars through Maven"
   local cp_file=$ROOT/tests/conformance/target/classpath.txt
   mkdir -p "$(dirname "$cp_file")"
   mvn -q -B -f tests/conformance/pom.xml dependency:build-classpath -Dmdep.outputFile="$cp_file" >/dev/null

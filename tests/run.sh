@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and integration tests, then real Kafka clients (librdkafka via kcat,
-# confluent-kafka and the rdkafka crate, kafka-python, aiokafka, the Java client 4.1 and 3.9 with
+# confluent-kafka and the rdkafka crate, kafka-python, aiokafka, the Java client 4.4 and 3.9 with
 # Kafka Streams, confluent-kafka-go, franz-go, Sarama, segmentio/kafka-go, kafkajs) against the
 # strikemq binary, and conformance scenarios against a real Apache Kafka. Installs what it needs:
 # kcat and curl from Debian, Python clients into tests/.venv, kafkajs into tests/node, Java, Kafka
@@ -66,13 +66,13 @@ cargo test --workspace --features strikemq/io-uring 2>&1 | tee -a "$LOG"
 step "python: confluent-kafka, kafka-python, kcat"
 tests/.venv/bin/python -m pytest tests/python -q -p no:cacheprovider --junitxml="$RESULTS/python.xml" 2>&1 | tee -a "$LOG"
 
-step "conformance: the same scenarios on Apache Kafka 4.1 (from Maven Central) and StrikeMQ"
+step "conformance: the same scenarios on Apache Kafka 4.4 (from Maven Central) and StrikeMQ"
 tests/.venv/bin/python -m pytest tests/conformance -q -p no:cacheprovider --junitxml="$RESULTS/conformance.xml" 2>&1 | tee -a "$LOG"
 
-step "java: org.apache.kafka:kafka-clients and kafka-streams 4.1"
+step "java: org.apache.kafka:kafka-clients and kafka-streams 4.4"
 (cd tests/java && mvn -B -q test)
 cat tests/java/target/surefire-reports/*.txt | tee -a "$LOG"
-cp -r tests/java/target/surefire-reports "$RESULTS/java-4.1"
+cp -r tests/java/target/surefire-reports "$RESULTS/java-4.4"
 
 step "java: org.apache.kafka:kafka-clients and kafka-streams 3.9"
 (cd tests/java && mvn -B -q test -Dkafka.version=3.9.1)
@@ -88,7 +88,7 @@ step "node: kafkajs"
 step "rust: rdkafka crate"
 (cd tests/rust-rdkafka && cargo test 2>&1) | tee "$RESULTS/rdkafka.txt" | tee -a "$LOG"
 
-step "io_uring backend: the Python, conformance (raw protocol and client scenarios against Kafka), Go, Node, Java (4.1 and 3.9, Streams) and rdkafka suites again"
+step "io_uring backend: the Python, conformance (raw protocol and client scenarios against Kafka), Go, Node, Java (4.4 and 3.9, Streams) and rdkafka suites again"
 uring_dir=$(mktemp -d)
 # A broker started for 3 s says whether io_uring works here (the kernel or a container may refuse it).
 timeout 3 "$STRIKEMQ_BIN" --io-backend io-uring --port 0 --no-http --data-dir "$uring_dir/data" >"$uring_dir/log" 2>&1 || true
@@ -101,7 +101,7 @@ if grep -q "^Ready in" "$uring_dir/log"; then
   (cd tests/node && node --test 2>&1) | tee "$RESULTS/node-io-uring.tap" | tee -a "$LOG"
   (cd tests/java && mvn -B -q test)
   cat tests/java/target/surefire-reports/*.txt | tee -a "$LOG"
-  cp -r tests/java/target/surefire-reports "$RESULTS/java-4.1-io-uring"
+  cp -r tests/java/target/surefire-reports "$RESULTS/java-4.4-io-uring"
   (cd tests/java && mvn -B -q test -Dkafka.version=3.9.1)
   cat tests/java/target/surefire-reports/*.txt | tee -a "$LOG"
   cp -r tests/java/target/surefire-reports "$RESULTS/java-3.9-io-uring"

@@ -5,7 +5,7 @@ passed in that run.
 Test ids, as report.py reads them from the results:
   python:<module>.<test>          pytest, tests/python
   conformance:<module>.<test>     pytest, tests/conformance (against Apache Kafka and StrikeMQ)
-  java-4.1:<Class>.<method>       surefire, tests/java with kafka-clients 4.1
+  java-4.4:<Class>.<method>       surefire, tests/java with kafka-clients 4.4
   java-3.9:<Class>.<method>       the same tests with kafka-clients 3.9
   go:<TestName>                   go test, tests/go
   node:<test name>                node --test, tests/node
@@ -28,7 +28,7 @@ FEATURES = [
 # Features no client has with StrikeMQ, with the reason: shown as "known deviation" in every row.
 NOT_SUPPORTED = {}
 
-J41 = "java-4.1:"
+J44 = "java-4.4:"
 J39 = "java-3.9:"
 
 
@@ -110,8 +110,8 @@ CLIENTS = [
     },
     {
         "name": "Apache Kafka Java client",
-        "version": "static:4.1.0",
-        "tests": java(J41, kafka=["conformance:test_client_scenarios.test_java_client_observes_the_same"]),
+        "version": "static:4.4.0",
+        "tests": java(J44, kafka=["conformance:test_client_scenarios.test_java_client_observes_the_same"]),
     },
     {
         "name": "Apache Kafka Java client",
@@ -120,12 +120,12 @@ CLIENTS = [
     },
     {
         "name": "Kafka Streams (word count, at-least-once and exactly_once_v2)",
-        "version": "static:4.1.0 and 3.9.1",
-        "tests": {**{k: [J41 + "StreamsWordCountTest.wordCountEndToEnd", J39 + "StreamsWordCountTest.wordCountEndToEnd"]
+        "version": "static:4.4.0 and 3.9.1",
+        "tests": {**{k: [J44 + "StreamsWordCountTest.wordCountEndToEnd", J39 + "StreamsWordCountTest.wordCountEndToEnd"]
                      for k in ("produce", "records", "groups", "offsets", "admin")},
-                  "transactions": [J41 + "StreamsWordCountTest.wordCountExactlyOnceV2",
+                  "transactions": [J44 + "StreamsWordCountTest.wordCountExactlyOnceV2",
                                    J39 + "StreamsWordCountTest.wordCountExactlyOnceV2",
-                                   J41 + "StreamsCrashTest.countsAreExactAfterTheAppIsKilledMidRun",
+                                   J44 + "StreamsCrashTest.countsAreExactAfterTheAppIsKilledMidRun",
                                    J39 + "StreamsCrashTest.countsAreExactAfterTheAppIsKilledMidRun"]},
     },
     {

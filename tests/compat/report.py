@@ -36,7 +36,7 @@ def read_results(d):
     for name, prefix in (("python.xml", "python"), ("conformance.xml", "conformance")):
         if (d / name).exists():
             junit(d / name, prefix, results)
-    for version in ("4.1", "3.9"):
+    for version in ("4.4", "3.9"):
         for f in sorted((d / f"java-{version}").glob("TEST-*.xml")):
             junit(f, f"java-{version}", results)
     if (d / "go.txt").exists():

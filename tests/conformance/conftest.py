@@ -1,4 +1,4 @@
-"""A reference Apache Kafka 4.1 (KRaft, single node, from Maven Central jars) and a StrikeMQ, side
+"""A reference Apache Kafka 4.4 (KRaft, single node, from Maven Central jars) and a StrikeMQ, side
 by side on free ports, for tests that compare what clients observe on both."""
 
 import os

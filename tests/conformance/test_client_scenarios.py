@@ -4,7 +4,7 @@ with defaults and synonyms, produce with every acks setting, read back record by
 two-member group that rebalances when one leaves, committed offsets, group deletion, delete
 records, incremental config changes, partitions added and refused, topic deletion, and
 transactions (commits and aborts as read_committed readers see them, the last stable offset, a
-consume-transform-produce loop with one aborted round, fencing) — against Apache Kafka 4.1 and
+consume-transform-produce loop with one aborted round, fencing) — against Apache Kafka 4.4 and
 against StrikeMQ. Each prints what the application observed, step by step; both
 runs must observe the same."""
 

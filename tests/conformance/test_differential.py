@@ -1,4 +1,4 @@
-"""The same scenarios against Apache Kafka 4.1 and StrikeMQ: what a client observes must match.
+"""The same scenarios against Apache Kafka 4.4 and StrikeMQ: what a client observes must match.
 Known deviations are listed in docs/COMPATIBILITY.md and asserted here as such."""
 
 import time
@@ -36,7 +36,7 @@ def test_api_versions_are_a_subset_of_kafkas(kafka, strikemq):
         a.close()
     ours, theirs = ranges[1], ranges[0]
     for key, (lo, hi) in ours.items():
-        assert key in theirs, f"api {key} is not served by Kafka 4.1"
+        assert key in theirs, f"api {key} is not served by Kafka 4.4"
         if key == 0:
             continue  # Produce: both advertise from v0 (KIP-896 keeps v0-v2 advertised)
         assert theirs[key][0] <= lo and hi <= theirs[key][1], (key, (lo, hi), theirs[key])
@@ -79,7 +79,7 @@ def test_delete_and_partition_errors_match(kafka, strikemq, topic):
             codes.append(e.args[0].code())
         return codes
     theirs, ours = outcome_on_both(kafka, strikemq, scenario)
-    # Not compared: growing a topic by more than 10,000 partitions. Kafka 4.1 answers
+    # Not compared: growing a topic by more than 10,000 partitions. Kafka 4.4 answers
     # UNKNOWN_SERVER_ERROR and is left with half-made partitions (its controller hits the
     # 10,000-record limit midway), so the reference broker would be unusable for what follows;
     # StrikeMQ answers the same code and creates nothing (a broker unit test checks it).
@@ -96,7 +96,7 @@ def test_topic_config_defaults_match(kafka, strikemq, topic):
         described.append(a.describe_configs([res])[res].result(15))
     theirs, ours = described
     unknown = [name for name in ours if name not in theirs]
-    assert not unknown, f"not Kafka 4.1 topic configs: {unknown}"
+    assert not unknown, f"not Kafka 4.4 topic configs: {unknown}"
     differ = [(name, e.value, theirs[name].value, e.source, theirs[name].source)
               for name, e in ours.items()
               if (e.value, e.source) != (theirs[name].value, theirs[name].source)]

@@ -1,5 +1,5 @@
 """Raw protocol, every API at every version StrikeMQ advertises: `strikemq-probe` (a Rust tool in
-tests/conformance/probe) sends the same hand-built requests to Apache Kafka 4.1 and to StrikeMQ —
+tests/conformance/probe) sends the same hand-built requests to Apache Kafka 4.4 and to StrikeMQ —
 ordinary cases and awkward ones (unknown topics and ids, bad partitions, out-of-range offsets,
 corrupt and truncated batches, duplicate and out-of-order sequences, stale generations, unknown
 members, invalid names and configs, removed versions) — and each decoded answer must match field by
@@ -41,7 +41,7 @@ NO_FEATURES = re.compile(
 # (cases they apply to, what differs and why, how both answers are made comparable)
 DEVIATIONS = [
     (re.compile(r"^ApiVersions v[34]: "),
-     "ApiVersions v3+ lists one feature flag, transaction.version (finalized at 2, as Kafka 4.1 "
+     "ApiVersions v3+ lists one feature flag, transaction.version (finalized at 2, as Kafka 4.4 "
      "finalizes it): Kafka's metadata.version, kraft.version, group.version and the rest version "
      "a KRaft metadata log and protocols StrikeMQ does not have.",
      lambda text: NO_FEATURES.sub("    FEATURES\n", FEATURES.sub("    FEATURES\n", text))),

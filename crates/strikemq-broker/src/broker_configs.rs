@@ -101,7 +101,7 @@ const fn fixed(name: &'static str, type_code: i8, default: Option<&'static str>)
 /// Every broker config StrikeMQ reports or accepts. The topic synonyms are listed in the order
 /// Kafka looks them up (`log.retention.ms`, then minutes, then hours).
 const BROKER_CONFIGS: &[BrokerDef] = &[
-    fixed("advertised.listeners", TYPE_STRING, None),
+    fixed("advertised.listeners", TYPE_LIST, None),
     fixed("auto.create.topics.enable", TYPE_BOOLEAN, Some("true")),
     fixed("broker.id", TYPE_INT, Some("-1")),
     topic_synonym(
@@ -288,6 +288,20 @@ const BROKER_CONFIGS: &[BrokerDef] = &[
     ),
     topic_synonym("log.roll.ms", TYPE_LONG, None, "segment.ms", 1),
     topic_synonym(
+        "log.remote.copy.lag.bytes",
+        TYPE_LONG,
+        Some("-1"),
+        "remote.copy.lag.bytes",
+        1,
+    ),
+    topic_synonym(
+        "log.remote.copy.lag.ms",
+        TYPE_LONG,
+        Some("0"),
+        "remote.copy.lag.ms",
+        1,
+    ),
+    topic_synonym(
         "log.segment.bytes",
         TYPE_INT,
         Some("1073741824"),
@@ -299,6 +313,13 @@ const BROKER_CONFIGS: &[BrokerDef] = &[
         TYPE_LONG,
         Some("60000"),
         "file.delete.delay.ms",
+        1,
+    ),
+    topic_synonym(
+        "max.decompressed.message.bytes",
+        TYPE_INT,
+        Some("2147483639"),
+        "max.decompressed.message.bytes",
         1,
     ),
     topic_synonym(
@@ -526,7 +547,7 @@ impl DynamicConfigs {
             .collect();
         if !read_only.is_empty() {
             return Err(KafkaError::invalid_request(format!(
-                "Cannot update these configs dynamically: Set({})",
+                "Cannot update these configs dynamically: [{}]",
                 read_only.join(", ")
             )));
         }
@@ -841,7 +862,7 @@ mod tests {
                 .unwrap_err();
             assert_eq!(
                 e.message(),
-                "Cannot update these configs dynamically: Set(broker.id, log.dirs)"
+                "Cannot update these configs dynamically: [broker.id, log.dirs]"
             );
             d.change(
                 Level::Cluster,

@@ -3,14 +3,14 @@
 //! replayed into the coordinator on start.
 //!
 //! The log only grows between starts; on start, when it holds many times more records than live
-//! offsets and Stable groups, it is rewritten with one record per live offset and one per Stable
-//! group (`MetaStore::rewrite_log`: a new log beside it, then swapped in by renames), so restarts
+//! offsets and Stable groups, it is rewritten with one record per live offset, one per Stable
+//! classic group and one per consumer group and member (`MetaStore::rewrite_log`: a new log beside it, then swapped in by renames), so restarts
 //! keep it small.
 
 use std::time::Instant;
 
 use strikemq_groups::offsets_log::{self, OffsetChange};
-use strikemq_groups::{GroupCoordinator, MembershipChange};
+use strikemq_groups::{ConsumerGroupChange, GroupCoordinator, MembershipChange};
 use strikemq_storage::{InternalLog, LogConfig, MetaStore, PartitionLog, StorageError};
 
 const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
@@ -39,10 +39,12 @@ impl OffsetsStore {
         let records = replay(&log, groups, now)?;
         let live = groups.snapshot();
         let members = groups.membership_snapshot();
-        if records > COMPACT_MIN_RECORDS && records > 4 * (live.len() + members.len()) {
+        let consumer = groups.consumer_group_snapshot();
+        let kept = live.len() + members.len() + consumer.len();
+        if records > COMPACT_MIN_RECORDS && records > 4 * kept {
             log.close()?;
             drop(log);
-            let log = rewrite(meta, &live, &members)?;
+            let log = rewrite(meta, &live, &members, &consumer)?;
             tracing::info!(
                 records,
                 live = live.len(),
@@ -57,6 +59,18 @@ impl OffsetsStore {
     /// Appends changes; returns once they are in the log.
     pub(crate) fn append(&self, changes: &[OffsetChange], now_ms: i64) -> Result<(), StorageError> {
         match offsets_log::encode(changes, now_ms) {
+            Some(batch) => self.log.append(&batch).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends consumer group (KIP-848) changes; returns once they are in the log.
+    pub(crate) fn append_consumer_groups(
+        &self,
+        changes: &[ConsumerGroupChange],
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        match offsets_log::encode_consumer_groups(changes, now_ms) {
             Some(batch) => self.log.append(&batch).map(|_| ()),
             None => Ok(()),
         }
@@ -94,6 +108,8 @@ fn replay(
             groups.apply_offsets(&change.group, [(change.partition, change.offset)], now);
         } else if let Some(change) = offsets_log::decode_membership(&record) {
             groups.restore_membership(&change.group, change.metadata, now);
+        } else if let Some(change) = offsets_log::decode_consumer_group(&record) {
+            groups.restore_consumer_group(change, now);
         }
     })
 }
@@ -102,6 +118,7 @@ fn rewrite(
     meta: &MetaStore,
     live: &[OffsetChange],
     members: &[MembershipChange],
+    consumer: &[ConsumerGroupChange],
 ) -> Result<PartitionLog, StorageError> {
     meta.rewrite_log(InternalLog::ConsumerOffsets, log_config(), |log| {
         for chunk in live.chunks(RECORDS_PER_BATCH) {
@@ -111,6 +128,11 @@ fn rewrite(
         }
         for chunk in members.chunks(RECORDS_PER_BATCH) {
             if let Some(batch) = offsets_log::encode_membership(chunk, 0) {
+                log.append(&batch)?;
+            }
+        }
+        for chunk in consumer.chunks(RECORDS_PER_BATCH) {
+            if let Some(batch) = offsets_log::encode_consumer_groups(chunk, 0) {
                 log.append(&batch)?;
             }
         }

@@ -111,6 +111,12 @@ const TOPIC_CONFIGS: &[Def] = &[
         doc: "How long tombstones stay after compaction",
     },
     Def {
+        name: "errors.deadletterqueue.group.enable",
+        kind: Kind::Bool,
+        default: |_| "false".into(),
+        doc: "Whether share groups may send undeliverable records to a dead-letter topic",
+    },
+    Def {
         name: "file.delete.delay.ms",
         kind: Kind::Long(0),
         default: |_| "60000".into(),
@@ -165,6 +171,12 @@ const TOPIC_CONFIGS: &[Def] = &[
         doc: "Longest a message stays uncompacted",
     },
     Def {
+        name: "max.decompressed.message.bytes",
+        kind: Kind::Int(0),
+        default: |_| "2147483639".into(),
+        doc: "Largest record batch after decompression",
+    },
+    Def {
         name: "max.message.bytes",
         kind: Kind::Int(0),
         default: |c| c.max_message_bytes.to_string(),
@@ -211,6 +223,18 @@ const TOPIC_CONFIGS: &[Def] = &[
         kind: Kind::Bool,
         default: |_| "false".into(),
         doc: "Preallocate segment files",
+    },
+    Def {
+        name: "remote.copy.lag.bytes",
+        kind: Kind::Long(-1),
+        default: |_| "-1".into(),
+        doc: "Bytes of newer data before a segment is copied to tiered storage; StrikeMQ has none",
+    },
+    Def {
+        name: "remote.copy.lag.ms",
+        kind: Kind::Long(-1),
+        default: |_| "0".into(),
+        doc: "Age before a segment is copied to tiered storage; StrikeMQ has none",
     },
     Def {
         name: "remote.log.copy.disable",

@@ -275,6 +275,7 @@ impl Broker {
     pub(crate) fn offset_commit(
         &self,
         r: &OffsetCommitRequest,
+        version: i16,
         now: Instant,
     ) -> OffsetCommitResponse {
         let group_id = r.group_id.0.as_str();
@@ -294,6 +295,7 @@ impl Broker {
                 r.generation_id_or_member_epoch,
                 r.member_id.as_str(),
                 r.group_instance_id.as_ref().map(|s| s.as_str()),
+                version,
                 now,
             )
         });
@@ -457,6 +459,16 @@ impl Broker {
             .groups
             .iter()
             .map(|grp| {
+                // OffsetFetch v9+ from a KIP-848 member names it and its epoch.
+                let member = grp.member_id.as_ref().map(|m| m.as_str());
+                let checked = self.with_groups(|g| {
+                    g.validate_fetch(grp.group_id.0.as_str(), member, grp.member_epoch)
+                });
+                if let Err(e) = checked {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(grp.group_id.clone())
+                        .with_error_code(code(e));
+                }
                 let topics = grp.topics.as_ref().map(|ts| {
                     ts.iter()
                         .map(|t| (t.name.0.as_str().to_owned(), t.partition_indexes.clone()))
@@ -508,20 +520,20 @@ impl Broker {
             listed
                 .into_iter()
                 .filter(|l| {
-                    states.is_empty() || states.contains(&l.state.as_str().to_ascii_lowercase())
+                    states.is_empty() || states.contains(&l.state_name.to_ascii_lowercase())
                 })
-                .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
+                .filter(|l| types.is_empty() || types.iter().any(|t| t == l.group_type))
                 .map(|l| {
                     let g = ListedGroup::default()
                         .with_group_id(GroupId(s(&l.group_id)))
                         .with_protocol_type(s(&l.protocol_type));
                     let g = if version >= 4 {
-                        g.with_group_state(s(l.state.as_str()))
+                        g.with_group_state(s(l.state_name))
                     } else {
                         g
                     };
                     if version >= 5 {
-                        g.with_group_type(s("classic"))
+                        g.with_group_type(s(l.group_type))
                     } else {
                         g
                     }
@@ -549,6 +561,18 @@ impl Broker {
                 } else {
                     base
                 };
+                if self.with_groups(|g| g.is_consumer_group(id.0.as_str())) {
+                    let d = base.with_group_state(s("Dead"));
+                    return if version >= 6 {
+                        d.with_error_code(code(ResponseError::GroupIdNotFound))
+                            .with_error_message(Some(s(&format!(
+                                "Group {} is not a classic group.",
+                                id.0.as_str()
+                            ))))
+                    } else {
+                        d
+                    };
+                }
                 match self.with_groups(|g| g.describe(id.0.as_str())) {
                     None => {
                         let d = base.with_group_state(s("Dead"));
@@ -762,7 +786,11 @@ impl Broker {
         r: OffsetCommitRequest,
         ctx: &crate::routes::RequestContext<'_>,
     ) -> Outcome {
-        ctx.respond(ResponseKind::OffsetCommit(self.offset_commit(&r, ctx.now)))
+        ctx.respond(ResponseKind::OffsetCommit(self.offset_commit(
+            &r,
+            ctx.api_version,
+            ctx.now,
+        )))
     }
 
     pub(crate) fn route_offset_fetch(

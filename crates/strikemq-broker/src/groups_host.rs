@@ -54,13 +54,16 @@ impl GroupsHost {
     /// a rejoin after the next restart, so it is logged, not returned.
     fn persist_membership(&self, groups: &mut GroupCoordinator) {
         let changes = groups.take_membership_changes();
-        if changes.is_empty() {
+        let consumer = groups.take_consumer_group_changes();
+        if changes.is_empty() && consumer.is_empty() {
             return;
         }
-        if let Err(e) = self
+        let now_ms = crate::group_requests::wall_clock_ms();
+        let written = self
             .log
-            .append_membership(&changes, crate::group_requests::wall_clock_ms())
-        {
+            .append_membership(&changes, now_ms)
+            .and_then(|()| self.log.append_consumer_groups(&consumer, now_ms));
+        if let Err(e) = written {
             static MEMBERSHIP_FAILED: LogThrottle = LogThrottle::new();
             if let Some(suppressed) = MEMBERSHIP_FAILED.allow() {
                 tracing::error!(error = %e, suppressed, "writing group membership failed");

@@ -28,6 +28,7 @@ mod broker_configs;
 mod cluster;
 mod committed_offsets;
 mod configs;
+mod consumer_groups;
 mod durability;
 mod errors;
 mod fetch;
@@ -528,25 +529,49 @@ fn api_versions(error_code: i16) -> ApiVersionsResponse {
     use strikemq_codec::messages::api_versions_response::{
         FinalizedFeatureKey, SupportedFeatureKey,
     };
-    // Transaction version 2 (KIP-890), finalized as Kafka 4.1 finalizes it on a new cluster:
-    // clients end transactions with EndTxn v5 and let Produce v12+ add partitions. The other
-    // features Kafka lists version a KRaft metadata log and protocols this broker does not have.
-    let name = || strikemq_codec::StrBytes::from_static_str(TRANSACTION_VERSION_FEATURE);
+    // Finalized as Kafka 4.4 finalizes them on a new cluster, for the protocols served here:
+    // group version 1 (KIP-848 consumer groups) and transaction version 2 (KIP-890: clients end
+    // transactions with EndTxn v5 and let Produce v12+ add partitions). The other features Kafka
+    // lists version a KRaft metadata log and protocols this broker does not have.
+    let name = |n: &'static str| strikemq_codec::StrBytes::from_static_str(n);
     ApiVersionsResponse::default()
         .with_error_code(error_code)
         .with_api_keys(api_keys)
-        .with_supported_features(vec![SupportedFeatureKey::default()
-            .with_name(name())
-            .with_min_version(0)
-            .with_max_version(TRANSACTION_VERSION)])
+        .with_supported_features(
+            FEATURES
+                .iter()
+                .map(|&(n, level)| {
+                    SupportedFeatureKey::default()
+                        .with_name(name(n))
+                        .with_min_version(0)
+                        .with_max_version(level)
+                })
+                .collect(),
+        )
         // Clients take the features of the response with the highest epoch; -1 would be ignored.
         .with_finalized_features_epoch(1)
-        .with_finalized_features(vec![FinalizedFeatureKey::default()
-            .with_name(name())
-            .with_min_version_level(TRANSACTION_VERSION)
-            .with_max_version_level(TRANSACTION_VERSION)])
+        .with_finalized_features(
+            FEATURES
+                .iter()
+                .map(|&(n, level)| {
+                    FinalizedFeatureKey::default()
+                        .with_name(name(n))
+                        .with_min_version_level(level)
+                        .with_max_version_level(level)
+                })
+                .collect(),
+        )
 }
 
+/// The feature flags finalized, in Kafka's order, at the levels served.
+const FEATURES: [(&str, i16); 2] = [
+    (GROUP_VERSION_FEATURE, GROUP_VERSION),
+    (TRANSACTION_VERSION_FEATURE, TRANSACTION_VERSION),
+];
+/// The feature flag of the group protocols.
+const GROUP_VERSION_FEATURE: &str = "group.version";
+/// The group version served: 1, KIP-848's consumer protocol.
+const GROUP_VERSION: i16 = 1;
 /// The feature flag of the transaction protocol.
 const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
 /// The transaction version served: 2, KIP-890's epoch bump at every end.

@@ -11,8 +11,8 @@ use std::time::Instant;
 use strikemq_codec::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::{
-    cluster, configs, fetch, find_coordinator, list_offsets, metadata, produce, producer_ids,
-    topics, transactions, Broker, Outcome,
+    cluster, configs, consumer_groups, fetch, find_coordinator, list_offsets, metadata, produce,
+    producer_ids, topics, transactions, Broker, Outcome,
 };
 
 /// What a handler knows besides the request: who sent it, over which listener, and when.
@@ -80,6 +80,8 @@ routes! {
     OffsetCommit => Broker::route_offset_commit,
     OffsetFetch => Broker::route_offset_fetch,
     OffsetDelete => Broker::route_offset_delete,
+    ConsumerGroupHeartbeat => consumer_groups::route_heartbeat,
+    ConsumerGroupDescribe => consumer_groups::route_describe,
     CreateTopics => topics::route_create,
     DeleteTopics => topics::route_delete,
     CreatePartitions => cluster::route_create_partitions,

@@ -173,7 +173,7 @@ fn create_one(
             n => {
                 return Err(KafkaError::new(
                     ResponseError::InvalidReplicationFactor,
-                    format!("Unable to replicate the partition {n} time(s): The target replication factor of {n} cannot be reached because only 1 broker(s) are registered."),
+                    format!("Unable to replicate the partition {n} time(s): The target replication factor of {n} cannot be reached because only 1 broker(s) are registered or some brokers have all their log directories cordoned."),
                 ))
             }
         }

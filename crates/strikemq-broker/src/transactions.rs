@@ -612,6 +612,7 @@ pub(crate) fn route_txn_offset_commit(
                 r.generation_id,
                 r.member_id.as_str(),
                 r.group_instance_id.as_ref().map(|s| s.as_str()),
+                i16::MAX,
                 ctx.now,
             )
         })

@@ -66,10 +66,12 @@ fn served() -> [ApiRange; SERVED_COUNT] {
         range_of::<DescribeTransactionsRequest>(ApiKey::DescribeTransactions),
         range_of::<ListTransactionsRequest>(ApiKey::ListTransactions),
         range_of::<DescribeTopicPartitionsRequest>(ApiKey::DescribeTopicPartitions),
+        range_of::<ConsumerGroupHeartbeatRequest>(ApiKey::ConsumerGroupHeartbeat),
+        range_of::<ConsumerGroupDescribeRequest>(ApiKey::ConsumerGroupDescribe),
     ]
 }
 
-const SERVED_COUNT: usize = 35;
+const SERVED_COUNT: usize = 37;
 
 /// The lowest Produce version Kafka 4.x advertises. KIP-896 removed v0-v2 from the broker but
 /// Kafka keeps advertising them because librdkafka before 2.x refuses a broker whose Produce range

@@ -6,6 +6,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use strikemq_codec::ResponseError;
 
+use crate::consumer::{
+    self, ConsumerGroup, ConsumerGroupChange, ConsumerGroupDescription, ConsumerHeartbeat,
+    ConsumerHeartbeatResponse, ConsumerSettings, TopicView,
+};
 use crate::group::{CommittedOffset, Group, GroupState, Member};
 
 /// Identifies a parked JoinGroup or SyncGroup; chosen by the caller.
@@ -28,6 +32,11 @@ pub struct GroupConfig {
     /// `offsets.retention.check.interval.ms`: an empty group without committed offsets stays
     /// listed (state Empty) this long before it is removed, as Kafka's periodic clean-up does.
     pub empty_group_retention: Duration,
+    /// `group.consumer.session.timeout.ms`: how long a KIP-848 member may go without a
+    /// heartbeat.
+    pub consumer_session_timeout: Duration,
+    /// `group.consumer.heartbeat.interval.ms`: how often KIP-848 members are told to heartbeat.
+    pub consumer_heartbeat_interval: Duration,
 }
 
 impl Default for GroupConfig {
@@ -39,6 +48,8 @@ impl Default for GroupConfig {
             offsets_retention: Duration::from_secs(7 * 24 * 3600),
             max_metadata_bytes: 4096,
             empty_group_retention: Duration::from_secs(600),
+            consumer_session_timeout: Duration::from_secs(45),
+            consumer_heartbeat_interval: Duration::from_secs(5),
         }
     }
 }
@@ -183,8 +194,13 @@ pub struct GroupListing {
     pub group_id: String,
     /// Protocol type ("" when unknown).
     pub protocol_type: String,
-    /// State.
+    /// State (classic groups).
     pub state: GroupState,
+    /// The state's name as ListGroups reports it (a consumer group's: Empty, Assigning,
+    /// Reconciling or Stable).
+    pub state_name: &'static str,
+    /// "classic" or "consumer".
+    pub group_type: &'static str,
 }
 
 /// A member in DescribeGroups.
@@ -303,6 +319,7 @@ pub struct GroupCoordinator {
     groups: HashMap<String, Group>,
     completions: Vec<Completion>,
     membership: Vec<MembershipChange>,
+    consumer_changes: Vec<ConsumerGroupChange>,
 }
 
 fn ms(v: i32) -> Duration {
@@ -321,6 +338,7 @@ impl GroupCoordinator {
             groups: HashMap::new(),
             completions: Vec::new(),
             membership: Vec::new(),
+            consumer_changes: Vec::new(),
         }
     }
 
@@ -458,6 +476,17 @@ impl GroupCoordinator {
         let Some(group) = self.groups.get_mut(&req.group_id) else {
             return fail(ResponseError::CoordinatorNotAvailable);
         };
+        if let Some(c) = &group.consumer {
+            if !c.members.is_empty() {
+                return fail(ResponseError::InconsistentGroupProtocol);
+            }
+            // An empty consumer group becomes a classic group again (offsets kept).
+            group.consumer = None;
+            self.consumer_changes.push(ConsumerGroupChange::Group {
+                group: group.id.clone(),
+                record: None,
+            });
+        }
         let is_pending = group.pending.contains_key(&req.member_id);
         let is_member = group.member(&req.member_id).is_some();
         // A rejoining member may change protocols only if the others still share one.
@@ -640,6 +669,12 @@ impl GroupCoordinator {
         let mut sink = Vec::new();
         let retention = self.config.offsets_retention;
         for group in self.groups.values_mut() {
+            if let Some(c) = &mut group.consumer {
+                if c.expire(&group.id, now) && c.members.is_empty() {
+                    group.empty_since = Some(now);
+                }
+                self.consumer_changes.extend(c.take_changes(&group.id));
+            }
             group.pending.retain(|_, deadline| *deadline > now);
             let expired: Vec<String> = group
                 .members
@@ -671,11 +706,21 @@ impl GroupCoordinator {
             }
         }
         let linger = self.config.empty_group_retention;
+        let consumer_changes = &mut self.consumer_changes;
         self.groups.retain(|_, g| {
-            !(g.state == GroupState::Empty
+            let live_consumer = g.consumer.as_ref().is_some_and(|c| !c.members.is_empty());
+            let drop = !live_consumer
+                && g.state == GroupState::Empty
                 && g.offsets.is_empty()
                 && g.pending.is_empty()
-                && g.empty_since.is_none_or(|t| t + linger <= now))
+                && g.empty_since.is_none_or(|t| t + linger <= now);
+            if drop && g.consumer.is_some() {
+                consumer_changes.push(ConsumerGroupChange::Group {
+                    group: g.id.clone(),
+                    record: None,
+                });
+            }
+            !drop
         });
         self.completions.extend(sink);
         self.next_deadline()
@@ -699,7 +744,9 @@ impl GroupCoordinator {
                 } else {
                     None
                 };
-                let offsets = if g.state != GroupState::Empty {
+                let consumer = g.consumer.as_ref().and_then(ConsumerGroup::next_deadline);
+                let live_consumer = g.consumer.as_ref().is_some_and(|c| !c.members.is_empty());
+                let offsets = if g.state != GroupState::Empty || live_consumer {
                     None
                 } else if g.offsets.is_empty() {
                     g.empty_since.map(|t| t + self.config.empty_group_retention)
@@ -710,18 +757,22 @@ impl GroupCoordinator {
                     .chain(g.pending.values().copied())
                     .chain(join)
                     .chain(offsets)
+                    .chain(consumer)
                     .collect::<Vec<_>>()
             })
             .min()
     }
 
-    /// Checks that this member may commit offsets now.
+    /// Checks that this member may commit offsets now. `generation_id` is a consumer group
+    /// member's epoch; `api_version` the OffsetCommit version (`i16::MAX` for a transactional
+    /// commit, which any version may make).
     pub fn validate_commit(
         &mut self,
         group_id: &str,
         generation_id: i32,
         member_id: &str,
         instance_id: Option<&str>,
+        api_version: i16,
         now: Instant,
     ) -> Result<(), ResponseError> {
         if group_id.is_empty() {
@@ -735,6 +786,19 @@ impl GroupCoordinator {
                 Err(ResponseError::IllegalGeneration)
             };
         };
+        if let Some(c) = &group.consumer {
+            if generation_id < 0 && c.members.is_empty() {
+                return Ok(());
+            }
+            if !c.members.contains_key(member_id) {
+                return Err(ResponseError::UnknownMemberId);
+            }
+            // KIP-848 members commit with OffsetCommit v9+, which carries their epoch.
+            if api_version < 9 {
+                return Err(ResponseError::UnsupportedVersion);
+            }
+            return c.check_member_epoch(member_id, generation_id);
+        }
         if generation_id < 0 && group.state == GroupState::Empty {
             return Ok(());
         }
@@ -817,10 +881,21 @@ impl GroupCoordinator {
         let mut out: Vec<GroupListing> = self
             .groups
             .values()
-            .map(|g| GroupListing {
-                group_id: g.id.clone(),
-                protocol_type: g.protocol_type.clone().unwrap_or_default(),
-                state: g.state,
+            .map(|g| match &g.consumer {
+                Some(c) => GroupListing {
+                    group_id: g.id.clone(),
+                    protocol_type: "consumer".to_owned(),
+                    state: g.state,
+                    state_name: c.state_name(),
+                    group_type: "consumer",
+                },
+                None => GroupListing {
+                    group_id: g.id.clone(),
+                    protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                    state: g.state,
+                    state_name: g.state.as_str(),
+                    group_type: "classic",
+                },
             })
             .collect();
         out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
@@ -872,8 +947,19 @@ impl GroupCoordinator {
         let Some(group) = self.groups.get(group_id) else {
             return Err(ResponseError::GroupIdNotFound);
         };
-        if group.state != GroupState::Empty {
+        if group.state != GroupState::Empty
+            || group
+                .consumer
+                .as_ref()
+                .is_some_and(|c| !c.members.is_empty())
+        {
             return Err(ResponseError::NonEmptyGroup);
+        }
+        if group.consumer.is_some() {
+            self.consumer_changes.push(ConsumerGroupChange::Group {
+                group: group_id.to_owned(),
+                record: None,
+            });
         }
         let group = self
             .groups
@@ -954,6 +1040,192 @@ impl GroupCoordinator {
             }
         }
         out
+    }
+}
+
+/// KIP-848 consumer groups.
+impl GroupCoordinator {
+    fn consumer_settings(&self) -> ConsumerSettings {
+        ConsumerSettings {
+            session_timeout: self.config.consumer_session_timeout,
+            heartbeat_interval: self.config.consumer_heartbeat_interval,
+        }
+    }
+
+    /// ConsumerGroupHeartbeat: joins, heartbeats, leaves; answers with the member's epoch and,
+    /// when it changed, its assignment.
+    pub fn consumer_heartbeat(
+        &mut self,
+        req: ConsumerHeartbeat,
+        topics: &dyn TopicView,
+        now: Instant,
+    ) -> ConsumerHeartbeatResponse {
+        let settings = self.consumer_settings();
+        let out = self.consumer_heartbeat_inner(&req, settings, topics, now);
+        if let Some(g) = self.groups.get_mut(&req.group_id) {
+            if let Some(c) = &mut g.consumer {
+                if c.members.is_empty() {
+                    g.empty_since.get_or_insert(now);
+                } else {
+                    g.empty_since = None;
+                }
+                self.consumer_changes.extend(c.take_changes(&g.id));
+            }
+        }
+        out.unwrap_or_else(|(e, m)| ConsumerHeartbeatResponse::error_of(e, m))
+    }
+
+    fn consumer_heartbeat_inner(
+        &mut self,
+        req: &ConsumerHeartbeat,
+        settings: ConsumerSettings,
+        topics: &dyn TopicView,
+        now: Instant,
+    ) -> Result<ConsumerHeartbeatResponse, (ResponseError, Option<String>)> {
+        consumer::validate(req)?;
+        let leaving = req.member_epoch < 0;
+        match self.groups.get_mut(&req.group_id) {
+            None if req.member_epoch != 0 => {
+                return Err((
+                    if leaving {
+                        ResponseError::GroupIdNotFound
+                    } else {
+                        ResponseError::UnknownMemberId
+                    },
+                    Some(format!("Consumer group {} not found.", req.group_id)),
+                ))
+            }
+            None => {
+                let mut g = Group::new(&req.group_id, now);
+                g.protocol_type = Some("consumer".to_owned());
+                g.consumer = Some(ConsumerGroup::new());
+                self.groups.insert(req.group_id.clone(), g);
+            }
+            Some(g) if g.consumer.is_none() => {
+                let empty = g.members.is_empty() && g.pending.is_empty();
+                if !empty || req.member_epoch != 0 {
+                    return Err((
+                        ResponseError::GroupIdNotFound,
+                        Some(format!("Group {} is not a consumer group.", req.group_id)),
+                    ));
+                }
+                // An empty classic group becomes a consumer group, keeping its offsets.
+                g.consumer = Some(ConsumerGroup::new());
+                g.protocol_type = Some("consumer".to_owned());
+                g.protocol_name = None;
+                g.state = GroupState::Empty;
+            }
+            Some(_) => {}
+        }
+        let group = self
+            .groups
+            .get_mut(&req.group_id)
+            .and_then(|g| g.consumer.as_mut())
+            .ok_or((ResponseError::CoordinatorNotAvailable, None))?;
+        if leaving {
+            group.leave(req)
+        } else {
+            group.heartbeat(req, settings, topics, now)
+        }
+    }
+
+    /// ConsumerGroupDescribe for one group.
+    pub fn consumer_describe(
+        &self,
+        group_id: &str,
+        topics: &dyn TopicView,
+    ) -> Result<ConsumerGroupDescription, (ResponseError, String)> {
+        match self.groups.get(group_id) {
+            None => Err((
+                ResponseError::GroupIdNotFound,
+                format!("Group {group_id} not found."),
+            )),
+            Some(g) => match &g.consumer {
+                Some(c) => Ok(c.describe(topics)),
+                None => Err((
+                    ResponseError::GroupIdNotFound,
+                    format!("Group {group_id} is not a consumer group."),
+                )),
+            },
+        }
+    }
+
+    /// Whether `group_id` is a KIP-848 consumer group.
+    pub fn is_consumer_group(&self, group_id: &str) -> bool {
+        self.groups
+            .get(group_id)
+            .is_some_and(|g| g.consumer.is_some())
+    }
+
+    /// OffsetFetch v9+ from a member of a consumer group: it must be one, at its epoch. A
+    /// request without a member id (the admin client, or a consumer not in the group) passes.
+    pub fn validate_fetch(
+        &self,
+        group_id: &str,
+        member_id: Option<&str>,
+        member_epoch: i32,
+    ) -> Result<(), ResponseError> {
+        let Some(member_id) = member_id.filter(|m| !m.is_empty()) else {
+            return Ok(());
+        };
+        match self.groups.get(group_id).and_then(|g| g.consumer.as_ref()) {
+            Some(c) if member_epoch >= 0 => c.check_member_epoch(member_id, member_epoch),
+            _ => Ok(()),
+        }
+    }
+
+    /// Consumer group changes to persist since the last call, in order.
+    pub fn take_consumer_group_changes(&mut self) -> Vec<ConsumerGroupChange> {
+        std::mem::take(&mut self.consumer_changes)
+    }
+
+    /// Every consumer group's records, to rewrite the log.
+    pub fn consumer_group_snapshot(&self) -> Vec<ConsumerGroupChange> {
+        let mut groups: Vec<&Group> = self
+            .groups
+            .values()
+            .filter(|g| g.consumer.is_some())
+            .collect();
+        groups.sort_by(|a, b| a.id.cmp(&b.id));
+        groups
+            .into_iter()
+            .flat_map(|g| {
+                g.consumer
+                    .as_ref()
+                    .map(|c| c.snapshot(&g.id))
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// Applies one persisted consumer group record (replayed in order).
+    pub fn restore_consumer_group(&mut self, change: ConsumerGroupChange, now: Instant) {
+        let settings = self.consumer_settings();
+        let (group_id, gone) = match &change {
+            ConsumerGroupChange::Group { group, record } => (group.clone(), record.is_none()),
+            ConsumerGroupChange::Member { group, .. } => (group.clone(), false),
+        };
+        if gone {
+            if let Some(g) = self.groups.get_mut(&group_id) {
+                g.consumer = None;
+                if g.offsets.is_empty() {
+                    self.groups.remove(&group_id);
+                }
+            }
+            return;
+        }
+        let g = self
+            .groups
+            .entry(group_id.clone())
+            .or_insert_with(|| Group::new(&group_id, now));
+        g.protocol_type = Some("consumer".to_owned());
+        let c = g.consumer.get_or_insert_with(ConsumerGroup::new);
+        c.restore(change, settings, now);
+        g.empty_since = if c.members.is_empty() {
+            Some(now)
+        } else {
+            None
+        };
     }
 }
 

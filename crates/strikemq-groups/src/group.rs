@@ -133,6 +133,8 @@ pub(crate) struct Group {
     /// The membership to persist changed: the group became Stable or Empty, or a static member
     /// took another's place in a Stable group.
     pub(crate) membership_changed: bool,
+    /// Set while the group is a KIP-848 consumer group (its classic fields then stay empty).
+    pub(crate) consumer: Option<crate::consumer::ConsumerGroup>,
 }
 
 impl Group {
@@ -154,6 +156,7 @@ impl Group {
             empty_since: Some(now),
             offsets: BTreeMap::new(),
             membership_changed: false,
+            consumer: None,
         }
     }
 

@@ -42,10 +42,17 @@
 
 #![deny(missing_docs)]
 
+mod assignors;
+mod consumer;
 mod coordinator;
 mod group;
 pub mod offsets_log;
 
+pub use consumer::{
+    Assignment, ConsumerGroupChange, ConsumerGroupDescription, ConsumerGroupRecord,
+    ConsumerHeartbeat, ConsumerHeartbeatResponse, ConsumerMemberDescription, ConsumerMemberRecord,
+    MemberState, TopicView, ASSIGNORS, LEAVE_EPOCH, STATIC_LEAVE_EPOCH,
+};
 pub use coordinator::{
     Completion, GroupConfig, GroupCoordinator, GroupDescription, GroupListing, GroupMetadata,
     JoinMember, JoinRequest, JoinResponse, MemberDescription, MemberMetadata, MembershipChange,
@@ -56,3 +63,6 @@ pub use strikemq_codec::ResponseError;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod consumer_tests;

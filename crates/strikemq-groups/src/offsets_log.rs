@@ -17,15 +17,99 @@
 //!        "instance", "client", "host", "session_ms", "rebalance_ms", "metadata", "assignment"}]}
 //!        (metadata and assignment in hex), or null: the group has no members
 //! ```
-//! The two kinds of key do not parse as each other, so each decoder skips the other's records.
+//! KIP-848 consumer groups ([`crate::GroupCoordinator::take_consumer_group_changes`]) too, one
+//! record for the group and one per member:
+//!
+//! ```text
+//! key    JSON {"cg": group}               value JSON {"group_epoch", "assignment_epoch",
+//!                                          "subscribed"}, or null: the group is gone
+//! key    JSON {"cg": group, "m": member}  value JSON of the member (subscription, epochs,
+//!                                          assigned, pending revocation and target
+//!                                          partitions), or null: it left
+//! ```
+//! The kinds of key do not parse as each other, so each decoder skips the others' records.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use strikemq_codec::batch::{BatchBuilder, NewRecord, Record};
 
+use crate::consumer::ConsumerGroupChange;
 pub use crate::coordinator::OffsetChange;
 use crate::coordinator::{GroupMetadata, MemberMetadata, MembershipChange, TopicPartition};
 use crate::group::CommittedOffset;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsumerKey {
+    cg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    m: Option<String>,
+}
+
+/// Encodes consumer group changes as one record batch; `None` when there is nothing to write.
+pub fn encode_consumer_groups(changes: &[ConsumerGroupChange], now_ms: i64) -> Option<Bytes> {
+    if changes.is_empty() {
+        return None;
+    }
+    let mut b = BatchBuilder::new();
+    for change in changes {
+        let (key, value) = match change {
+            ConsumerGroupChange::Group { group, record } => (
+                ConsumerKey {
+                    cg: group.clone(),
+                    m: None,
+                },
+                match record {
+                    Some(r) => Some(serde_json::to_vec(r).ok()?),
+                    None => None,
+                },
+            ),
+            ConsumerGroupChange::Member {
+                group,
+                member,
+                record,
+            } => (
+                ConsumerKey {
+                    cg: group.clone(),
+                    m: Some(member.clone()),
+                },
+                match record {
+                    Some(r) => Some(serde_json::to_vec(r).ok()?),
+                    None => None,
+                },
+            ),
+        };
+        b = b.record(NewRecord {
+            timestamp: now_ms,
+            key: Some(Bytes::from(serde_json::to_vec(&key).ok()?)),
+            value: value.map(Bytes::from),
+            headers: Vec::new(),
+        });
+    }
+    Some(b.build())
+}
+
+/// Decodes one consumer group record; `None` for records of another kind or that do not parse.
+pub fn decode_consumer_group(record: &Record) -> Option<ConsumerGroupChange> {
+    let key: ConsumerKey = serde_json::from_slice(record.key.as_ref()?).ok()?;
+    Some(match key.m {
+        None => ConsumerGroupChange::Group {
+            group: key.cg,
+            record: match &record.value {
+                Some(v) => Some(serde_json::from_slice(v).ok()?),
+                None => None,
+            },
+        },
+        Some(member) => ConsumerGroupChange::Member {
+            group: key.cg,
+            member,
+            record: match &record.value {
+                Some(v) => Some(Box::new(serde_json::from_slice(v).ok()?)),
+                None => None,
+            },
+        },
+    })
+}
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq, Hash, Clone)]
 struct Key {
@@ -272,6 +356,65 @@ mod tests {
             .all(|r| decode_membership(r).is_none()));
         assert_eq!(unhex("0g"), None);
         assert!(encode_membership(&[], 0).is_none());
+    }
+
+    /// Consumer group records round-trip and no other decoder takes them.
+    #[test]
+    fn consumer_group_records_round_trip() {
+        use crate::consumer::{ConsumerGroupRecord, ConsumerMemberRecord, MemberState};
+        let t = uuid::Uuid::from_u128(7);
+        let member = ConsumerMemberRecord {
+            id: "m1".into(),
+            instance_id: Some("i".into()),
+            rack_id: None,
+            client_id: "app".into(),
+            client_host: "/127.0.0.1".into(),
+            rebalance_timeout_ms: 300_000,
+            subscribed_names: vec!["t".into()],
+            subscribed_regex: Some("t.*".into()),
+            server_assignor: Some("range".into()),
+            epoch: 3,
+            previous_epoch: 2,
+            state: MemberState::UnrevokedPartitions,
+            assigned: [(t, [0, 1].into())].into(),
+            pending_revocation: [(t, [2].into())].into(),
+            target: [(t, [0, 1].into())].into(),
+        };
+        let changes = vec![
+            ConsumerGroupChange::Group {
+                group: "g".into(),
+                record: Some(ConsumerGroupRecord {
+                    group_epoch: 3,
+                    assignment_epoch: 3,
+                    subscribed: [("t".to_string(), (t, 3))].into(),
+                }),
+            },
+            ConsumerGroupChange::Member {
+                group: "g".into(),
+                member: "m1".into(),
+                record: Some(Box::new(member)),
+            },
+            ConsumerGroupChange::Member {
+                group: "g".into(),
+                member: "m2".into(),
+                record: None,
+            },
+            ConsumerGroupChange::Group {
+                group: "h".into(),
+                record: None,
+            },
+        ];
+        let bytes = encode_consumer_groups(&changes, 1).unwrap();
+        let batch = RecordBatch::parse(&bytes).unwrap();
+        let records = decode_records(&batch).unwrap();
+        let back: Vec<_> = records
+            .iter()
+            .map(|r| decode_consumer_group(r).unwrap())
+            .collect();
+        assert_eq!(back, changes);
+        assert!(records
+            .iter()
+            .all(|r| decode(r).is_none() && decode_membership(r).is_none()));
     }
 
     #[test]

@@ -328,9 +328,9 @@ fn offsets_commit_rules_and_lifecycle() {
     let mut h = Harness::new();
     let now = h.now;
     // Simple consumers (generation -1) may commit to a group nobody joined.
-    assert_eq!(h.c.validate_commit("simple", -1, "", None, now), Ok(()));
+    assert_eq!(h.c.validate_commit("simple", -1, "", None, 8, now), Ok(()));
     assert_eq!(
-        h.c.validate_commit("simple", 3, "", None, now),
+        h.c.validate_commit("simple", 3, "", None, 8, now),
         Err(ResponseError::IllegalGeneration)
     );
     let off = |o| CommittedOffset {
@@ -344,17 +344,17 @@ fn offsets_commit_rules_and_lifecycle() {
     assert_eq!(h.c.state("simple"), Some(GroupState::Empty));
     // Members of a live group must be known and current.
     let a = h.stable_single();
-    assert_eq!(h.c.validate_commit("g", 1, &a, None, now), Ok(()));
+    assert_eq!(h.c.validate_commit("g", 1, &a, None, 8, now), Ok(()));
     assert_eq!(
-        h.c.validate_commit("g", 2, &a, None, now),
+        h.c.validate_commit("g", 2, &a, None, 8, now),
         Err(ResponseError::IllegalGeneration)
     );
     assert_eq!(
-        h.c.validate_commit("g", 1, "x", None, now),
+        h.c.validate_commit("g", 1, "x", None, 8, now),
         Err(ResponseError::UnknownMemberId)
     );
     assert_eq!(
-        h.c.validate_commit("g", -1, "", None, now),
+        h.c.validate_commit("g", -1, "", None, 8, now),
         Err(ResponseError::UnknownMemberId)
     );
     h.c.apply_offsets(
@@ -569,7 +569,7 @@ fn a_replaced_static_member_is_fenced_by_every_group_api() {
     };
     assert_eq!(s.error, fenced);
     assert_eq!(
-        h.c.validate_commit("g", 1, &old, inst, h.now),
+        h.c.validate_commit("g", 1, &old, inst, 8, h.now),
         Err(ResponseError::FencedInstanceId)
     );
     let req = h.join_req(&old, inst, &["range"]);
@@ -591,7 +591,7 @@ fn a_replaced_static_member_is_fenced_by_every_group_api() {
         Some(ResponseError::UnknownMemberId)
     );
     assert_eq!(
-        h.c.validate_commit("g", 1, &new.member_id, unknown, h.now),
+        h.c.validate_commit("g", 1, &new.member_id, unknown, 8, h.now),
         Err(ResponseError::UnknownMemberId)
     );
 }

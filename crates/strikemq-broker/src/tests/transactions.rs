@@ -423,7 +423,10 @@ fn transaction_version_2_adds_partitions_on_produce_and_bumps_the_epoch_at_every
         .iter()
         .map(|f| (f.name.as_str(), f.max_version_level))
         .collect();
-    assert_eq!(finalized, [("transaction.version", 2)]);
+    assert_eq!(
+        finalized,
+        [("group.version", 1), ("transaction.version", 2)]
+    );
     assert!(v.finalized_features_epoch >= 0);
 
     let (_, pid, e0) = init(b, "v2", 60_000);
