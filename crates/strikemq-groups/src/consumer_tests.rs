@@ -184,7 +184,7 @@ fn epochs_are_fenced_and_unknown_members_told_so() {
     let again = h.send(beat("a", 1, Some(vec![(t, kept)])));
     assert_eq!(again.error, None);
     assert_eq!(again.member_epoch, 2);
-    let stale = h.send(beat("a", 0 + 1, Some(vec![(t, vec![0, 1])])));
+    let stale = h.send(beat("a", 1, Some(vec![(t, vec![0, 1])])));
     assert_eq!(
         stale.error.map(|e| e.0),
         Some(ResponseError::FencedMemberEpoch)
