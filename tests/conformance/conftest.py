@@ -63,6 +63,9 @@ class ReferenceKafka:
             "transaction.state.log.replication.factor=1",
             "transaction.state.log.min.isr=1",
             "group.initial.rebalance.delay.ms=0",
+            # KIP-848 groups: StrikeMQ computes a target assignment at every group epoch, as
+            # Kafka does with no minimum interval between two (Kafka's default waits 1 s).
+            "group.consumer.assignment.interval.ms=0",
             "offsets.topic.num.partitions=1",
             # The scenarios write records with fixed, long-past timestamps: no retention check
             # may delete them halfway through (StrikeMQ is started with the same interval).

@@ -20,6 +20,9 @@ RULES = [
     (re.compile(r'(log_dir): "[^"]*"'), r"\1: LOGDIR"),
     (re.compile(r"(total_bytes|usable_bytes): \d+"), r"\1: BYTES"),
     (re.compile(r"(transaction_start_time_ms): (?!-)\d+"), r"\1: TIME"),
+    # Kafka's regular expressions are RE2/J's, StrikeMQ's the regex crate's: each explains a
+    # bad pattern in its own words (the error code and the rest of the message are compared).
+    (re.compile(r"(is not a valid regular expression: )[^\"]*(?:\\.[^\"]*)*"), r"\1DETAIL"),
     # The window a timestamp must fall in moves with the broker's clock.
     (re.compile(r"should be within \[-?\d+, -?\d+\]"), "should be within [NOW-BEFORE, NOW+AFTER]"),
 ]

@@ -115,9 +115,11 @@ pub(crate) fn route_describe(
         .group_ids
         .iter()
         .map(|id| {
-            // No ACLs: READ 3, DELETE 6 and DESCRIBE 8 are allowed on every group.
+            // No ACLs: READ 3, DELETE 6, DESCRIBE 8, DESCRIBE_CONFIGS 10 and ALTER_CONFIGS 11
+            // are allowed on every group (Kafka lists the config operations here, not in
+            // DescribeGroups).
             let ops = if r.include_authorized_operations {
-                crate::metadata::ops(&[3, 6, 8])
+                crate::metadata::ops(&[3, 6, 8, 10, 11])
             } else {
                 i32::MIN
             };
@@ -164,9 +166,12 @@ pub(crate) fn route_describe(
                                             .map(|n| TopicName(s(n)))
                                             .collect(),
                                     )
-                                    .with_subscribed_topic_regex(
-                                        m.member.subscribed_regex.as_deref().map(s),
-                                    )
+                                    // Kafka keeps "" for a member without a regex.
+                                    .with_subscribed_topic_regex(Some(s(m
+                                        .member
+                                        .subscribed_regex
+                                        .as_deref()
+                                        .unwrap_or_default())))
                                     .with_assignment(assignment(m.assignment))
                                     .with_target_assignment(assignment(m.target))
                                     .with_member_type(MEMBER_TYPE_CONSUMER)

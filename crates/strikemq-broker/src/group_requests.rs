@@ -299,9 +299,28 @@ impl Broker {
                 now,
             )
         });
+        // A KIP-848 member at an older epoch may still commit the partitions it has held since.
+        let older_epoch_ok = |topic: Option<&strikemq_storage::Topic>, partition: i32| {
+            verdict == Err(ResponseError::StaleMemberEpoch)
+                && topic.is_some_and(|t| {
+                    self.with_groups(|g| {
+                        g.may_commit_at_older_epoch(
+                            group_id,
+                            r.member_id.as_str(),
+                            r.generation_id_or_member_epoch,
+                            t.id(),
+                            partition,
+                        )
+                    })
+                })
+        };
         for (ti, t) in r.topics.iter().enumerate() {
             let topic = store.topic(t.name.0.as_str());
             for (pi, p) in t.partitions.iter().enumerate() {
+                let verdict = match verdict {
+                    Err(_) if older_epoch_ok(topic.as_deref(), p.partition_index) => Ok(()),
+                    v => v,
+                };
                 let e = if let Err(e) = verdict {
                     Some(e)
                 } else if let Err(e) = check_offset(

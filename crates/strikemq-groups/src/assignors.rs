@@ -55,10 +55,11 @@ pub(crate) fn uniform(
             }
         }
     }
-    // Move partitions from members that hold two or more than another eligible member.
+    // Move partitions from members that hold two or more than another eligible member, the
+    // highest first: a member keeps the start of what it had.
     loop {
         let mut moved = false;
-        let keys: Vec<(Uuid, i32)> = owner.keys().copied().collect();
+        let keys: Vec<(Uuid, i32)> = owner.keys().rev().copied().collect();
         for key in keys {
             let from = owner[&key].clone();
             let from_count = count[from.as_str()];

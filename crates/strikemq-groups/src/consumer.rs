@@ -213,6 +213,9 @@ pub(crate) struct ConsumerGroup {
     pub(crate) subscribed: BTreeMap<String, (Uuid, i32)>,
     /// Who holds each partition (assigned or pending revocation).
     owners: HashMap<(Uuid, i32), String>,
+    /// The member epoch each assigned partition was given at: an OffsetCommit at an older
+    /// epoch is still accepted for partitions the member held since then.
+    given_at: HashMap<(Uuid, i32), i32>,
     regexes: HashMap<String, regex::Regex>,
     /// What to persist.
     dirty_group: bool,
@@ -277,10 +280,11 @@ impl ConsumerGroup {
             "Empty"
         } else if self.group_epoch > self.assignment_epoch {
             "Assigning"
-        } else if self.members.values().any(|m| {
-            m.rec.state != MemberState::Stable
-                || (m.rec.epoch != self.assignment_epoch && m.rec.epoch != STATIC_LEAVE_EPOCH)
-        }) {
+        } else if self
+            .members
+            .values()
+            .any(|m| m.rec.state != MemberState::Stable || m.rec.epoch != self.assignment_epoch)
+        {
             "Reconciling"
         } else {
             "Stable"
@@ -330,6 +334,13 @@ impl ConsumerGroup {
                 self.owners.insert((*t, *p), member_id.to_owned());
             }
         }
+        for (t, ps) in &m.rec.assigned {
+            for p in ps {
+                if !assigned.get(t).is_some_and(|n| n.contains(p)) {
+                    self.given_at.remove(&(*t, *p));
+                }
+            }
+        }
         m.rec.assigned = assigned;
         m.rec.pending_revocation = pending;
     }
@@ -339,6 +350,9 @@ impl ConsumerGroup {
         let m = self.members.remove(member_id)?;
         self.touch(member_id);
         self.bump();
+        if self.members.is_empty() {
+            self.assignment_epoch = self.group_epoch;
+        }
         Some(m)
     }
 
@@ -505,6 +519,13 @@ impl ConsumerGroup {
         };
         if !changed {
             return;
+        }
+        for (t, ps) in &assigned {
+            for p in ps {
+                if !current.get(t).is_some_and(|c| c.contains(p)) {
+                    self.given_at.insert((*t, *p), epoch);
+                }
+            }
         }
         self.set_owned(member_id, assigned, pending);
         let m = self
@@ -673,11 +694,11 @@ impl ConsumerGroup {
 
         // Topics created, deleted or grown since the target was computed.
         let (per_member, subscribed) = self.resolve(topics);
+        // As in Kafka, a change of the subscribed topics' metadata is an epoch of its own, even
+        // when the same heartbeat also changed the membership.
         if subscribed != self.subscribed {
             self.subscribed = subscribed;
-            if !joined && !subscription_changed {
-                self.bump();
-            }
+            self.bump();
         }
         if self.group_epoch > self.assignment_epoch {
             self.assign(&per_member);
@@ -711,6 +732,7 @@ impl ConsumerGroup {
     pub(crate) fn leave(
         &mut self,
         req: &ConsumerHeartbeat,
+        topics: &dyn TopicView,
     ) -> Result<ConsumerHeartbeatResponse, (ResponseError, Option<String>)> {
         let unknown = || {
             (
@@ -740,8 +762,8 @@ impl ConsumerGroup {
                     return Err((
                         ResponseError::FencedInstanceId,
                         Some(format!(
-                            "Static member {} with instance id {inst} is not the member of instance id {inst}.",
-                            req.member_id
+                            "Static member {} with instance id {inst} was fenced by member {}.",
+                            req.member_id, m.rec.id
                         )),
                     ));
                 }
@@ -759,6 +781,10 @@ impl ConsumerGroup {
             self.touch(&id);
         } else {
             self.remove_member(&id);
+            // The others' target is computed at once for the new epoch, as Kafka does.
+            let (per_member, subscribed) = self.resolve(topics);
+            self.subscribed = subscribed;
+            self.assign(&per_member);
         }
         Ok(ConsumerHeartbeatResponse {
             error: None,
@@ -896,12 +922,41 @@ impl ConsumerGroup {
                             rebalance_deadline: rebalance,
                         },
                     );
+                    let epoch = self.members[&member].rec.epoch;
+                    for (t, ps) in &assigned {
+                        for p in ps {
+                            self.given_at.insert((*t, *p), epoch);
+                        }
+                    }
                     self.set_owned(&member, assigned, pending);
                 }
             }
         }
         self.dirty_group = false;
         self.dirty_members.clear();
+    }
+
+    /// Whether a commit at `epoch`, older than the member's, may still write this partition:
+    /// the member holds it and has since that epoch (its answer may have been in flight).
+    pub(crate) fn may_commit_at(
+        &self,
+        member_id: &str,
+        epoch: i32,
+        topic: Uuid,
+        partition: i32,
+    ) -> bool {
+        let Some(m) = self.members.get(member_id) else {
+            return false;
+        };
+        epoch < m.rec.epoch
+            && m.rec
+                .assigned
+                .get(&topic)
+                .is_some_and(|ps| ps.contains(&partition))
+            && self
+                .given_at
+                .get(&(topic, partition))
+                .is_some_and(|&at| at <= epoch)
     }
 
     /// The member and its epoch as an OffsetCommit (v9+) or OffsetFetch (v9+) names them.
@@ -960,11 +1015,7 @@ pub(crate) fn validate(req: &ConsumerHeartbeat) -> Result<(), (ResponseError, Op
                 return invalid("InstanceId can't be null.");
             }
         }
-        e => {
-            return invalid(&format!(
-                "MemberEpoch is {e}, but must be greater than or equal to -2."
-            ))
-        }
+        _ => return invalid("MemberEpoch is invalid."),
     }
     if let Some(re) = req
         .subscribed_topic_regex

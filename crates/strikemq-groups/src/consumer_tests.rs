@@ -103,27 +103,27 @@ fn a_lone_member_gets_every_partition_at_the_first_epoch() {
     let mut h = H::new(&[("t", 3)]);
     let r = h.send(join("a", &["t"]));
     assert_eq!(r.error, None);
-    assert_eq!(r.member_epoch, 1);
+    assert_eq!(r.member_epoch, 2);
     assert_eq!(r.member_id.as_deref(), Some("a"));
     assert_eq!(r.heartbeat_interval_ms, 5000);
     assert_eq!(H::parts(&r), vec![0, 1, 2]);
     let d = h.c.consumer_describe("g", &h.topics).unwrap();
     assert_eq!(
         (d.state, d.group_epoch, d.assignment_epoch),
-        ("Stable", 1, 1)
+        ("Stable", 2, 2)
     );
     assert_eq!(d.assignor, "uniform");
     // A heartbeat that changes nothing carries no assignment.
     let t = h.topics.id("t");
-    let r = h.send(beat("a", 1, None));
-    assert_eq!((r.member_epoch, r.assignment.clone()), (1, None));
+    let r = h.send(beat("a", 2, None));
+    assert_eq!((r.member_epoch, r.assignment.clone()), (2, None));
     let listed = h.c.list();
     assert_eq!(
         (listed[0].group_type, listed[0].state_name),
         ("consumer", "Stable")
     );
     // A full heartbeat (after an error, say) gets the assignment again.
-    let mut full = beat("a", 1, Some(vec![(t, vec![0, 1, 2])]));
+    let mut full = beat("a", 2, Some(vec![(t, vec![0, 1, 2])]));
     full.rebalance_timeout_ms = 30_000;
     full.subscribed_topic_names = Some(vec!["t".into()]);
     assert_eq!(H::parts(&h.send(full)), vec![0, 1, 2]);
@@ -134,30 +134,30 @@ fn partitions_are_revoked_before_they_move_to_a_new_member() {
     let mut h = H::new(&[("t", 4)]);
     let t = h.topics.id("t");
     assert_eq!(H::parts(&h.send(join("a", &["t"]))), vec![0, 1, 2, 3]);
-    // b joins: epoch 2; it gets nothing yet, a still holds its partitions.
+    // b joins: epoch 3 (the first join took two: the member and its topics); it gets nothing yet, a still holds its partitions.
     let b = h.send(join("b", &["t"]));
-    assert_eq!(b.member_epoch, 2);
+    assert_eq!(b.member_epoch, 3);
     assert_eq!(H::parts(&b), Vec::<i32>::new());
     assert_eq!(
         h.c.consumer_describe("g", &h.topics).unwrap().state,
         "Reconciling"
     );
-    // a is told to keep half: it stays at epoch 1 until it revokes the rest.
-    let a = h.send(beat("a", 1, Some(vec![(t, vec![0, 1, 2, 3])])));
-    assert_eq!(a.member_epoch, 1);
+    // a is told to keep half: it stays at epoch 2 until it revokes the rest.
+    let a = h.send(beat("a", 2, Some(vec![(t, vec![0, 1, 2, 3])])));
+    assert_eq!(a.member_epoch, 2);
     let kept = H::parts(&a);
     assert_eq!(kept.len(), 2);
     // Still owned: nothing moves.
-    let a = h.send(beat("a", 1, Some(vec![(t, vec![0, 1, 2, 3])])));
-    assert_eq!((a.member_epoch, a.assignment), (1, None));
+    let a = h.send(beat("a", 2, Some(vec![(t, vec![0, 1, 2, 3])])));
+    assert_eq!((a.member_epoch, a.assignment), (2, None));
     assert_eq!(
-        H::parts(&h.send(beat("b", 2, Some(vec![])))),
+        H::parts(&h.send(beat("b", 3, Some(vec![])))),
         Vec::<i32>::new()
     );
-    // a revokes: it reaches epoch 2, and b then gets the other half.
-    let a = h.send(beat("a", 1, Some(vec![(t, kept.clone())])));
-    assert_eq!(a.member_epoch, 2);
-    let got = H::parts(&h.send(beat("b", 2, Some(vec![]))));
+    // a revokes: it reaches epoch 3, and b then gets the other half.
+    let a = h.send(beat("a", 2, Some(vec![(t, kept.clone())])));
+    assert_eq!(a.member_epoch, 3);
+    let got = H::parts(&h.send(beat("b", 3, Some(vec![]))));
     assert_eq!(got.len(), 2);
     assert!(got.iter().all(|p| !kept.contains(p)));
     assert_eq!(
@@ -171,30 +171,30 @@ fn epochs_are_fenced_and_unknown_members_told_so() {
     let mut h = H::new(&[("t", 2)]);
     let t = h.topics.id("t");
     h.send(join("a", &["t"]));
-    let r = h.send(beat("a", 5, None));
+    let r = h.send(beat("a", 6, None));
     assert_eq!(r.error.map(|e| e.0), Some(ResponseError::FencedMemberEpoch));
-    let r = h.send(beat("nobody", 1, None));
+    let r = h.send(beat("nobody", 2, None));
     assert_eq!(r.error.map(|e| e.0), Some(ResponseError::UnknownMemberId));
     // The previous epoch with a subset of the assignment is accepted (a lost answer).
     h.send(join("b", &["t"]));
-    let a = h.send(beat("a", 1, Some(vec![(t, vec![0, 1])])));
+    let a = h.send(beat("a", 2, Some(vec![(t, vec![0, 1])])));
     let kept = H::parts(&a);
-    let a = h.send(beat("a", 1, Some(vec![(t, kept.clone())])));
-    assert_eq!(a.member_epoch, 2);
-    let again = h.send(beat("a", 1, Some(vec![(t, kept)])));
+    let a = h.send(beat("a", 2, Some(vec![(t, kept.clone())])));
+    assert_eq!(a.member_epoch, 3);
+    let again = h.send(beat("a", 2, Some(vec![(t, kept)])));
     assert_eq!(again.error, None);
-    assert_eq!(again.member_epoch, 2);
-    let stale = h.send(beat("a", 1, Some(vec![(t, vec![0, 1])])));
+    assert_eq!(again.member_epoch, 3);
+    let stale = h.send(beat("a", 2, Some(vec![(t, vec![0, 1])])));
     assert_eq!(
         stale.error.map(|e| e.0),
         Some(ResponseError::FencedMemberEpoch)
     );
     // Unknown group.
-    let mut r = beat("a", 1, None);
+    let mut r = beat("a", 2, None);
     r.group_id = "other".into();
     assert_eq!(
         h.send(r).error.map(|e| e.0),
-        Some(ResponseError::UnknownMemberId)
+        Some(ResponseError::GroupIdNotFound)
     );
 }
 
@@ -248,23 +248,23 @@ fn leaving_and_timing_out_give_the_partitions_to_the_others() {
     let t = h.topics.id("t");
     h.send(join("a", &["t"]));
     h.send(join("b", &["t"]));
-    let a = h.send(beat("a", 1, Some(vec![(t, vec![0, 1])])));
+    let a = h.send(beat("a", 2, Some(vec![(t, vec![0, 1])])));
     let kept = H::parts(&a);
-    h.send(beat("a", 1, Some(vec![(t, kept)])));
-    let r = h.send(beat("b", 2, Some(vec![])));
+    h.send(beat("a", 2, Some(vec![(t, kept)])));
+    let r = h.send(beat("b", 3, Some(vec![])));
     assert_eq!(H::parts(&r).len(), 1);
     // a leaves: b gets both at the next epoch.
     let left = h.send(beat("a", -1, None));
     assert_eq!((left.error, left.member_epoch), (None, -1));
-    let r = h.send(beat("b", 2, None));
-    assert_eq!((r.member_epoch, H::parts(&r)), (3, vec![0, 1]));
+    let r = h.send(beat("b", 3, None));
+    assert_eq!((r.member_epoch, H::parts(&r)), (4, vec![0, 1]));
     // c joins and then stops heartbeating: after the session it is fenced.
     h.send(join("c", &["t"]));
     h.now += Duration::from_secs(30);
-    assert_eq!(h.send(beat("b", 3, None)).error, None);
+    assert_eq!(h.send(beat("b", 4, None)).error, None);
     h.now += Duration::from_secs(20);
     h.c.tick(h.now);
-    let gone = h.send(beat("c", 4, None));
+    let gone = h.send(beat("c", 5, None));
     assert_eq!(
         gone.error.map(|e| e.0),
         Some(ResponseError::UnknownMemberId)
@@ -304,7 +304,7 @@ fn a_static_member_comes_back_to_its_partitions() {
     assert_eq!(h.send(leave).member_epoch, -2);
     let back = h.send(other);
     assert_eq!(back.error, None);
-    assert_eq!(back.member_epoch, 1);
+    assert_eq!(back.member_epoch, 2);
     assert_eq!(H::parts(&back), vec![0, 1]);
 }
 
@@ -322,8 +322,8 @@ fn regex_subscriptions_and_new_partitions_are_picked_up() {
         .borrow_mut()
         .insert("orders-2".into(), (Uuid::from_u128(9), 2));
     h.topics.0.borrow_mut().get_mut("orders-1").unwrap().1 = 3;
-    let r = h.send(beat("a", 1, None));
-    assert_eq!(r.member_epoch, 2);
+    let r = h.send(beat("a", 2, None));
+    assert_eq!(r.member_epoch, 3);
     let n: usize = r.assignment.unwrap().iter().map(|(_, ps)| ps.len()).sum();
     assert_eq!(n, 5);
 }
@@ -332,22 +332,22 @@ fn regex_subscriptions_and_new_partitions_are_picked_up() {
 fn offsets_are_checked_against_the_member_epoch() {
     let mut h = H::new(&[("t", 1)]);
     h.send(join("a", &["t"]));
-    assert_eq!(h.c.validate_commit("g", 1, "a", None, 9, h.now), Ok(()));
+    assert_eq!(h.c.validate_commit("g", 2, "a", None, 9, h.now), Ok(()));
     assert_eq!(
-        h.c.validate_commit("g", 2, "a", None, 9, h.now),
+        h.c.validate_commit("g", 3, "a", None, 9, h.now),
         Err(ResponseError::StaleMemberEpoch)
     );
     assert_eq!(
-        h.c.validate_commit("g", 1, "x", None, 9, h.now),
+        h.c.validate_commit("g", 2, "x", None, 9, h.now),
         Err(ResponseError::UnknownMemberId)
     );
     assert_eq!(
-        h.c.validate_commit("g", 1, "a", None, 8, h.now),
+        h.c.validate_commit("g", 2, "a", None, 8, h.now),
         Err(ResponseError::UnsupportedVersion)
     );
-    assert_eq!(h.c.validate_fetch("g", Some("a"), 1), Ok(()));
+    assert_eq!(h.c.validate_fetch("g", Some("a"), 2), Ok(()));
     assert_eq!(
-        h.c.validate_fetch("g", Some("a"), 0),
+        h.c.validate_fetch("g", Some("a"), 1),
         Err(ResponseError::StaleMemberEpoch)
     );
     assert_eq!(h.c.validate_fetch("g", None, -1), Ok(()));
@@ -373,8 +373,8 @@ fn the_group_is_rebuilt_from_its_records() {
         h.c.consumer_group_snapshot()
     );
     // The restored members go on heartbeating at their epochs.
-    let r = back.consumer_heartbeat(beat("b", 2, None), &h.topics, h.now);
-    assert_eq!((r.error, r.member_epoch), (None, 2));
+    let r = back.consumer_heartbeat(beat("b", 3, None), &h.topics, h.now);
+    assert_eq!((r.error, r.member_epoch), (None, 3));
 }
 
 #[test]

@@ -1086,14 +1086,12 @@ impl GroupCoordinator {
         let leaving = req.member_epoch < 0;
         match self.groups.get_mut(&req.group_id) {
             None if req.member_epoch != 0 => {
-                return Err((
-                    if leaving {
-                        ResponseError::GroupIdNotFound
-                    } else {
-                        ResponseError::UnknownMemberId
-                    },
-                    Some(format!("Consumer group {} not found.", req.group_id)),
-                ))
+                let message = if leaving {
+                    format!("Group {} not found.", req.group_id)
+                } else {
+                    format!("Consumer group {} not found.", req.group_id)
+                };
+                return Err((ResponseError::GroupIdNotFound, Some(message)));
             }
             None => {
                 let mut g = Group::new(&req.group_id, now);
@@ -1123,7 +1121,7 @@ impl GroupCoordinator {
             .and_then(|g| g.consumer.as_mut())
             .ok_or((ResponseError::CoordinatorNotAvailable, None))?;
         if leaving {
-            group.leave(req)
+            group.leave(req, topics)
         } else {
             group.heartbeat(req, settings, topics, now)
         }
@@ -1148,6 +1146,23 @@ impl GroupCoordinator {
                 )),
             },
         }
+    }
+
+    /// After [`GroupCoordinator::validate_commit`] answered STALE_MEMBER_EPOCH for an epoch
+    /// older than the member's: whether this partition may be committed all the same, because
+    /// the member has held it since that epoch (as Kafka 4.4 accepts).
+    pub fn may_commit_at_older_epoch(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        epoch: i32,
+        topic: uuid::Uuid,
+        partition: i32,
+    ) -> bool {
+        self.groups
+            .get(group_id)
+            .and_then(|g| g.consumer.as_ref())
+            .is_some_and(|c| c.may_commit_at(member_id, epoch, topic, partition))
     }
 
     /// Whether `group_id` is a KIP-848 consumer group.

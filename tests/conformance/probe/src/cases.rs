@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::conn::{Answer, Conn};
 use crate::Observation;
 
+mod consumer_groups;
 mod transactions;
 
 /// Timestamps of the records the scenario writes: fixed, so answers are the same on every run.
@@ -163,6 +164,7 @@ pub(crate) fn run(bootstrap: &str, prefix: &str) -> Result<Vec<Observation>> {
     p.describe_producers()?;
     p.describe_topic_partitions()?;
     p.transactions()?;
+    p.consumer_groups()?;
     // Last: it changes broker-level settings (and puts them back).
     p.broker_configs()?;
     // Every advertised version of every served API must have been asked at least once.
@@ -2877,8 +2879,18 @@ in_given_order!(
     DescribeProducersResponse,
     AddOffsetsToTxnResponse,
     EndTxnResponse,
-    TxnOffsetCommitResponse
+    TxnOffsetCommitResponse,
+    ConsumerGroupHeartbeatResponse
 );
+
+/// ConsumerGroupDescribe lists a group's members in no given order: by member id.
+impl Canonical for ConsumerGroupDescribeResponse {
+    fn canonical(&mut self) {
+        for g in &mut self.groups {
+            g.members.sort_by(|a, b| a.member_id.cmp(&b.member_id));
+        }
+    }
+}
 
 /// AddPartitionsToTxn answers a topic's partitions in no given order: by index.
 impl Canonical for AddPartitionsToTxnResponse {
