@@ -428,3 +428,56 @@ def test_group_session_timeout_bounds_are_settings(broker_factory, topic):
             error = m.error()
     c.close()
     assert error is not None and error.code() == KafkaError.INVALID_SESSION_TIMEOUT, error
+
+
+def kip848_consumer(bootstrap, group, **conf):
+    """A consumer of the KIP-848 protocol: the broker assigns (no session or heartbeat settings:
+    the broker decides them)."""
+    return Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "group.protocol": "consumer",
+        "auto.offset.reset": "earliest",
+        **conf,
+    })
+
+
+def test_kip848_consumers_split_rebalance_and_survive_a_restart(broker_factory, topic):
+    """librdkafka with group.protocol=consumer: two members split the partitions, a third takes
+    its share, the group (epochs and assignments) survives a broker restart without a rebalance,
+    and after a member leaves the other two hold every partition and read what comes next."""
+    b = broker_factory()
+    fill(b.bootstrap, topic, partitions=6, per_partition=20)
+    group = "kip848-" + topic
+    members = [kip848_consumer(b.bootstrap, group) for _ in range(2)]
+    for c in members:
+        c.subscribe([topic])
+    wait_for(lambda: sum(len(c.assignment()) for c in members) == 6 and all(c.assignment() for c in members),
+             consumers=members)
+    together = sorted(p for c in members for p in assigned(c))
+    assert together == list(range(6)), together
+    members.append(kip848_consumer(b.bootstrap, group))
+    members[2].subscribe([topic])
+    wait_for(lambda: [len(c.assignment()) for c in members] == [2, 2, 2], consumers=members)
+    assert sorted(p for c in members for p in assigned(c)) == list(range(6))
+
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    before = admin.describe_consumer_groups([group])[group].result(10)
+    assert len(before.members) == 3
+    b.restart()
+    # The members keep their partitions: nobody is fenced by the restart.
+    time.sleep(1)
+    wait_for(lambda: [len(c.assignment()) for c in members] == [2, 2, 2], consumers=members)
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})  # kept until its future resolves
+    after = admin.describe_consumer_groups([group])[group].result(10)
+    assert sorted(m.member_id for m in after.members) == sorted(m.member_id for m in before.members)
+
+    # One leaves: the other two take its partitions and read what is written next.
+    members.pop().close()
+    wait_for(lambda: sorted(p for c in members for p in assigned(c)) == list(range(6)),
+             consumers=members, timeout=60)
+    produce_all(b.bootstrap, topic, [{"value": b"late-%d" % i, "partition": i % 6} for i in range(60)])
+    late = lambda r: {v for x in r for _, _, v in x if v.startswith(b"late-")}
+    poll_all(members, lambda r: len(late(r)) == 60, timeout=60)
+    for c in members:
+        c.close()

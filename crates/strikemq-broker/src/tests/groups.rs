@@ -338,3 +338,82 @@ fn find_coordinator_points_at_this_broker() {
         ResponseError::InvalidRequest.code()
     );
 }
+
+fn consumer_heartbeat(
+    b: &Broker,
+    member: &str,
+    epoch: i32,
+    join: bool,
+) -> ConsumerGroupHeartbeatResponse {
+    let mut req = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s("cg")))
+        .with_member_id(s(member))
+        .with_member_epoch(epoch)
+        .with_rebalance_timeout_ms(-1);
+    if join {
+        req = req
+            .with_rebalance_timeout_ms(30_000)
+            .with_subscribed_topic_names(Some(vec![TopicName(s("t"))]))
+            .with_topic_partitions(Some(Vec::new()));
+    }
+    let ResponseKind::ConsumerGroupHeartbeat(r) =
+        response(call(b, ApiKey::ConsumerGroupHeartbeat, 1, &req))
+    else {
+        panic!()
+    };
+    r
+}
+
+/// A KIP-848 group's members, epochs and assignments survive a restart: the members go on
+/// heartbeating at their epochs, and the group is described as it was.
+#[test]
+fn consumer_groups_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        let store = strikemq_storage::Store::open(dir.path(), Default::default()).unwrap();
+        Broker::new(crate::BrokerConfig::default(), store).unwrap()
+    };
+    let describe = |b: &Broker| {
+        let req = ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(s("cg"))]);
+        let ResponseKind::ConsumerGroupDescribe(r) =
+            response(call(b, ApiKey::ConsumerGroupDescribe, 1, &req))
+        else {
+            panic!()
+        };
+        r.groups.into_iter().next().unwrap()
+    };
+    let before = {
+        let b = open();
+        b.store().create_topic("t", 4, Default::default()).unwrap();
+        let a = consumer_heartbeat(&b, "a", 0, true);
+        assert_eq!(a.error_code, 0);
+        assert_eq!(
+            a.assignment.unwrap().topic_partitions[0].partitions.len(),
+            4
+        );
+        let joined = consumer_heartbeat(&b, "b", 0, true);
+        assert_eq!(joined.error_code, 0);
+        let d = describe(&b);
+        assert_eq!(d.group_state.as_str(), "Reconciling");
+        b.close().unwrap();
+        d
+    };
+    let b = open();
+    let after = describe(&b);
+    assert_eq!(after, before);
+    // Both members are known at their epochs; a is still asked to give up two partitions.
+    let a = consumer_heartbeat(&b, "a", before.members[0].member_epoch, false);
+    assert_eq!(a.error_code, 0);
+    let b_epoch = before.members[1].member_epoch;
+    assert_eq!(consumer_heartbeat(&b, "b", b_epoch, false).error_code, 0);
+    let ghost = consumer_heartbeat(&b, "c", b_epoch, false);
+    assert_eq!(ghost.error_code, ResponseError::UnknownMemberId.code());
+    // ListGroups shows it as a consumer group.
+    let req = ListGroupsRequest::default().with_types_filter(vec![s("consumer")]);
+    let ResponseKind::ListGroups(l) = response(call(&b, ApiKey::ListGroups, 5, &req)) else {
+        panic!()
+    };
+    assert_eq!(l.groups.len(), 1);
+    assert_eq!(l.groups[0].group_type.as_str(), "consumer");
+    b.close().unwrap();
+}
