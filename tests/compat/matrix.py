@@ -23,10 +23,18 @@ FEATURES = [
     ("admin", "Admin"),
     ("kafka", "Same as on Kafka"),
     ("transactions", "Transactions"),
+    ("kip848", "Consumer protocol (KIP-848)"),
+    ("share", "Share groups"),
+    ("streams", "Streams groups"),
 ]
 
 # Features no client has with StrikeMQ, with the reason: shown as "known deviation" in every row.
-NOT_SUPPORTED = {}
+NOT_SUPPORTED = {
+    "share": "share groups (KIP-932: ShareGroupHeartbeat, ShareFetch, ShareAcknowledge) are not "
+             "served yet (issue 20).",
+    "streams": "the streams rebalance protocol (KIP-1071, group.protocol=streams) is not served "
+               "yet (issue 20); Kafka Streams runs with the classic protocol.",
+}
 
 J44 = "java-4.4:"
 J39 = "java-3.9:"
@@ -74,6 +82,7 @@ CLIENTS = [
                        "python:test_groups.test_cooperative_sticky_rebalance",
                        "python:test_groups.test_static_member_restart_does_not_rebalance"],
             "offsets": ["python:test_groups.test_committed_offsets_survive_a_broker_restart"],
+            "kip848": ["python:test_groups.test_kip848_consumers_split_rebalance_and_survive_a_restart"],
             "transactions": ["python:test_transactions.test_c*", "python:test_transactions.test_a_*",
                              "python:test_transactions.test_an_*", "python:test_transactions.test_the_*"],
             "admin": ["python:test_confluent.test_admin_create_list_delete", "python:test_groups.test_admin_consumer_group_apis",
@@ -111,7 +120,8 @@ CLIENTS = [
     {
         "name": "Apache Kafka Java client",
         "version": "static:4.4.0",
-        "tests": java(J44, kafka=["conformance:test_client_scenarios.test_java_client_observes_the_same"]),
+        "tests": {**java(J44, kafka=["conformance:test_client_scenarios.test_java_client_observes_the_same"]),
+                  "kip848": [J44 + "JavaConsumerProtocolTest.*"]},
     },
     {
         "name": "Apache Kafka Java client",
@@ -176,11 +186,14 @@ CLIENTS = [
             "groups": ["rdkafka:consumer_group_splits_partitions_and_commits"],
             "offsets": ["rdkafka:consumer_group_splits_partitions_and_commits"],
             "transactions": ["rdkafka:transactions_commit_and_abort_for_read_committed_consumers"],
+            "kip848": ["rdkafka:consumer_protocol_group_splits_partitions_and_commits"],
         },
     },
     {
         "name": "Raw protocol: every API at every advertised version (kafka-protocol crate)",
         "version": "cargo:kafka-protocol",
-        "tests": {"kafka": ["conformance:test_raw_protocol.*"]},
+        "tests": {"kafka": ["conformance:test_raw_protocol.*"],
+                  "kip848": ["conformance:test_raw_protocol.test_answers_match_kafka[ConsumerGroupHeartbeat]",
+                             "conformance:test_raw_protocol.test_answers_match_kafka[ConsumerGroupDescribe]"]},
     },
 ]

@@ -1,7 +1,9 @@
 //! # strikemq-groups
 //!
-//! Kafka's classic consumer group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, offset
-//! commits) as a deterministic state machine. [`GroupCoordinator`] never reads a clock, sleeps,
+//! Kafka's consumer group protocols as a deterministic state machine: the classic protocol
+//! (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, offset commits) and the KIP-848 consumer
+//! protocol ([`GroupCoordinator::consumer_heartbeat`], server-side `uniform` and `range`
+//! assignors, member epochs, revocation before reassignment). [`GroupCoordinator`] never reads a clock, sleeps,
 //! spawns or does I/O: every call takes `now`, answers at once ([`Reply::Now`]) or parks the caller
 //! under a [`Waiter`] id ([`Reply::Wait`]) whose answer later shows up in
 //! [`GroupCoordinator::take_completions`], and [`GroupCoordinator::tick`] applies the timeouts

@@ -136,18 +136,31 @@ fn offsets_by_time_and_watermarks() {
 
 #[test]
 fn consumer_group_splits_partitions_and_commits() {
+    group_splits_partitions_and_commits("classic");
+}
+
+/// The same with the KIP-848 protocol: the broker assigns the partitions.
+#[test]
+fn consumer_protocol_group_splits_partitions_and_commits() {
+    group_splits_partitions_and_commits("consumer");
+}
+
+fn group_splits_partitions_and_commits(protocol: &str) {
     use rdkafka::consumer::CommitMode;
     let b = Broker::start();
     create_topic(&b, "grp", 4);
     let member = || -> BaseConsumer {
-        config(&b)
-            .set("group.id", "rust-group")
+        let mut c = config(&b);
+        c.set("group.id", "rust-group")
+            .set("group.protocol", protocol)
             .set("auto.offset.reset", "earliest")
-            .set("enable.auto.commit", "false")
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "500")
-            .create()
-            .unwrap()
+            .set("enable.auto.commit", "false");
+        // The broker decides the session and heartbeat of KIP-848 members.
+        if protocol == "classic" {
+            c.set("session.timeout.ms", "6000")
+                .set("heartbeat.interval.ms", "500");
+        }
+        c.create().unwrap()
     };
     let members = [member(), member()];
     for m in &members {
