@@ -165,11 +165,12 @@ mod tests {
     #[test]
     fn unserved_apis_are_not_advertised() {
         assert!(advertised(ApiKey::WriteTxnMarkers).is_none());
-        assert!(advertised(ApiKey::ConsumerGroupHeartbeat).is_none());
+        assert!(advertised(ApiKey::ShareGroupHeartbeat).is_none());
+        assert!(advertised(ApiKey::ConsumerGroupHeartbeat).is_some());
     }
 
     #[test]
-    fn ranges_follow_kafka_4_1() {
+    fn ranges_follow_kafka_4_4() {
         let fetch = advertised(ApiKey::Fetch).unwrap();
         assert_eq!((fetch.min, fetch.max), (4, 18));
         let meta = advertised(ApiKey::Metadata).unwrap();

@@ -1,13 +1,18 @@
 //! One rebalance step of the group coordinator: every member of a stable group rejoins, the
-//! join phase completes, the leader syncs the assignment and every member gets its share.
+//! join phase completes, the leader syncs the assignment and every member gets its share; and
+//! the KIP-848 equivalent: a member joins a stable consumer group, the broker computes the target
+//! assignment, the others revoke what moves and every member heartbeats until the group is
+//! Stable again.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use strikemq_groups::{
-    Completion, GroupConfig, GroupCoordinator, GroupState, JoinRequest, Reply, SyncRequest,
+    Completion, ConsumerHeartbeat, GroupConfig, GroupCoordinator, GroupState, JoinRequest, Reply,
+    SyncRequest, TopicView,
 };
+use uuid::Uuid;
 
 struct Group {
     c: GroupCoordinator,
@@ -99,12 +104,115 @@ impl Group {
     }
 }
 
+/// One topic of `partitions` partitions.
+struct OneTopic(i32);
+
+const TOPIC: Uuid = Uuid::from_u128(1);
+
+impl TopicView for OneTopic {
+    fn by_name(&self, name: &str) -> Option<(Uuid, i32)> {
+        (name == "t").then_some((TOPIC, self.0))
+    }
+    fn name_of(&self, id: Uuid) -> Option<String> {
+        (id == TOPIC).then(|| "t".to_owned())
+    }
+    fn names(&self) -> Vec<String> {
+        vec!["t".to_owned()]
+    }
+}
+
+/// A KIP-848 group: each member's epoch and the partitions it owns.
+struct ConsumerGroup {
+    c: GroupCoordinator,
+    topics: OneTopic,
+    members: Vec<(String, i32, Vec<i32>)>,
+    now: Instant,
+}
+
+impl ConsumerGroup {
+    fn heartbeat(&mut self, i: usize) {
+        let (id, epoch, owned) = self.members[i].clone();
+        let req = ConsumerHeartbeat {
+            version: 1,
+            group_id: "g".into(),
+            member_id: id,
+            member_epoch: epoch,
+            rebalance_timeout_ms: if epoch == 0 { 60_000 } else { -1 },
+            subscribed_topic_names: (epoch == 0).then(|| vec!["t".to_owned()]),
+            owned: Some(vec![(TOPIC, owned)])
+                .filter(|_| epoch != 0)
+                .or(Some(Vec::new())),
+            client_id: "bench".into(),
+            client_host: "/127.0.0.1".into(),
+            ..ConsumerHeartbeat::default()
+        };
+        let r = self.c.consumer_heartbeat(req, &self.topics, self.now);
+        assert!(r.error.is_none(), "{r:?}");
+        let m = &mut self.members[i];
+        m.1 = r.member_epoch;
+        if let Some(a) = r.assignment {
+            m.2 = a.into_iter().flat_map(|(_, ps)| ps).collect();
+        }
+    }
+
+    /// Every member heartbeats, round after round, until the group is Stable.
+    fn settle(&mut self) {
+        for _ in 0..10 {
+            for i in 0..self.members.len() {
+                self.heartbeat(i);
+            }
+            if self.c.consumer_describe("g", &self.topics).map(|d| d.state) == Ok("Stable") {
+                return;
+            }
+        }
+        panic!("the group does not settle");
+    }
+
+    /// `n` members on a topic of `2n` partitions, Stable.
+    fn stable(n: usize) -> ConsumerGroup {
+        let mut g = ConsumerGroup {
+            c: GroupCoordinator::new(GroupConfig::default()),
+            topics: OneTopic(2 * n as i32),
+            members: Vec::new(),
+            now: Instant::now(),
+        };
+        for i in 0..n {
+            g.members.push((format!("member-{i}"), 0, Vec::new()));
+            g.heartbeat(i);
+        }
+        g.settle();
+        g
+    }
+
+    /// A member joins; every member heartbeats until the group is Stable again.
+    fn join_one(&mut self) {
+        self.members.push(("newcomer".to_owned(), 0, Vec::new()));
+        let last = self.members.len() - 1;
+        self.heartbeat(last);
+        self.settle();
+    }
+}
+
 fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("group rebalance");
     for n in [3usize, 30, 300] {
         g.bench_function(format!("{n} members rejoin and sync"), |b| {
             b.iter_batched_ref(|| Group::stable(n), Group::rebalance, BatchSize::SmallInput)
         });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("KIP-848 rebalance");
+    for n in [3usize, 30, 300] {
+        g.bench_function(
+            format!("{n} members, one joins, all heartbeat until Stable"),
+            |b| {
+                b.iter_batched_ref(
+                    || ConsumerGroup::stable(n),
+                    ConsumerGroup::join_one,
+                    BatchSize::SmallInput,
+                )
+            },
+        );
     }
     g.finish();
 }

@@ -17,23 +17,45 @@ pub(crate) fn uniform(
     partitions: &BTreeMap<Uuid, i32>,
     previous: &BTreeMap<String, Assignment>,
 ) -> BTreeMap<String, Assignment> {
-    let mut owner: BTreeMap<(Uuid, i32), String> = BTreeMap::new();
-    let mut count: BTreeMap<&str, usize> = subs.keys().map(|m| (m.as_str(), 0)).collect();
-    let eligible = |m: &str, t: &Uuid| subs.get(m).is_some_and(|s| s.contains(t));
+    // Members by index, in id order: a tie on load goes to the smallest id.
+    let members: Vec<&String> = subs.keys().collect();
+    let index: BTreeMap<&str, usize> = members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.as_str(), i))
+        .collect();
+    // The members subscribed to each topic.
+    let mut eligible: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
+    for (i, s) in subs.values().enumerate() {
+        for t in s {
+            eligible.entry(*t).or_default().push(i);
+        }
+    }
+    let mut owner: BTreeMap<(Uuid, i32), usize> = BTreeMap::new();
+    let mut count = vec![0usize; members.len()];
+    // The least loaded member subscribed to `t` whose load stays under `limit` with one more.
+    let least = |count: &[usize], t: &Uuid, limit: usize| {
+        eligible
+            .get(t)?
+            .iter()
+            .copied()
+            .filter(|&i| count[i] + 1 < limit)
+            .min_by_key(|&i| (count[i], i))
+    };
     // Keep what each member had, while it is still subscribed and the partition exists.
     for (m, had) in previous {
-        if !subs.contains_key(m) {
+        let Some(&i) = index.get(m.as_str()) else {
             continue;
-        }
+        };
         for (t, ps) in had {
             let n = partitions.get(t).copied().unwrap_or(0);
-            if !eligible(m, t) {
+            if !subs[m].contains(t) {
                 continue;
             }
             for &p in ps {
                 if p < n && !owner.contains_key(&(*t, p)) {
-                    owner.insert((*t, p), m.clone());
-                    *count.get_mut(m.as_str()).expect("member") += 1;
+                    owner.insert((*t, p), i);
+                    count[i] += 1;
                 }
             }
         }
@@ -44,14 +66,9 @@ pub(crate) fn uniform(
             if owner.contains_key(&(*t, p)) {
                 continue;
             }
-            let best = count
-                .iter()
-                .filter(|(m, _)| eligible(m, t))
-                .min_by_key(|(m, c)| (**c, **m))
-                .map(|(m, _)| *m);
-            if let Some(m) = best {
-                owner.insert((*t, p), m.to_owned());
-                *count.get_mut(m).expect("member") += 1;
+            if let Some(i) = least(&count, t, usize::MAX) {
+                owner.insert((*t, p), i);
+                count[i] += 1;
             }
         }
     }
@@ -61,17 +78,11 @@ pub(crate) fn uniform(
         let mut moved = false;
         let keys: Vec<(Uuid, i32)> = owner.keys().rev().copied().collect();
         for key in keys {
-            let from = owner[&key].clone();
-            let from_count = count[from.as_str()];
-            let best = count
-                .iter()
-                .filter(|(m, c)| eligible(m, &key.0) && **c + 1 < from_count)
-                .min_by_key(|(m, c)| (**c, **m))
-                .map(|(m, _)| *m);
-            if let Some(to) = best {
-                *count.get_mut(from.as_str()).expect("member") -= 1;
-                *count.get_mut(to).expect("member") += 1;
-                owner.insert(key, to.to_owned());
+            let from = owner[&key];
+            if let Some(to) = least(&count, &key.0, count[from]) {
+                count[from] -= 1;
+                count[to] += 1;
+                owner.insert(key, to);
                 moved = true;
             }
         }
@@ -79,7 +90,13 @@ pub(crate) fn uniform(
             break;
         }
     }
-    collect(subs, owner)
+    collect(
+        subs,
+        owner
+            .into_iter()
+            .map(|(k, i)| (k, members[i].clone()))
+            .collect(),
+    )
 }
 
 /// `range`: per topic, the members subscribed to it (by member id) each take a contiguous range

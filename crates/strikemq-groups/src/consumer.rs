@@ -217,6 +217,15 @@ pub(crate) struct ConsumerGroup {
     /// epoch is still accepted for partitions the member held since then.
     given_at: HashMap<(Uuid, i32), i32>,
     regexes: HashMap<String, regex::Regex>,
+    /// Each member's subscribed topics as last resolved; valid while `resolved_fresh` holds and
+    /// the topics it names are unchanged, so a heartbeat of a settled group costs no walk over
+    /// every member.
+    per_member: BTreeMap<String, BTreeSet<String>>,
+    resolved_fresh: bool,
+    /// Every topic name some member asked for (by name or through a regex), existing or not.
+    wanted: BTreeSet<String>,
+    /// The cluster's topic names when some member subscribes by regex: a new topic may match.
+    seen_names: Option<Vec<String>>,
     /// What to persist.
     dirty_group: bool,
     dirty_members: BTreeSet<String>,
@@ -312,6 +321,47 @@ impl ConsumerGroup {
     fn bump(&mut self) {
         self.group_epoch += 1;
         self.dirty_group = true;
+        self.resolved_fresh = false;
+    }
+
+    /// Whether the subscribed topics must be resolved again: the membership or a subscription
+    /// changed, or a topic some member wants was created, deleted or grew.
+    fn topics_moved(&self, topics: &dyn TopicView) -> bool {
+        !self.resolved_fresh
+            || self
+                .wanted
+                .iter()
+                .any(|n| topics.by_name(n) != self.subscribed.get(n).copied())
+            || self
+                .seen_names
+                .as_ref()
+                .is_some_and(|s| *s != topics.names())
+    }
+
+    /// Resolves the subscriptions again when [`Self::topics_moved`]; a change of the subscribed
+    /// topics' metadata bumps the group epoch.
+    fn refresh_topics(&mut self, topics: &dyn TopicView) {
+        if !self.topics_moved(topics) {
+            return;
+        }
+        let (per_member, subscribed) = self.resolve(topics);
+        let regex = self.members.values().any(|m| {
+            m.rec
+                .subscribed_regex
+                .as_deref()
+                .is_some_and(|r| !r.is_empty())
+        });
+        self.seen_names = regex.then(|| topics.names());
+        self.wanted = per_member.values().flatten().cloned().collect();
+        for m in self.members.values() {
+            self.wanted.extend(m.rec.subscribed_names.iter().cloned());
+        }
+        self.per_member = per_member;
+        if subscribed != self.subscribed {
+            self.subscribed = subscribed;
+            self.bump();
+        }
+        self.resolved_fresh = true;
     }
 
     fn touch(&mut self, member: &str) {
@@ -584,6 +634,7 @@ impl ConsumerGroup {
                     m.rec.epoch = 0;
                     m.rec.previous_epoch = 0;
                     self.members.insert(member_id.clone(), m);
+                    self.resolved_fresh = false;
                     self.touch(&member_id);
                 }
                 _ => {}
@@ -692,16 +743,14 @@ impl ConsumerGroup {
             self.bump();
         }
 
-        // Topics created, deleted or grown since the target was computed.
-        let (per_member, subscribed) = self.resolve(topics);
-        // As in Kafka, a change of the subscribed topics' metadata is an epoch of its own, even
-        // when the same heartbeat also changed the membership.
-        if subscribed != self.subscribed {
-            self.subscribed = subscribed;
-            self.bump();
-        }
+        // Topics created, deleted or grown since the target was computed. As in Kafka, a change
+        // of the subscribed topics' metadata is an epoch of its own, even when the same
+        // heartbeat also changed the membership.
+        self.refresh_topics(topics);
         if self.group_epoch > self.assignment_epoch {
+            let per_member = std::mem::take(&mut self.per_member);
             self.assign(&per_member);
+            self.per_member = per_member;
         }
 
         let assigned_before = self.members[&member_id].rec.assigned.clone();
@@ -785,6 +834,7 @@ impl ConsumerGroup {
             let (per_member, subscribed) = self.resolve(topics);
             self.subscribed = subscribed;
             self.assign(&per_member);
+            self.resolved_fresh = false;
         }
         Ok(ConsumerHeartbeatResponse {
             error: None,
