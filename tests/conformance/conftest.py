@@ -66,6 +66,11 @@ class ReferenceKafka:
             # KIP-848 groups: StrikeMQ computes a target assignment at every group epoch, as
             # Kafka does with no minimum interval between two (Kafka's default waits 1 s).
             "group.consumer.assignment.interval.ms=0",
+            # Share groups likewise (KIP-932).
+            "group.share.assignment.interval.ms=0",
+            # Share-partition state lives in __share_group_state: one replica on one node.
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
             "offsets.topic.num.partitions=1",
             # The scenarios write records with fixed, long-past timestamps: no retention check
             # may delete them halfway through (StrikeMQ is started with the same interval).

@@ -30,7 +30,8 @@ APIS = [
     "DescribeLogDirs", "CreatePartitions", "DeleteGroups", "OffsetDelete", "DescribeCluster",
     "DescribeProducers", "DescribeTopicPartitions", "AddPartitionsToTxn", "AddOffsetsToTxn",
     "EndTxn", "TxnOffsetCommit", "DescribeTransactions", "ListTransactions",
-    "ConsumerGroupHeartbeat", "ConsumerGroupDescribe",
+    "ConsumerGroupHeartbeat", "ConsumerGroupDescribe", "ShareGroupHeartbeat", "ShareGroupDescribe",
+    "ShareFetch", "ShareAcknowledge",
 ]
 
 FEATURES = re.compile(
@@ -43,16 +44,12 @@ NO_FEATURES = re.compile(
 DEVIATIONS = [
     (re.compile(r"^ApiVersions v[34]: "),
      "ApiVersions v3+ lists the feature flags of the protocols StrikeMQ serves, group.version "
-     "(1: KIP-848 consumer groups) and transaction.version (2), finalized as Kafka 4.4 finalizes "
-     "them: Kafka's metadata.version, kraft.version, share.version, streams.version and "
+     "(1: KIP-848 consumer groups), transaction.version (2) and share.version (1: KIP-932 share "
+     "groups at ShareFetch v1; Kafka 4.4 finalizes 2, which adds ShareFetch v2), as Kafka 4.4 "
+     "finalizes them: Kafka's metadata.version, kraft.version, streams.version and "
      "eligible.leader.replicas.version version a KRaft metadata log and protocols StrikeMQ does "
      "not have yet.",
      lambda text: NO_FEATURES.sub("    FEATURES\n", FEATURES.sub("    FEATURES\n", text))),
-    (re.compile(r": broker configs: (group resource|describe a group resource)$"),
-     "The GROUP config resource (KIP-848 group configs such as consumer.session.timeout.ms) "
-     "comes with the group protocols; until then StrikeMQ answers it as an unknown resource "
-     "type (INVALID_REQUEST, \"Unknown resource type 32\").",
-     lambda text: "GROUP CONFIGS\n"),
     (re.compile(r"^JoinGroup v\d+: classic join of a consumer group"),
      "A classic member (JoinGroup) may not join a KIP-848 consumer group that has members: "
      "StrikeMQ answers INCONSISTENT_GROUP_PROTOCOL, as Kafka does with "

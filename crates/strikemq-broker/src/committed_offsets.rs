@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use strikemq_groups::offsets_log::{self, OffsetChange};
-use strikemq_groups::{ConsumerGroupChange, GroupCoordinator, MembershipChange};
+use strikemq_groups::{ConsumerGroupChange, GroupCoordinator, MembershipChange, ShareChange};
 use strikemq_storage::{InternalLog, LogConfig, MetaStore, PartitionLog, StorageError};
 
 const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
@@ -40,11 +40,12 @@ impl OffsetsStore {
         let live = groups.snapshot();
         let members = groups.membership_snapshot();
         let consumer = groups.consumer_group_snapshot();
-        let kept = live.len() + members.len() + consumer.len();
+        let share = groups.share_snapshot();
+        let kept = live.len() + members.len() + consumer.len() + share.len();
         if records > COMPACT_MIN_RECORDS && records > 4 * kept {
             log.close()?;
             drop(log);
-            let log = rewrite(meta, &live, &members, &consumer)?;
+            let log = rewrite(meta, &live, &members, &consumer, &share)?;
             tracing::info!(
                 records,
                 live = live.len(),
@@ -71,6 +72,18 @@ impl OffsetsStore {
         now_ms: i64,
     ) -> Result<(), StorageError> {
         match offsets_log::encode_consumer_groups(changes, now_ms) {
+            Some(batch) => self.log.append(&batch).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends share-partition states; returns once they are in the log.
+    pub(crate) fn append_share_partitions(
+        &self,
+        changes: &[ShareChange],
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        match offsets_log::encode_share_partitions(changes, now_ms) {
             Some(batch) => self.log.append(&batch).map(|_| ()),
             None => Ok(()),
         }
@@ -110,6 +123,8 @@ fn replay(
             groups.restore_membership(&change.group, change.metadata, now);
         } else if let Some(change) = offsets_log::decode_consumer_group(&record) {
             groups.restore_consumer_group(change, now);
+        } else if let Some(change) = offsets_log::decode_share_partition(&record) {
+            groups.restore_share_partition(&change, now);
         }
     })
 }
@@ -119,6 +134,7 @@ fn rewrite(
     live: &[OffsetChange],
     members: &[MembershipChange],
     consumer: &[ConsumerGroupChange],
+    share: &[ShareChange],
 ) -> Result<PartitionLog, StorageError> {
     meta.rewrite_log(InternalLog::ConsumerOffsets, log_config(), |log| {
         for chunk in live.chunks(RECORDS_PER_BATCH) {
@@ -133,6 +149,11 @@ fn rewrite(
         }
         for chunk in consumer.chunks(RECORDS_PER_BATCH) {
             if let Some(batch) = offsets_log::encode_consumer_groups(chunk, 0) {
+                log.append(&batch)?;
+            }
+        }
+        for chunk in share.chunks(RECORDS_PER_BATCH) {
+            if let Some(batch) = offsets_log::encode_share_partitions(chunk, 0) {
                 log.append(&batch)?;
             }
         }

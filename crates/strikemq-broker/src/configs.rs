@@ -544,6 +544,13 @@ pub(crate) fn describe(broker: &Broker, req: &DescribeConfigsRequest) -> Describ
                         .with_error_code(refusal.code())
                         .with_error_message(Some(s(&refusal.message()))),
                 },
+                crate::group_configs::RESOURCE_GROUP if !r.resource_name.is_empty() => base
+                    .with_configs(broker.group_configs().describe(
+                        r.resource_name.as_str(),
+                        keys,
+                        req.include_synonyms,
+                        req.include_documentation,
+                    )),
                 _ => base
                     .with_error_code(code(ResponseError::InvalidRequest))
                     .with_error_message(Some(s(crate::errors::INVALID_REQUEST_MESSAGE))),
@@ -689,9 +696,7 @@ fn alter_broker(
     Ok(())
 }
 
-/// What Kafka answers for a resource type it does not alter here. The GROUP resource (KIP-848
-/// group configs) comes with the group protocols; until then it is answered like any unknown
-/// type.
+/// What Kafka answers for a resource type it does not alter here.
 fn unknown_resource_type(t: i8) -> KafkaError {
     KafkaError::new(
         ResponseError::InvalidRequest,
@@ -724,6 +729,13 @@ pub(crate) fn alter(broker: &Broker, req: &AlterConfigsRequest) -> AlterConfigsR
                         .map(|(k, v)| ConfigOp::Set(k, v))
                         .collect();
                     alter_broker(broker, name, &ops, true, req.validate_only)
+                }
+                crate::group_configs::RESOURCE_GROUP => {
+                    let ops: Vec<ConfigOp> = configs
+                        .into_iter()
+                        .map(|(k, v)| ConfigOp::Set(k, v))
+                        .collect();
+                    broker.alter_group_configs(name, &ops, true, req.validate_only)
                 }
                 other => Err(unknown_resource_type(other)),
             };
@@ -838,6 +850,9 @@ pub(crate) fn incremental_alter(
             let outcome = config_ops(&r.configs).and_then(|ops| match r.resource_type {
                 RESOURCE_TOPIC => alter_topic_incrementally(broker, name, &ops, req.validate_only),
                 RESOURCE_BROKER => alter_broker(broker, name, &ops, false, req.validate_only),
+                crate::group_configs::RESOURCE_GROUP => {
+                    broker.alter_group_configs(name, &ops, false, req.validate_only)
+                }
                 other => Err(unknown_resource_type(other)),
             });
             let resp = IncrementalResult::default()

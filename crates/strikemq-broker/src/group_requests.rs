@@ -580,7 +580,9 @@ impl Broker {
                 } else {
                     base
                 };
-                if self.with_groups(|g| g.is_consumer_group(id.0.as_str())) {
+                if self.with_groups(|g| {
+                    g.is_consumer_group(id.0.as_str()) || g.is_share_group(id.0.as_str())
+                }) {
                     let d = base.with_group_state(s("Dead"));
                     return if version >= 6 {
                         d.with_error_code(code(ResponseError::GroupIdNotFound))

@@ -55,14 +55,16 @@ impl GroupsHost {
     fn persist_membership(&self, groups: &mut GroupCoordinator) {
         let changes = groups.take_membership_changes();
         let consumer = groups.take_consumer_group_changes();
-        if changes.is_empty() && consumer.is_empty() {
+        let share = groups.take_share_changes();
+        if changes.is_empty() && consumer.is_empty() && share.is_empty() {
             return;
         }
         let now_ms = crate::group_requests::wall_clock_ms();
         let written = self
             .log
             .append_membership(&changes, now_ms)
-            .and_then(|()| self.log.append_consumer_groups(&consumer, now_ms));
+            .and_then(|()| self.log.append_consumer_groups(&consumer, now_ms))
+            .and_then(|()| self.log.append_share_partitions(&share, now_ms));
         if let Err(e) = written {
             static MEMBERSHIP_FAILED: LogThrottle = LogThrottle::new();
             if let Some(suppressed) = MEMBERSHIP_FAILED.allow() {

@@ -33,6 +33,7 @@ mod durability;
 mod errors;
 mod fetch;
 mod find_coordinator;
+mod group_configs;
 mod group_requests;
 mod groups_host;
 mod internal_logs;
@@ -43,6 +44,7 @@ mod produce;
 mod producer_ids;
 mod retention;
 mod routes;
+mod share_groups;
 mod timers;
 mod topics;
 mod transactions;
@@ -181,6 +183,8 @@ pub enum Parked {
     Fetch(ParkedFetch),
     /// A JoinGroup or SyncGroup.
     Group(ParkedGroup),
+    /// A ShareFetch waiting for records to acquire.
+    ShareFetch(share_groups::ParkedShareFetch),
 }
 
 impl Parked {
@@ -189,6 +193,7 @@ impl Parked {
         match self {
             Parked::Fetch(f) => f.deadline(),
             Parked::Group(g) => g.deadline,
+            Parked::ShareFetch(f) => f.deadline(),
         }
     }
 }
@@ -214,6 +219,8 @@ pub struct Broker {
     next_retention_check: parking_lot::Mutex<Instant>,
     /// Dynamic broker configs (KIP-226).
     dynamic: broker_configs::DynamicConfigs,
+    /// Group configs (resource type GROUP).
+    group_configs: group_configs::GroupConfigs,
     /// The broker-level values of the topic configs the produce path reads, typed, refreshed
     /// whenever a broker config changes.
     produce_defaults: parking_lot::RwLock<ProduceDefaults>,
@@ -252,7 +259,14 @@ impl Broker {
         let txns = txn_host::TxnHost::open(store.meta(), config.transactions.clone())?;
         let first_check = Instant::now() + config.retention_check_interval;
         let dynamic = broker_configs::DynamicConfigs::open(store.dir(), store.meta())?;
+        let group_configs = group_configs::GroupConfigs::open(store.meta())?;
+        groups.run(|g| {
+            for (group, configs) in group_configs.all() {
+                group_configs::apply(g, &group, &configs);
+            }
+        });
         let broker = Broker {
+            group_configs,
             durability: durability::Durability::new(config.flush),
             config,
             store: Arc::new(store),
@@ -298,6 +312,28 @@ impl Broker {
 
     pub(crate) fn dynamic_configs(&self) -> &broker_configs::DynamicConfigs {
         &self.dynamic
+    }
+
+    /// Sets a group's configs (IncrementalAlterConfigs, or AlterConfigs with `replace`) and hands
+    /// them to the coordinator.
+    pub(crate) fn alter_group_configs(
+        &self,
+        group: &str,
+        ops: &[broker_configs::ConfigOp],
+        replace: bool,
+        validate_only: bool,
+    ) -> Result<(), KafkaError> {
+        if let Some(configs) = self
+            .group_configs
+            .alter(group, ops, replace, validate_only)?
+        {
+            self.with_groups(|g| group_configs::apply(g, group, &configs));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn group_configs(&self) -> &group_configs::GroupConfigs {
+        &self.group_configs
     }
 
     /// Settings.
@@ -391,6 +427,11 @@ impl Broker {
     }
 
     /// Runs `f` on the coordinator, then routes the answers it completed to their parked requests.
+    /// Wakes the parked requests (records became available to them).
+    pub(crate) fn wake_parked(&self) {
+        self.timers.wake_parked();
+    }
+
     pub(crate) fn with_groups<T>(&self, f: impl FnOnce(&mut GroupCoordinator) -> T) -> T {
         let (out, answered) = self.groups.run(f);
         if answered {
@@ -488,6 +529,7 @@ impl Broker {
     pub fn resume(&self, parked: Parked, now: Instant) -> Outcome {
         match parked {
             Parked::Fetch(f) => fetch::run(self, f, now),
+            Parked::ShareFetch(f) => share_groups::run(self, f, now),
             Parked::Group(g) => match g.slot.take() {
                 Some(c) => Outcome::respond(
                     g.api_key,
@@ -530,9 +572,10 @@ fn api_versions(error_code: i16) -> ApiVersionsResponse {
         FinalizedFeatureKey, SupportedFeatureKey,
     };
     // Finalized as Kafka 4.4 finalizes them on a new cluster, for the protocols served here:
-    // group version 1 (KIP-848 consumer groups) and transaction version 2 (KIP-890: clients end
-    // transactions with EndTxn v5 and let Produce v12+ add partitions). The other features Kafka
-    // lists version a KRaft metadata log and protocols this broker does not have.
+    // group version 1 (KIP-848 consumer groups), transaction version 2 (KIP-890: clients end
+    // transactions with EndTxn v5 and let Produce v12+ add partitions) and share version 1
+    // (KIP-932 share groups). The other features Kafka lists version a KRaft metadata log and
+    // protocols this broker does not have.
     let name = |n: &'static str| strikemq_codec::StrBytes::from_static_str(n);
     ApiVersionsResponse::default()
         .with_error_code(error_code)
@@ -564,10 +607,16 @@ fn api_versions(error_code: i16) -> ApiVersionsResponse {
 }
 
 /// The feature flags finalized, in Kafka's order, at the levels served.
-const FEATURES: [(&str, i16); 2] = [
+const FEATURES: [(&str, i16); 3] = [
     (GROUP_VERSION_FEATURE, GROUP_VERSION),
     (TRANSACTION_VERSION_FEATURE, TRANSACTION_VERSION),
+    (SHARE_VERSION_FEATURE, SHARE_VERSION),
 ];
+/// The feature flag of share groups (KIP-932).
+const SHARE_VERSION_FEATURE: &str = "share.version";
+/// The share version served: 1, share groups with ShareFetch and ShareAcknowledge v1 (Kafka 4.4
+/// finalizes 2, whose ShareFetch v2 renews acquisition locks).
+const SHARE_VERSION: i16 = 1;
 /// The feature flag of the group protocols.
 const GROUP_VERSION_FEATURE: &str = "group.version";
 /// The group version served: 1, KIP-848's consumer protocol.

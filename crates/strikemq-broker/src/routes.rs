@@ -12,7 +12,7 @@ use strikemq_codec::messages::{ApiKey, RequestKind, ResponseKind};
 
 use crate::{
     cluster, configs, consumer_groups, fetch, find_coordinator, list_offsets, metadata, produce,
-    producer_ids, topics, transactions, Broker, Outcome,
+    producer_ids, share_groups, topics, transactions, Broker, Outcome,
 };
 
 /// What a handler knows besides the request: who sent it, over which listener, and when.
@@ -82,6 +82,10 @@ routes! {
     OffsetDelete => Broker::route_offset_delete,
     ConsumerGroupHeartbeat => consumer_groups::route_heartbeat,
     ConsumerGroupDescribe => consumer_groups::route_describe,
+    ShareGroupHeartbeat => share_groups::route_heartbeat,
+    ShareGroupDescribe => share_groups::route_describe,
+    ShareFetch => share_groups::route_fetch,
+    ShareAcknowledge => share_groups::route_acknowledge,
     CreateTopics => topics::route_create,
     DeleteTopics => topics::route_delete,
     CreatePartitions => cluster::route_create_partitions,

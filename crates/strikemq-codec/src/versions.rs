@@ -68,10 +68,14 @@ fn served() -> [ApiRange; SERVED_COUNT] {
         range_of::<DescribeTopicPartitionsRequest>(ApiKey::DescribeTopicPartitions),
         range_of::<ConsumerGroupHeartbeatRequest>(ApiKey::ConsumerGroupHeartbeat),
         range_of::<ConsumerGroupDescribeRequest>(ApiKey::ConsumerGroupDescribe),
+        range_of::<ShareGroupHeartbeatRequest>(ApiKey::ShareGroupHeartbeat),
+        range_of::<ShareGroupDescribeRequest>(ApiKey::ShareGroupDescribe),
+        range_of::<ShareFetchRequest>(ApiKey::ShareFetch),
+        range_of::<ShareAcknowledgeRequest>(ApiKey::ShareAcknowledge),
     ]
 }
 
-const SERVED_COUNT: usize = 37;
+const SERVED_COUNT: usize = 41;
 
 /// The lowest Produce version Kafka 4.x advertises. KIP-896 removed v0-v2 from the broker but
 /// Kafka keeps advertising them because librdkafka before 2.x refuses a broker whose Produce range
@@ -145,6 +149,10 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::ListTransactions => "ListTransactions",
         ApiKey::ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
         ApiKey::ConsumerGroupDescribe => "ConsumerGroupDescribe",
+        ApiKey::ShareGroupHeartbeat => "ShareGroupHeartbeat",
+        ApiKey::ShareGroupDescribe => "ShareGroupDescribe",
+        ApiKey::ShareFetch => "ShareFetch",
+        ApiKey::ShareAcknowledge => "ShareAcknowledge",
         _ => "other",
     }
 }
@@ -165,7 +173,7 @@ mod tests {
     #[test]
     fn unserved_apis_are_not_advertised() {
         assert!(advertised(ApiKey::WriteTxnMarkers).is_none());
-        assert!(advertised(ApiKey::ShareGroupHeartbeat).is_none());
+        assert!(advertised(ApiKey::WriteShareGroupState).is_none());
         assert!(advertised(ApiKey::ConsumerGroupHeartbeat).is_some());
     }
 

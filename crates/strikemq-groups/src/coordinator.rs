@@ -11,6 +11,10 @@ use crate::consumer::{
     ConsumerHeartbeatResponse, ConsumerSettings, TopicView,
 };
 use crate::group::{CommittedOffset, Group, GroupState, Member};
+use crate::share::{
+    self, AckBatch, AcquiredRange, ShareChange, ShareGroup, ShareGroupDescription, ShareHeartbeat,
+    ShareHeartbeatResponse, ShareKey, SharePartitionState, ShareSessionView, ShareSettings,
+};
 
 /// Identifies a parked JoinGroup or SyncGroup; chosen by the caller.
 pub type Waiter = u64;
@@ -37,6 +41,8 @@ pub struct GroupConfig {
     pub consumer_session_timeout: Duration,
     /// `group.consumer.heartbeat.interval.ms`: how often KIP-848 members are told to heartbeat.
     pub consumer_heartbeat_interval: Duration,
+    /// `group.share.*`: share group defaults, which a group's `share.*` configs override.
+    pub share: ShareSettings,
 }
 
 impl Default for GroupConfig {
@@ -50,6 +56,7 @@ impl Default for GroupConfig {
             empty_group_retention: Duration::from_secs(600),
             consumer_session_timeout: Duration::from_secs(45),
             consumer_heartbeat_interval: Duration::from_secs(5),
+            share: ShareSettings::default(),
         }
     }
 }
@@ -199,7 +206,7 @@ pub struct GroupListing {
     /// The state's name as ListGroups reports it (a consumer group's: Empty, Assigning,
     /// Reconciling or Stable).
     pub state_name: &'static str,
-    /// "classic" or "consumer".
+    /// "classic", "consumer" or "share".
     pub group_type: &'static str,
 }
 
@@ -320,6 +327,12 @@ pub struct GroupCoordinator {
     completions: Vec<Completion>,
     membership: Vec<MembershipChange>,
     consumer_changes: Vec<ConsumerGroupChange>,
+    /// Share-partition states to persist.
+    share_changes: Vec<ShareChange>,
+    /// Groups' own share settings (group configs), whether or not the group exists yet.
+    share_overrides: HashMap<String, ShareSettings>,
+    /// Groups' own consumer session timeout and heartbeat interval (group configs).
+    consumer_overrides: HashMap<String, (Option<Duration>, Option<Duration>)>,
 }
 
 fn ms(v: i32) -> Duration {
@@ -339,6 +352,9 @@ impl GroupCoordinator {
             completions: Vec::new(),
             membership: Vec::new(),
             consumer_changes: Vec::new(),
+            share_changes: Vec::new(),
+            share_overrides: HashMap::new(),
+            consumer_overrides: HashMap::new(),
         }
     }
 
@@ -476,6 +492,9 @@ impl GroupCoordinator {
         let Some(group) = self.groups.get_mut(&req.group_id) else {
             return fail(ResponseError::CoordinatorNotAvailable);
         };
+        if group.share.is_some() {
+            return fail(ResponseError::InconsistentGroupProtocol);
+        }
         if let Some(c) = &group.consumer {
             if !c.members.is_empty() {
                 return fail(ResponseError::InconsistentGroupProtocol);
@@ -675,6 +694,15 @@ impl GroupCoordinator {
                 }
                 self.consumer_changes.extend(c.take_changes(&group.id));
             }
+            if let Some(sg) = &mut group.share {
+                let settings = self
+                    .share_overrides
+                    .get(&group.id)
+                    .copied()
+                    .unwrap_or(self.config.share);
+                sg.expire(&settings, now);
+                take_share_changes(&group.id, sg, &mut self.share_changes);
+            }
             group.pending.retain(|_, deadline| *deadline > now);
             let expired: Vec<String> = group
                 .members
@@ -710,6 +738,7 @@ impl GroupCoordinator {
         self.groups.retain(|_, g| {
             let live_consumer = g.consumer.as_ref().is_some_and(|c| !c.members.is_empty());
             let drop = !live_consumer
+                && g.share.is_none()
                 && g.state == GroupState::Empty
                 && g.offsets.is_empty()
                 && g.pending.is_empty()
@@ -744,7 +773,12 @@ impl GroupCoordinator {
                 } else {
                     None
                 };
-                let consumer = g.consumer.as_ref().and_then(ConsumerGroup::next_deadline);
+                let consumer = g
+                    .consumer
+                    .as_ref()
+                    .and_then(ConsumerGroup::next_deadline)
+                    .into_iter()
+                    .chain(g.share.as_ref().and_then(ShareGroup::next_deadline));
                 let live_consumer = g.consumer.as_ref().is_some_and(|c| !c.members.is_empty());
                 let offsets = if g.state != GroupState::Empty || live_consumer {
                     None
@@ -882,6 +916,13 @@ impl GroupCoordinator {
             .groups
             .values()
             .map(|g| match &g.consumer {
+                _ if g.share.is_some() => GroupListing {
+                    group_id: g.id.clone(),
+                    protocol_type: "share".to_owned(),
+                    state: g.state,
+                    state_name: g.share.as_ref().map_or("Empty", ShareGroup::state_name),
+                    group_type: "share",
+                },
                 Some(c) => GroupListing {
                     group_id: g.id.clone(),
                     protocol_type: "consumer".to_owned(),
@@ -952,8 +993,18 @@ impl GroupCoordinator {
                 .consumer
                 .as_ref()
                 .is_some_and(|c| !c.members.is_empty())
+            || group.share.as_ref().is_some_and(|s| !s.members.is_empty())
         {
             return Err(ResponseError::NonEmptyGroup);
+        }
+        if let Some(sg) = &group.share {
+            for key in sg.partitions.keys() {
+                self.share_changes.push(ShareChange {
+                    group: group_id.to_owned(),
+                    key: *key,
+                    state: None,
+                });
+            }
         }
         if group.consumer.is_some() {
             self.consumer_changes.push(ConsumerGroupChange::Group {
@@ -1045,10 +1096,31 @@ impl GroupCoordinator {
 
 /// KIP-848 consumer groups.
 impl GroupCoordinator {
-    fn consumer_settings(&self) -> ConsumerSettings {
+    fn consumer_settings(&self, group_id: &str) -> ConsumerSettings {
+        let (session, heartbeat) = self
+            .consumer_overrides
+            .get(group_id)
+            .copied()
+            .unwrap_or((None, None));
         ConsumerSettings {
-            session_timeout: self.config.consumer_session_timeout,
-            heartbeat_interval: self.config.consumer_heartbeat_interval,
+            session_timeout: session.unwrap_or(self.config.consumer_session_timeout),
+            heartbeat_interval: heartbeat.unwrap_or(self.config.consumer_heartbeat_interval),
+        }
+    }
+
+    /// Sets (or with `None`s clears) a group's own `consumer.session.timeout.ms` and
+    /// `consumer.heartbeat.interval.ms` (group configs); the group need not exist.
+    pub fn set_consumer_settings(
+        &mut self,
+        group_id: &str,
+        session_timeout: Option<Duration>,
+        heartbeat_interval: Option<Duration>,
+    ) {
+        if session_timeout.is_none() && heartbeat_interval.is_none() {
+            self.consumer_overrides.remove(group_id);
+        } else {
+            self.consumer_overrides
+                .insert(group_id.to_owned(), (session_timeout, heartbeat_interval));
         }
     }
 
@@ -1060,7 +1132,7 @@ impl GroupCoordinator {
         topics: &dyn TopicView,
         now: Instant,
     ) -> ConsumerHeartbeatResponse {
-        let settings = self.consumer_settings();
+        let settings = self.consumer_settings(&req.group_id);
         let out = self.consumer_heartbeat_inner(&req, settings, topics, now);
         if let Some(g) = self.groups.get_mut(&req.group_id) {
             if let Some(c) = &mut g.consumer {
@@ -1098,6 +1170,12 @@ impl GroupCoordinator {
                 g.protocol_type = Some("consumer".to_owned());
                 g.consumer = Some(ConsumerGroup::new());
                 self.groups.insert(req.group_id.clone(), g);
+            }
+            Some(g) if g.share.is_some() => {
+                return Err((
+                    ResponseError::GroupIdNotFound,
+                    Some(format!("Group {} is not a consumer group.", req.group_id)),
+                ));
             }
             Some(g) if g.consumer.is_none() => {
                 let empty = g.members.is_empty() && g.pending.is_empty();
@@ -1215,11 +1293,11 @@ impl GroupCoordinator {
 
     /// Applies one persisted consumer group record (replayed in order).
     pub fn restore_consumer_group(&mut self, change: ConsumerGroupChange, now: Instant) {
-        let settings = self.consumer_settings();
         let (group_id, gone) = match &change {
             ConsumerGroupChange::Group { group, record } => (group.clone(), record.is_none()),
             ConsumerGroupChange::Member { group, .. } => (group.clone(), false),
         };
+        let settings = self.consumer_settings(&group_id);
         if gone {
             if let Some(g) = self.groups.get_mut(&group_id) {
                 g.consumer = None;
@@ -1685,5 +1763,280 @@ fn remove_member(
         }
         GroupState::PreparingRebalance => maybe_complete_join(group, now, sink),
         GroupState::Empty | GroupState::Dead => {}
+    }
+}
+
+fn take_share_changes(group: &str, sg: &mut ShareGroup, out: &mut Vec<ShareChange>) {
+    out.extend(sg.take_dirty().into_iter().map(|(key, state)| ShareChange {
+        group: group.to_owned(),
+        key,
+        state: Some(state),
+    }));
+}
+
+/// KIP-932 share groups.
+impl GroupCoordinator {
+    /// ShareGroupHeartbeat: join (epoch 0), heartbeat, or leave (epoch -1).
+    pub fn share_heartbeat(
+        &mut self,
+        req: ShareHeartbeat,
+        topics: &dyn TopicView,
+        now: Instant,
+    ) -> ShareHeartbeatResponse {
+        let out = self.share_heartbeat_inner(&req, topics, now);
+        if let Some(g) = self.groups.get_mut(&req.group_id) {
+            if let Some(sg) = &mut g.share {
+                if sg.members.is_empty() {
+                    g.empty_since.get_or_insert(now);
+                } else {
+                    g.empty_since = None;
+                }
+                take_share_changes(&g.id, sg, &mut self.share_changes);
+            }
+        }
+        out.unwrap_or_else(|(e, m)| ShareHeartbeatResponse {
+            error: Some(e),
+            message: m,
+            ..ShareHeartbeatResponse::default()
+        })
+    }
+
+    fn share_heartbeat_inner(
+        &mut self,
+        req: &ShareHeartbeat,
+        topics: &dyn TopicView,
+        now: Instant,
+    ) -> Result<ShareHeartbeatResponse, (ResponseError, Option<String>)> {
+        share::validate(req)?;
+        let not_share = || {
+            (
+                ResponseError::GroupIdNotFound,
+                Some(format!("Group {} is not a share group.", req.group_id)),
+            )
+        };
+        match self.groups.get_mut(&req.group_id) {
+            None if req.member_epoch != 0 => {
+                return Err((
+                    ResponseError::GroupIdNotFound,
+                    Some(format!("Share group {} not found.", req.group_id)),
+                ));
+            }
+            None => {
+                let mut g = Group::new(&req.group_id, now);
+                g.protocol_type = Some("share".to_owned());
+                g.share = Some(ShareGroup::default());
+                self.groups.insert(req.group_id.clone(), g);
+            }
+            Some(g) if g.share.is_none() => {
+                let empty = g.members.is_empty()
+                    && g.pending.is_empty()
+                    && g.offsets.is_empty()
+                    && g.consumer.as_ref().is_none_or(|c| c.members.is_empty());
+                if !empty || req.member_epoch != 0 || g.consumer.is_some() {
+                    return Err(not_share());
+                }
+                g.share = Some(ShareGroup::default());
+                g.protocol_type = Some("share".to_owned());
+            }
+            Some(_) => {}
+        }
+        let defaults = self.share_settings(&req.group_id);
+        let g = self
+            .groups
+            .get_mut(&req.group_id)
+            .and_then(|g| g.share.as_mut())
+            .ok_or_else(not_share)?;
+        g.heartbeat(req, &defaults, topics, now)
+    }
+
+    /// ShareGroupDescribe for one group.
+    pub fn share_describe(
+        &self,
+        group_id: &str,
+    ) -> Result<ShareGroupDescription, (ResponseError, String)> {
+        match self.groups.get(group_id) {
+            None => Err((
+                ResponseError::GroupIdNotFound,
+                format!("Group {group_id} not found."),
+            )),
+            Some(g) => match &g.share {
+                Some(s) => Ok(s.describe()),
+                None => Err((
+                    ResponseError::GroupIdNotFound,
+                    format!("Group {group_id} is not a share group."),
+                )),
+            },
+        }
+    }
+
+    /// Whether `group_id` is a share group.
+    pub fn is_share_group(&self, group_id: &str) -> bool {
+        self.groups.get(group_id).is_some_and(|g| g.share.is_some())
+    }
+
+    fn share_group(&mut self, group_id: &str) -> Result<&mut ShareGroup, ResponseError> {
+        self.groups
+            .get_mut(group_id)
+            .and_then(|g| g.share.as_mut())
+            .ok_or(ResponseError::GroupIdNotFound)
+    }
+
+    /// The settings in force for a share group (its configs over the broker's defaults).
+    pub fn share_settings(&self, group_id: &str) -> ShareSettings {
+        self.share_overrides
+            .get(group_id)
+            .copied()
+            .unwrap_or(self.config.share)
+    }
+
+    /// The broker's share group defaults.
+    pub fn share_defaults(&self) -> ShareSettings {
+        self.config.share
+    }
+
+    /// Sets (or with `None` clears) a group's own share settings; the group need not exist.
+    pub fn set_share_settings(&mut self, group_id: &str, settings: Option<ShareSettings>) {
+        match settings {
+            Some(s) => self.share_overrides.insert(group_id.to_owned(), s),
+            None => self.share_overrides.remove(group_id),
+        };
+    }
+
+    /// Opens, moves on or closes a member's share session (ShareFetch with `fetching`, else
+    /// ShareAcknowledge).
+    pub fn share_session(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        epoch: i32,
+        add: &[ShareKey],
+        forget: &[ShareKey],
+        fetching: bool,
+    ) -> Result<ShareSessionView, ResponseError> {
+        let g = self
+            .share_group(group_id)
+            .map_err(|_| ResponseError::UnknownMemberId)?;
+        g.session(member_id, epoch, add, forget, fetching)
+    }
+
+    /// Where a fetch for `key` should read from (the share-partition starts at the log's end, or
+    /// its start with `share.auto.offset.reset=earliest`); `None` when it has nothing to give.
+    pub fn share_next_read(
+        &mut self,
+        group_id: &str,
+        key: ShareKey,
+        log_start: i64,
+        log_end: i64,
+        now: Instant,
+    ) -> Option<i64> {
+        let defaults = self.share_settings(group_id);
+        let g = self.share_group(group_id).ok()?;
+        let out = g.next_read(key, log_start, log_end, &defaults, now);
+        self.note_share(group_id);
+        out
+    }
+
+    /// Acquires records for a member among the batches read (base offset, last offset, control).
+    pub fn share_acquire(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        key: ShareKey,
+        batches: &[(i64, i64, bool)],
+        max_records: usize,
+        now: Instant,
+    ) -> Vec<AcquiredRange> {
+        let defaults = self.share_settings(group_id);
+        let Ok(g) = self.share_group(group_id) else {
+            return Vec::new();
+        };
+        let out = g.acquire(key, member_id, batches, max_records, &defaults, now);
+        self.note_share(group_id);
+        out
+    }
+
+    /// Applies a member's acknowledgements for one partition; an error comes with Kafka's
+    /// message where it has one.
+    pub fn share_acknowledge(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        key: ShareKey,
+        batches: &[AckBatch],
+    ) -> Result<(), (ResponseError, Option<&'static str>)> {
+        let defaults = self.share_settings(group_id);
+        let g = self.share_group(group_id).map_err(|e| (e, None))?;
+        let out = g.acknowledge(key, member_id, batches, &defaults);
+        self.note_share(group_id);
+        out
+    }
+
+    /// Releases what a member holds in these partitions (its share session closed).
+    pub fn share_release(&mut self, group_id: &str, member_id: &str, keys: &[ShareKey]) {
+        let defaults = self.share_settings(group_id);
+        if let Ok(g) = self.share_group(group_id) {
+            g.release(member_id, keys, &defaults);
+        }
+        self.note_share(group_id);
+    }
+
+    /// A share-partition's start offset, end offset and in-flight records, for the offsets admin
+    /// APIs; `None` when it was never read.
+    pub fn share_partition_state(
+        &self,
+        group_id: &str,
+        key: ShareKey,
+    ) -> Option<SharePartitionState> {
+        self.groups
+            .get(group_id)
+            .and_then(|g| g.share.as_ref())
+            .and_then(|s| s.partitions.get(&key))
+            .map(|p| p.state())
+    }
+
+    fn note_share(&mut self, group_id: &str) {
+        if let Some(g) = self.groups.get_mut(group_id) {
+            if let Some(sg) = &mut g.share {
+                take_share_changes(&g.id, sg, &mut self.share_changes);
+            }
+        }
+    }
+
+    /// Share-partition states to persist since the last call, in order.
+    pub fn take_share_changes(&mut self) -> Vec<ShareChange> {
+        std::mem::take(&mut self.share_changes)
+    }
+
+    /// Every share-partition's state, to rewrite the log.
+    pub fn share_snapshot(&self) -> Vec<ShareChange> {
+        let mut out = Vec::new();
+        for g in self.groups.values() {
+            if let Some(sg) = &g.share {
+                for (key, p) in &sg.partitions {
+                    out.push(ShareChange {
+                        group: g.id.clone(),
+                        key: *key,
+                        state: Some(p.state()),
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.group, a.key).cmp(&(&b.group, b.key)));
+        out
+    }
+
+    /// Applies one persisted share-partition state (replayed in order).
+    pub fn restore_share_partition(&mut self, change: &ShareChange, now: Instant) {
+        if change.state.is_none() && !self.groups.contains_key(&change.group) {
+            return;
+        }
+        let g = self
+            .groups
+            .entry(change.group.clone())
+            .or_insert_with(|| Group::new(&change.group, now));
+        g.protocol_type = Some("share".to_owned());
+        g.share
+            .get_or_insert_with(ShareGroup::default)
+            .restore_partition(change.key, change.state.as_ref(), now);
     }
 }

@@ -135,6 +135,8 @@ pub(crate) struct Group {
     pub(crate) membership_changed: bool,
     /// Set while the group is a KIP-848 consumer group (its classic fields then stay empty).
     pub(crate) consumer: Option<crate::consumer::ConsumerGroup>,
+    /// Set while the group is a KIP-932 share group (its classic fields then stay empty).
+    pub(crate) share: Option<crate::share::ShareGroup>,
 }
 
 impl Group {
@@ -157,6 +159,7 @@ impl Group {
             offsets: BTreeMap::new(),
             membership_changed: false,
             consumer: None,
+            share: None,
         }
     }
 

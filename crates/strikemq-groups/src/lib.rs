@@ -3,7 +3,9 @@
 //! Kafka's consumer group protocols as a deterministic state machine: the classic protocol
 //! (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, offset commits) and the KIP-848 consumer
 //! protocol ([`GroupCoordinator::consumer_heartbeat`], server-side `uniform` and `range`
-//! assignors, member epochs, revocation before reassignment). [`GroupCoordinator`] never reads a clock, sleeps,
+//! assignors, member epochs, revocation before reassignment) and KIP-932 share groups
+//! ([`GroupCoordinator::share_heartbeat`]: members sharing partitions, records acquired under a
+//! lock, acknowledged, released and redelivered up to a delivery limit). [`GroupCoordinator`] never reads a clock, sleeps,
 //! spawns or does I/O: every call takes `now`, answers at once ([`Reply::Now`]) or parks the caller
 //! under a [`Waiter`] id ([`Reply::Wait`]) whose answer later shows up in
 //! [`GroupCoordinator::take_completions`], and [`GroupCoordinator::tick`] applies the timeouts
@@ -49,6 +51,7 @@ mod consumer;
 mod coordinator;
 mod group;
 pub mod offsets_log;
+mod share;
 
 pub use consumer::{
     Assignment, ConsumerGroupChange, ConsumerGroupDescription, ConsumerGroupRecord,
@@ -61,6 +64,11 @@ pub use coordinator::{
     OffsetChange, Reply, SyncRequest, SyncResponse, TopicPartition, Waiter,
 };
 pub use group::{CommittedOffset, GroupState};
+pub use share::{
+    ack, AckBatch, AcquiredRange, ShareChange, ShareGroupDescription, ShareHeartbeat,
+    ShareHeartbeatResponse, ShareKey, ShareMemberDescription, SharePartitionState,
+    ShareSessionView, ShareSettings, SHARE_ASSIGNOR,
+};
 pub use strikemq_codec::ResponseError;
 
 #[cfg(test)]

@@ -27,6 +27,12 @@
 //!                                          assigned, pending revocation and target
 //!                                          partitions), or null: it left
 //! ```
+//! Share-partitions (KIP-932, [`crate::GroupCoordinator::take_share_changes`]), one record each:
+//!
+//! ```text
+//! key    JSON {"sg": group, "t": topic id, "p": partition}
+//! value  JSON {"start", "end", "records": [[offset, delivery count], ...]}, or null: gone
+//! ```
 //! The kinds of key do not parse as each other, so each decoder skips the others' records.
 
 use bytes::Bytes;
@@ -37,6 +43,77 @@ use crate::consumer::ConsumerGroupChange;
 pub use crate::coordinator::OffsetChange;
 use crate::coordinator::{GroupMetadata, MemberMetadata, MembershipChange, TopicPartition};
 use crate::group::CommittedOffset;
+use crate::share::{ShareChange, SharePartitionState};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShareKeyJson {
+    sg: String,
+    t: String,
+    p: i32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ShareValue {
+    start: i64,
+    end: i64,
+    records: Vec<(i64, i16)>,
+}
+
+/// Encodes share-partition states as one record batch; `None` when there is nothing to write.
+pub fn encode_share_partitions(changes: &[ShareChange], now_ms: i64) -> Option<Bytes> {
+    if changes.is_empty() {
+        return None;
+    }
+    let mut b = BatchBuilder::new();
+    for c in changes {
+        let key = ShareKeyJson {
+            sg: c.group.clone(),
+            t: c.key.0.to_string(),
+            p: c.key.1,
+        };
+        let value = match &c.state {
+            Some(st) => Some(
+                serde_json::to_vec(&ShareValue {
+                    start: st.start,
+                    end: st.end,
+                    records: st.records.clone(),
+                })
+                .ok()?,
+            ),
+            None => None,
+        };
+        b = b.record(NewRecord {
+            timestamp: now_ms,
+            key: Some(Bytes::from(serde_json::to_vec(&key).ok()?)),
+            value: value.map(Bytes::from),
+            headers: Vec::new(),
+        });
+    }
+    Some(b.build())
+}
+
+/// Decodes one share-partition record; `None` for records of another kind.
+pub fn decode_share_partition(record: &Record) -> Option<ShareChange> {
+    let key: ShareKeyJson = serde_json::from_slice(record.key.as_ref()?).ok()?;
+    let topic = uuid::Uuid::parse_str(&key.t).ok()?;
+    let state = match &record.value {
+        Some(v) => {
+            let v: ShareValue = serde_json::from_slice(v).ok()?;
+            Some(SharePartitionState {
+                start: v.start,
+                end: v.end,
+                records: v.records,
+            })
+        }
+        None => None,
+    };
+    Some(ShareChange {
+        group: key.sg,
+        key: (topic, key.p),
+        state,
+    })
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

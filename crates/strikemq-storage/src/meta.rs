@@ -21,6 +21,8 @@ pub enum MetaFile {
     ProducerIds,
     /// The dynamic broker configs (JSON with a `version` field).
     BrokerConfigs,
+    /// Group configs (resource type GROUP; JSON with a `version` field).
+    GroupConfigs,
 }
 
 impl MetaFile {
@@ -29,6 +31,7 @@ impl MetaFile {
         match self {
             MetaFile::ProducerIds => "producer_ids",
             MetaFile::BrokerConfigs => "broker_configs.json",
+            MetaFile::GroupConfigs => "group_configs.json",
         }
     }
 }

@@ -9,5 +9,6 @@ mod metadata;
 mod produce;
 mod producers;
 mod routing;
+mod share_groups;
 mod topics_admin;
 mod transactions;

@@ -105,6 +105,10 @@ fn default_request(key: ApiKey) -> Option<RequestKind> {
         ListTransactions,
         ConsumerGroupHeartbeat,
         ConsumerGroupDescribe,
+        ShareGroupHeartbeat,
+        ShareGroupDescribe,
+        ShareFetch,
+        ShareAcknowledge,
     )
 }
 

@@ -425,7 +425,11 @@ fn transaction_version_2_adds_partitions_on_produce_and_bumps_the_epoch_at_every
         .collect();
     assert_eq!(
         finalized,
-        [("group.version", 1), ("transaction.version", 2)]
+        [
+            ("group.version", 1),
+            ("transaction.version", 2),
+            ("share.version", 1)
+        ]
     );
     assert!(v.finalized_features_epoch >= 0);
 

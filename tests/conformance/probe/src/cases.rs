@@ -17,6 +17,7 @@ use crate::conn::{Answer, Conn};
 use crate::Observation;
 
 mod consumer_groups;
+mod share_groups;
 mod transactions;
 
 /// Timestamps of the records the scenario writes: fixed, so answers are the same on every run.
@@ -165,6 +166,7 @@ pub(crate) fn run(bootstrap: &str, prefix: &str) -> Result<Vec<Observation>> {
     p.describe_topic_partitions()?;
     p.transactions()?;
     p.consumer_groups()?;
+    p.share_groups()?;
     // Last: it changes broker-level settings (and puts them back).
     p.broker_configs()?;
     // Every advertised version of every served API must have been asked at least once.
@@ -2880,8 +2882,20 @@ in_given_order!(
     AddOffsetsToTxnResponse,
     EndTxnResponse,
     TxnOffsetCommitResponse,
-    ConsumerGroupHeartbeatResponse
+    ConsumerGroupHeartbeatResponse,
+    ShareGroupHeartbeatResponse,
+    ShareFetchResponse,
+    ShareAcknowledgeResponse
 );
+
+/// ShareGroupDescribe lists a group's members in no given order: by member id.
+impl Canonical for ShareGroupDescribeResponse {
+    fn canonical(&mut self) {
+        for g in &mut self.groups {
+            g.members.sort_by(|a, b| a.member_id.cmp(&b.member_id));
+        }
+    }
+}
 
 /// ConsumerGroupDescribe lists a group's members in no given order: by member id.
 impl Canonical for ConsumerGroupDescribeResponse {
