@@ -30,8 +30,6 @@ FEATURES = [
 
 # Features no client has with StrikeMQ, with the reason: shown as "known deviation" in every row.
 NOT_SUPPORTED = {
-    "share": "share groups (KIP-932: ShareGroupHeartbeat, ShareFetch, ShareAcknowledge) are not "
-             "served yet (issue 20).",
     "streams": "the streams rebalance protocol (KIP-1071, group.protocol=streams) is not served "
                "yet (issue 20); Kafka Streams runs with the classic protocol.",
 }
@@ -121,7 +119,8 @@ CLIENTS = [
         "name": "Apache Kafka Java client",
         "version": "static:4.4.0",
         "tests": {**java(J44, kafka=["conformance:test_client_scenarios.test_java_client_observes_the_same"]),
-                  "kip848": [J44 + "JavaConsumerProtocolTest.*"]},
+                  "kip848": [J44 + "JavaConsumerProtocolTest.*"],
+                  "share": [J44 + "JavaShareConsumerTest.*"]},
     },
     {
         "name": "Apache Kafka Java client",

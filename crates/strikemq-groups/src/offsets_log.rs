@@ -495,6 +495,37 @@ mod tests {
     }
 
     #[test]
+    fn share_partition_records_round_trip_and_keep_apart() {
+        let changes = vec![
+            ShareChange {
+                group: "sg".into(),
+                key: (uuid::Uuid::from_u128(3), 1),
+                state: Some(SharePartitionState {
+                    start: 4,
+                    end: 9,
+                    records: vec![(4, 2), (7, 1)],
+                }),
+            },
+            ShareChange {
+                group: "sg".into(),
+                key: (uuid::Uuid::from_u128(3), 2),
+                state: None,
+            },
+        ];
+        let bytes = encode_share_partitions(&changes, 1).unwrap();
+        let batch = RecordBatch::parse(&bytes).unwrap();
+        let records = decode_records(&batch).unwrap();
+        let back: Vec<_> = records
+            .iter()
+            .map(|r| decode_share_partition(r).unwrap())
+            .collect();
+        assert_eq!(back, changes);
+        assert!(records.iter().all(|r| decode(r).is_none()
+            && decode_membership(r).is_none()
+            && decode_consumer_group(r).is_none()));
+    }
+
+    #[test]
     fn changes_round_trip_through_a_batch() {
         let changes = vec![
             OffsetChange {

@@ -1005,3 +1005,185 @@ impl ShareGroup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic() -> Uuid {
+        Uuid::from_u128(7)
+    }
+
+    fn settings(limit: i16) -> ShareSettings {
+        ShareSettings {
+            delivery_count_limit: limit,
+            ..ShareSettings::default()
+        }
+    }
+
+    #[test]
+    fn simple_assignor_shares_partitions_only_when_members_outnumber_them() {
+        let t = topic();
+        let subs = |n: usize| -> BTreeMap<String, BTreeSet<Uuid>> {
+            (0..n).map(|i| (format!("m{i}"), [t].into())).collect()
+        };
+        let parts: BTreeMap<Uuid, i32> = [(t, 4)].into();
+        let two = simple(&subs(2), &parts);
+        assert_eq!(two["m0"][&t], [0, 2].into());
+        assert_eq!(two["m1"][&t], [1, 3].into());
+        let six = simple(&subs(6), &parts);
+        let counts: Vec<usize> = six.values().map(|a| a[&t].len()).collect();
+        assert_eq!(counts, vec![1; 6]);
+        assert_eq!(six["m4"][&t], [0].into());
+    }
+
+    #[test]
+    fn records_are_acquired_released_and_archived_at_the_limit() {
+        let s = settings(2);
+        let now = Instant::now();
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        let mut p = SharePartition::new(10);
+        let batches = [(10, 12, false), (13, 13, true), (14, 15, false)];
+        let got = p.acquire(&a, &batches, 100, &s, now);
+        assert_eq!(
+            got,
+            vec![
+                AcquiredRange {
+                    first: 10,
+                    last: 12,
+                    delivery_count: 1
+                },
+                AcquiredRange {
+                    first: 14,
+                    last: 15,
+                    delivery_count: 1
+                },
+            ]
+        );
+        assert_eq!(p.end, 16);
+        // Nothing left for b.
+        assert!(p.acquire(&b, &batches, 100, &s, now).is_empty());
+        // b may not acknowledge a's records; a releases 11 and accepts the rest.
+        let release = AckBatch {
+            first: 11,
+            last: 11,
+            types: vec![ack::RELEASE],
+        };
+        assert!(p.acknowledge("b", std::slice::from_ref(&release), &s).is_err());
+        p.acknowledge("a", &[release], &s).unwrap();
+        let rest = AckBatch {
+            first: 14,
+            last: 15,
+            types: vec![ack::ACCEPT],
+        };
+        p.acknowledge("a", &[rest], &s).unwrap();
+        let accept10 = AckBatch {
+            first: 10,
+            last: 10,
+            types: vec![ack::ACCEPT],
+        };
+        p.acknowledge("a", &[accept10], &s).unwrap();
+        assert_eq!(p.start(), 11);
+        // 11 goes to b, its second delivery; its lock expires: at the limit it is archived.
+        let again = p.acquire(&b, &batches, 100, &s, now);
+        assert_eq!(
+            again,
+            vec![AcquiredRange {
+                first: 11,
+                last: 11,
+                delivery_count: 2
+            }]
+        );
+        p.expire(now + s.record_lock_duration, &s);
+        assert_eq!(p.start(), 12);
+        // 12 is still a's until a leaves; then it is available again.
+        p.release_member("a", &s);
+        let last = p.acquire(&b, &batches, 100, &s, now);
+        assert_eq!(
+            last,
+            vec![AcquiredRange {
+                first: 12,
+                last: 12,
+                delivery_count: 2
+            }]
+        );
+    }
+
+    #[test]
+    fn acknowledgement_batches_are_checked() {
+        let ok = AckBatch {
+            first: 0,
+            last: 2,
+            types: vec![1, 2, 3],
+        };
+        assert!(AckBatch::check(&[ok]).is_ok());
+        let short = AckBatch {
+            first: 0,
+            last: 2,
+            types: vec![1, 2],
+        };
+        assert!(AckBatch::check(&[short]).is_err());
+        let unknown = AckBatch {
+            first: 0,
+            last: 0,
+            types: vec![9],
+        };
+        assert!(AckBatch::check(&[unknown]).is_err());
+        let backwards = AckBatch {
+            first: 5,
+            last: 4,
+            types: vec![1],
+        };
+        assert!(AckBatch::check(&[backwards]).is_err());
+    }
+
+    #[test]
+    fn share_session_epochs() {
+        let mut g = ShareGroup::default();
+        let now = Instant::now();
+        let req = ShareHeartbeat {
+            group_id: "g".into(),
+            member_id: "m".into(),
+            member_epoch: 0,
+            subscribed_topic_names: Some(vec!["t".into()]),
+            ..ShareHeartbeat::default()
+        };
+        struct NoTopics;
+        impl TopicView for NoTopics {
+            fn by_name(&self, _: &str) -> Option<(Uuid, i32)> {
+                None
+            }
+            fn name_of(&self, _: Uuid) -> Option<String> {
+                None
+            }
+            fn names(&self) -> Vec<String> {
+                Vec::new()
+            }
+        }
+        g.heartbeat(&req, &ShareSettings::default(), &NoTopics, now)
+            .unwrap();
+        let k = (topic(), 0);
+        assert_eq!(
+            g.session("x", 0, &[k], &[], true),
+            Err(ResponseError::UnknownMemberId)
+        );
+        assert_eq!(
+            g.session("m", 1, &[k], &[], true),
+            Err(ResponseError::ShareSessionNotFound)
+        );
+        assert!(g.session("m", 0, &[k], &[], true).unwrap().full);
+        assert_eq!(
+            g.session("m", 2, &[], &[], true),
+            Err(ResponseError::InvalidShareSessionEpoch)
+        );
+        assert_eq!(
+            g.session("m", 1, &[], &[], true).unwrap().partitions,
+            vec![k]
+        );
+        assert_eq!(
+            g.session("m", 0, &[], &[], false),
+            Err(ResponseError::InvalidShareSessionEpoch)
+        );
+        assert!(g.session("m", -1, &[], &[], false).unwrap().closed);
+    }
+}
