@@ -524,12 +524,20 @@ func transactions(ctx context.Context, bootstrap, prefix string, adm *kadm.Clien
 				seen += len(recs)
 			}
 		}
-		offsets, err := adm.FetchOffsets(ctx, group)
-		if err != nil {
-			return nil, err
+		// With transaction.version 2 Kafka writes the commit's markers after EndTxn answers,
+		// so the committed offset shows a moment later: wait for it, as a client would.
+		var at int64
+		for wait := time.Now().Add(10 * time.Second); time.Now().Before(wait); time.Sleep(100 * time.Millisecond) {
+			offsets, err := adm.FetchOffsets(ctx, group)
+			if err != nil {
+				return nil, err
+			}
+			if o, ok := offsets.Lookup(tx, 0); ok && o.Err == nil && o.At > 0 {
+				at = o.At
+				break
+			}
 		}
-		o, _ := offsets.Lookup(tx, 0)
-		return []any{seen, readCommitted(ctx, bootstrap, adm, outTopic), o.At}, nil
+		return []any{seen, readCommitted(ctx, bootstrap, adm, outTopic), at}, nil
 	})
 }
 
