@@ -45,6 +45,21 @@ use crate::coordinator::{GroupMetadata, MemberMetadata, MembershipChange, TopicP
 use crate::group::CommittedOffset;
 use crate::share::{ShareChange, SharePartitionState};
 
+/// Adds a record with a JSON key and an already encoded value (`None`: a tombstone).
+fn with_json_record(
+    b: BatchBuilder,
+    key: &impl Serialize,
+    value: Option<Vec<u8>>,
+    now_ms: i64,
+) -> Option<BatchBuilder> {
+    Some(b.record(NewRecord {
+        timestamp: now_ms,
+        key: Some(Bytes::from(serde_json::to_vec(key).ok()?)),
+        value: value.map(Bytes::from),
+        headers: Vec::new(),
+    }))
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ShareKeyJson {
@@ -83,12 +98,7 @@ pub fn encode_share_partitions(changes: &[ShareChange], now_ms: i64) -> Option<B
             ),
             None => None,
         };
-        b = b.record(NewRecord {
-            timestamp: now_ms,
-            key: Some(Bytes::from(serde_json::to_vec(&key).ok()?)),
-            value: value.map(Bytes::from),
-            headers: Vec::new(),
-        });
+        b = with_json_record(b, &key, value, now_ms)?;
     }
     Some(b.build())
 }
@@ -156,12 +166,7 @@ pub fn encode_consumer_groups(changes: &[ConsumerGroupChange], now_ms: i64) -> O
                 },
             ),
         };
-        b = b.record(NewRecord {
-            timestamp: now_ms,
-            key: Some(Bytes::from(serde_json::to_vec(&key).ok()?)),
-            value: value.map(Bytes::from),
-            headers: Vec::new(),
-        });
+        b = with_json_record(b, &key, value, now_ms)?;
     }
     Some(b.build())
 }

@@ -1069,7 +1069,9 @@ mod tests {
             last: 11,
             types: vec![ack::RELEASE],
         };
-        assert!(p.acknowledge("b", std::slice::from_ref(&release), &s).is_err());
+        assert!(p
+            .acknowledge("b", std::slice::from_ref(&release), &s)
+            .is_err());
         p.acknowledge("a", &[release], &s).unwrap();
         let rest = AckBatch {
             first: 14,
