@@ -17,9 +17,12 @@ use strikemq_codec::messages::share_group_describe_response::{
 };
 use strikemq_codec::messages::share_group_heartbeat_response::{Assignment, TopicPartitions};
 use strikemq_codec::messages::{
-    share_acknowledge_response, ApiKey, ResponseKind, ShareAcknowledgeRequest,
-    ShareAcknowledgeResponse, ShareFetchRequest, ShareFetchResponse, ShareGroupDescribeRequest,
-    ShareGroupDescribeResponse, ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse, TopicName,
+    share_acknowledge_response, AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse,
+    ApiKey, DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse,
+    DescribeShareGroupOffsetsRequest, DescribeShareGroupOffsetsResponse, ResponseKind,
+    ShareAcknowledgeRequest, ShareAcknowledgeResponse, ShareFetchRequest, ShareFetchResponse,
+    ShareGroupDescribeRequest, ShareGroupDescribeResponse, ShareGroupHeartbeatRequest,
+    ShareGroupHeartbeatResponse, TopicName,
 };
 use strikemq_codec::response::{Response, ResponseBody};
 use strikemq_codec::{ResponseError, StrBytes};
@@ -531,5 +534,186 @@ pub(crate) fn route_acknowledge(
     broker.wake_parked();
     ctx.respond(ResponseKind::ShareAcknowledge(
         ShareAcknowledgeResponse::default().with_responses(responses),
+    ))
+}
+
+/// DescribeShareGroupOffsets: each share-partition's start offset (SPSO), -1 for a partition the
+/// group never read.
+pub(crate) fn route_describe_offsets(
+    broker: &Broker,
+    r: DescribeShareGroupOffsetsRequest,
+    ctx: &RequestContext<'_>,
+) -> Outcome {
+    use strikemq_codec::messages::describe_share_group_offsets_response::{
+        DescribeShareGroupOffsetsResponseGroup as Group,
+        DescribeShareGroupOffsetsResponsePartition as Partition,
+        DescribeShareGroupOffsetsResponseTopic as Topic,
+    };
+    let store = broker.store();
+    let groups = r
+        .groups
+        .iter()
+        .map(|g| {
+            let base = Group::default().with_group_id(g.group_id.clone());
+            // As Kafka: a group without share state (or none at all) has start offset -1
+            // everywhere, without an error.
+            let states = broker
+                .with_groups(|c| c.share_offsets(g.group_id.0.as_str()))
+                .unwrap_or_default();
+            let start = |key: ShareKey| {
+                states
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map_or(-1, |(_, o)| *o)
+            };
+            let asked: Vec<(String, Vec<i32>)> = match &g.topics {
+                Some(ts) => ts
+                    .iter()
+                    .map(|t| (t.topic_name.0.to_string(), t.partitions.clone()))
+                    .collect(),
+                None => {
+                    let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+                    for ((t, p), _) in &states {
+                        if let Some(topic) = store.topic_by_id(*t) {
+                            by_topic
+                                .entry(topic.name().to_owned())
+                                .or_default()
+                                .push(*p);
+                        }
+                    }
+                    by_topic.into_iter().collect()
+                }
+            };
+            let topics = asked
+                .into_iter()
+                .map(|(name, parts)| {
+                    let topic = store.topic(&name);
+                    let id = topic.as_ref().map_or(Uuid::nil(), |t| t.id());
+                    let partitions = parts
+                        .into_iter()
+                        .map(|p| {
+                            Partition::default()
+                                .with_partition_index(p)
+                                .with_start_offset(start((id, p)))
+                                .with_leader_epoch(0)
+                        })
+                        .collect();
+                    Topic::default()
+                        .with_topic_name(TopicName(s(&name)))
+                        .with_topic_id(id)
+                        .with_partitions(partitions)
+                })
+                .collect();
+            base.with_topics(topics)
+        })
+        .collect();
+    ctx.respond(ResponseKind::DescribeShareGroupOffsets(
+        DescribeShareGroupOffsetsResponse::default().with_groups(groups),
+    ))
+}
+
+fn empty_group_message(e: ResponseError) -> Option<StrBytes> {
+    (e == ResponseError::NonEmptyGroup).then(|| s("The group is not empty."))
+}
+
+/// AlterShareGroupOffsets: an empty share group's share-partitions start again at the offsets
+/// given.
+pub(crate) fn route_alter_offsets(
+    broker: &Broker,
+    r: AlterShareGroupOffsetsRequest,
+    ctx: &RequestContext<'_>,
+) -> Outcome {
+    use strikemq_codec::messages::alter_share_group_offsets_response::{
+        AlterShareGroupOffsetsResponsePartition as Partition,
+        AlterShareGroupOffsetsResponseTopic as Topic,
+    };
+    let group = r.group_id.0.to_string();
+    if let Err(e) = broker.with_groups(|g| g.share_group_is_empty(&group)) {
+        return ctx.respond(ResponseKind::AlterShareGroupOffsets(
+            AlterShareGroupOffsetsResponse::default()
+                .with_error_code(code(e))
+                .with_error_message(empty_group_message(e)),
+        ));
+    }
+    let store = broker.store();
+    let responses = r
+        .topics
+        .iter()
+        .map(|t| {
+            let topic = store.topic(t.topic_name.0.as_str());
+            let id = topic.as_ref().map_or(Uuid::nil(), |x| x.id());
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let base = Partition::default().with_partition_index(p.partition_index);
+                    let log = crate::errors::partition_log(topic.as_deref(), p.partition_index);
+                    match log {
+                        Err(e) => base.with_error_code(code(e)).with_error_message(Some(s(
+                            "This server does not host this topic-partition.",
+                        ))),
+                        Ok(log) if p.start_offset < -1 || p.start_offset > log.log_end_offset() => {
+                            base.with_error_code(code(ResponseError::InvalidRequest))
+                        }
+                        Ok(log) => {
+                            // -1 is the log's end, as `share.auto.offset.reset=latest` starts.
+                            let at = if p.start_offset == -1 {
+                                log.log_end_offset()
+                            } else {
+                                p.start_offset.max(log.log_start_offset())
+                            };
+                            broker.with_groups(|g| {
+                                g.share_reset_offset(&group, (id, p.partition_index), at)
+                            });
+                            base
+                        }
+                    }
+                })
+                .collect();
+            Topic::default()
+                .with_topic_name(t.topic_name.clone())
+                .with_topic_id(id)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ctx.respond(ResponseKind::AlterShareGroupOffsets(
+        AlterShareGroupOffsetsResponse::default().with_responses(responses),
+    ))
+}
+
+/// DeleteShareGroupOffsets: an empty share group forgets its state for these topics.
+pub(crate) fn route_delete_offsets(
+    broker: &Broker,
+    r: DeleteShareGroupOffsetsRequest,
+    ctx: &RequestContext<'_>,
+) -> Outcome {
+    use strikemq_codec::messages::delete_share_group_offsets_response::DeleteShareGroupOffsetsResponseTopic as Topic;
+    let group = r.group_id.0.to_string();
+    if let Err(e) = broker.with_groups(|g| g.share_group_is_empty(&group)) {
+        return ctx.respond(ResponseKind::DeleteShareGroupOffsets(
+            DeleteShareGroupOffsetsResponse::default()
+                .with_error_code(code(e))
+                .with_error_message(empty_group_message(e)),
+        ));
+    }
+    let responses = r
+        .topics
+        .iter()
+        .map(|t| {
+            let base = Topic::default().with_topic_name(t.topic_name.clone());
+            match broker.store().topic(t.topic_name.0.as_str()) {
+                Some(topic) => {
+                    let id = topic.id();
+                    broker.with_groups(|g| g.share_delete_offsets(&group, id));
+                    base.with_topic_id(id)
+                }
+                None => base
+                    .with_error_code(code(ResponseError::UnknownTopicOrPartition))
+                    .with_error_message(Some(s("This server does not host this topic-partition."))),
+            }
+        })
+        .collect();
+    ctx.respond(ResponseKind::DeleteShareGroupOffsets(
+        DeleteShareGroupOffsetsResponse::default().with_responses(responses),
     ))
 }

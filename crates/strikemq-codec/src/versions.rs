@@ -72,10 +72,13 @@ fn served() -> [ApiRange; SERVED_COUNT] {
         range_of::<ShareGroupDescribeRequest>(ApiKey::ShareGroupDescribe),
         range_of::<ShareFetchRequest>(ApiKey::ShareFetch),
         range_of::<ShareAcknowledgeRequest>(ApiKey::ShareAcknowledge),
+        range_of::<DescribeShareGroupOffsetsRequest>(ApiKey::DescribeShareGroupOffsets),
+        range_of::<AlterShareGroupOffsetsRequest>(ApiKey::AlterShareGroupOffsets),
+        range_of::<DeleteShareGroupOffsetsRequest>(ApiKey::DeleteShareGroupOffsets),
     ]
 }
 
-const SERVED_COUNT: usize = 41;
+const SERVED_COUNT: usize = 44;
 
 /// The lowest Produce version Kafka 4.x advertises. KIP-896 removed v0-v2 from the broker but
 /// Kafka keeps advertising them because librdkafka before 2.x refuses a broker whose Produce range
@@ -153,6 +156,9 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::ShareGroupDescribe => "ShareGroupDescribe",
         ApiKey::ShareFetch => "ShareFetch",
         ApiKey::ShareAcknowledge => "ShareAcknowledge",
+        ApiKey::DescribeShareGroupOffsets => "DescribeShareGroupOffsets",
+        ApiKey::AlterShareGroupOffsets => "AlterShareGroupOffsets",
+        ApiKey::DeleteShareGroupOffsets => "DeleteShareGroupOffsets",
         _ => "other",
     }
 }

@@ -1994,6 +1994,54 @@ impl GroupCoordinator {
             .map(|p| p.state())
     }
 
+    /// The share-partitions a share group has state for, with their start offsets; `Err` when
+    /// the group is unknown or not a share group.
+    pub fn share_offsets(&self, group_id: &str) -> Result<Vec<(ShareKey, i64)>, ResponseError> {
+        let g = self
+            .groups
+            .get(group_id)
+            .and_then(|g| g.share.as_ref())
+            .ok_or(ResponseError::GroupIdNotFound)?;
+        let mut out: Vec<(ShareKey, i64)> =
+            g.partitions.iter().map(|(k, p)| (*k, p.start())).collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Checks that a share group may have its offsets altered or deleted: it exists, is a share
+    /// group and has no members.
+    pub fn share_group_is_empty(&self, group_id: &str) -> Result<(), ResponseError> {
+        match self.groups.get(group_id) {
+            None => Err(ResponseError::GroupIdNotFound),
+            Some(g) => match &g.share {
+                None => Err(ResponseError::GroupIdNotFound),
+                Some(s) if !s.members.is_empty() => Err(ResponseError::NonEmptyGroup),
+                Some(_) => Ok(()),
+            },
+        }
+    }
+
+    /// AlterShareGroupOffsets of one partition (the group is empty).
+    pub fn share_reset_offset(&mut self, group_id: &str, key: ShareKey, offset: i64) {
+        if let Ok(g) = self.share_group(group_id) {
+            g.reset_partition(key, offset);
+        }
+        self.note_share(group_id);
+    }
+
+    /// DeleteShareGroupOffsets of one topic (the group is empty).
+    pub fn share_delete_offsets(&mut self, group_id: &str, topic: uuid::Uuid) {
+        if let Ok(g) = self.share_group(group_id) {
+            for key in g.forget_topic(topic) {
+                self.share_changes.push(ShareChange {
+                    group: group_id.to_owned(),
+                    key,
+                    state: None,
+                });
+            }
+        }
+    }
+
     fn note_share(&mut self, group_id: &str) {
         if let Some(g) = self.groups.get_mut(group_id) {
             if let Some(sg) = &mut g.share {

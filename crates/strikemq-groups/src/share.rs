@@ -444,6 +444,13 @@ impl SharePartition {
         }
     }
 
+    /// AlterShareGroupOffsets: the window starts afresh at `offset`.
+    fn reset_to(&mut self, offset: i64) {
+        self.records.clear();
+        self.end = offset;
+        self.dirty = true;
+    }
+
     fn restore(s: &SharePartitionState, now: Instant) -> SharePartition {
         SharePartition {
             end: s.end,
@@ -975,6 +982,28 @@ impl ShareGroup {
                 p.release_member(member, &settings);
             }
         }
+    }
+
+    /// AlterShareGroupOffsets of one partition: its state starts at `offset`.
+    pub(crate) fn reset_partition(&mut self, key: ShareKey, offset: i64) {
+        self.partitions
+            .entry(key)
+            .or_insert_with(|| SharePartition::new(offset))
+            .reset_to(offset);
+    }
+
+    /// DeleteShareGroupOffsets of one topic: its share-partitions are forgotten; returns them.
+    pub(crate) fn forget_topic(&mut self, topic: Uuid) -> Vec<ShareKey> {
+        let keys: Vec<ShareKey> = self
+            .partitions
+            .keys()
+            .filter(|k| k.0 == topic)
+            .copied()
+            .collect();
+        for k in &keys {
+            self.partitions.remove(k);
+        }
+        keys
     }
 
     /// The share-partitions whose state changed since the last call.

@@ -109,6 +109,9 @@ fn default_request(key: ApiKey) -> Option<RequestKind> {
         ShareGroupDescribe,
         ShareFetch,
         ShareAcknowledge,
+        DescribeShareGroupOffsets,
+        AlterShareGroupOffsets,
+        DeleteShareGroupOffsets,
     )
 }
 

@@ -336,3 +336,85 @@ fn share_partition_state_survives_a_restart() {
     );
     b.close().unwrap();
 }
+
+/// AlterShareGroupOffsets moves an empty share group's start; DeleteShareGroupOffsets forgets
+/// it (the next member starts where `share.auto.offset.reset` says); a group with members is
+/// refused.
+#[test]
+fn share_group_offsets_are_described_altered_and_deleted() {
+    use strikemq_codec::messages::alter_share_group_offsets_request::{
+        AlterShareGroupOffsetsRequestPartition, AlterShareGroupOffsetsRequestTopic,
+    };
+    use strikemq_codec::messages::delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic;
+    use strikemq_codec::messages::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup;
+    let t = broker();
+    let b = &t.broker;
+    let topic = setup(b);
+    heartbeat(b, "a", 0);
+    let alter = AlterShareGroupOffsetsRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_topics(vec![AlterShareGroupOffsetsRequestTopic::default()
+            .with_topic_name(name("t"))
+            .with_partitions(vec![
+                AlterShareGroupOffsetsRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_start_offset(3),
+            ])]);
+    let alter_code = |b: &Broker| {
+        let ResponseKind::AlterShareGroupOffsets(r) =
+            response(call(b, ApiKey::AlterShareGroupOffsets, 0, &alter))
+        else {
+            panic!()
+        };
+        r.error_code
+    };
+    assert_eq!(alter_code(b), ResponseError::NonEmptyGroup.code());
+    let leave = ShareGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_member_id(s("a"))
+        .with_member_epoch(-1);
+    response(call(b, ApiKey::ShareGroupHeartbeat, 1, &leave));
+    assert_eq!(alter_code(b), 0);
+    let describe = DescribeShareGroupOffsetsRequest::default().with_groups(vec![
+        DescribeShareGroupOffsetsRequestGroup::default()
+            .with_group_id(GroupId(s(GROUP)))
+            .with_topics(None),
+    ]);
+    let ResponseKind::DescribeShareGroupOffsets(d) =
+        response(call(b, ApiKey::DescribeShareGroupOffsets, 0, &describe))
+    else {
+        panic!()
+    };
+    assert_eq!(d.groups[0].topics[0].partitions[0].start_offset, 3, "{d:?}");
+    heartbeat(b, "z", 0);
+    let now = Instant::now();
+    assert_eq!(
+        acquired(&share_fetch(b, "z", 0, topic, vec![], now)),
+        vec![(3, 4, 1)]
+    );
+    let r = share_fetch(b, "z", -1, topic, vec![], now);
+    assert_eq!(r.error_code, 0);
+    response(call(
+        b,
+        ApiKey::ShareGroupHeartbeat,
+        1,
+        &leave.clone().with_member_id(s("z")),
+    ));
+    let delete = DeleteShareGroupOffsetsRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_topics(vec![
+            DeleteShareGroupOffsetsRequestTopic::default().with_topic_name(name("t"))
+        ]);
+    let ResponseKind::DeleteShareGroupOffsets(r) =
+        response(call(b, ApiKey::DeleteShareGroupOffsets, 0, &delete))
+    else {
+        panic!()
+    };
+    assert_eq!((r.error_code, r.responses[0].error_code), (0, 0));
+    // Forgotten: the next member starts again from the earliest offset (the group config).
+    heartbeat(b, "y", 0);
+    assert_eq!(
+        acquired(&share_fetch(b, "y", 0, topic, vec![], now)),
+        vec![(0, 4, 1)]
+    );
+}

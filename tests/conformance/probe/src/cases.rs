@@ -2885,7 +2885,10 @@ in_given_order!(
     ConsumerGroupHeartbeatResponse,
     ShareGroupHeartbeatResponse,
     ShareFetchResponse,
-    ShareAcknowledgeResponse
+    ShareAcknowledgeResponse,
+    DescribeShareGroupOffsetsResponse,
+    AlterShareGroupOffsetsResponse,
+    DeleteShareGroupOffsetsResponse
 );
 
 /// ShareGroupDescribe lists a group's members in no given order: by member id.

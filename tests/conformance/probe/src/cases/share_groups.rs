@@ -87,6 +87,21 @@ fn share_ack_req(
                 )])])
 }
 
+fn alter_offsets(group: &str, topic: &str, offset: i64) -> AlterShareGroupOffsetsRequest {
+    use alter_share_group_offsets_request::{
+        AlterShareGroupOffsetsRequestPartition, AlterShareGroupOffsetsRequestTopic,
+    };
+    AlterShareGroupOffsetsRequest::default()
+        .with_group_id(group_id(group))
+        .with_topics(vec![AlterShareGroupOffsetsRequestTopic::default()
+            .with_topic_name(topic_name(topic))
+            .with_partitions(vec![
+                AlterShareGroupOffsetsRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_start_offset(offset),
+            ])])
+}
+
 impl Probe {
     /// Joins quietly and heartbeats until the member is given its partitions (Kafka assigns a
     /// share-partition once its state is initialized, a moment after the join); returns the
@@ -284,6 +299,12 @@ impl Probe {
             2,
             &DeleteGroupsRequest::default().with_groups_names(vec![group_id(&group)]),
         )?;
+        self.ask::<_, AlterShareGroupOffsetsResponse>(
+            "share offsets: alter a group with members",
+            ApiKey::AlterShareGroupOffsets,
+            0,
+            &alter_offsets(&group, &topic, 1),
+        )?;
         self.sg("share: second member leaves", &share_beat(&group, &b, -1))?;
         self.sg("share: it leaves again", &share_beat(&group, &b, -1))?;
         self.sg("share: first member leaves", &share_beat(&group, &a, -1))?;
@@ -292,6 +313,97 @@ impl Probe {
             ApiKey::ShareGroupDescribe,
             1,
             &ShareGroupDescribeRequest::default().with_group_ids(vec![group_id(&group)]),
+        )?;
+        self.share_offsets(&group, &topic)
+    }
+
+    fn share_offsets(&mut self, group: &str, topic: &str) -> Result<()> {
+        use describe_share_group_offsets_request::{
+            DescribeShareGroupOffsetsRequestGroup, DescribeShareGroupOffsetsRequestTopic,
+        };
+        let describe = |topics: Option<Vec<(&str, Vec<i32>)>>, groups: &[&str]| {
+            DescribeShareGroupOffsetsRequest::default().with_groups(
+                groups
+                    .iter()
+                    .map(|g| {
+                        DescribeShareGroupOffsetsRequestGroup::default()
+                            .with_group_id(group_id(g))
+                            .with_topics(topics.clone().map(|ts| {
+                                ts.into_iter()
+                                    .map(|(t, ps)| {
+                                        DescribeShareGroupOffsetsRequestTopic::default()
+                                            .with_topic_name(topic_name(t))
+                                            .with_partitions(ps)
+                                    })
+                                    .collect()
+                            }))
+                    })
+                    .collect(),
+            )
+        };
+        let ask_describe = |p: &mut Probe, case: &str, req: &DescribeShareGroupOffsetsRequest| {
+            p.ask::<_, DescribeShareGroupOffsetsResponse>(
+                case,
+                ApiKey::DescribeShareGroupOffsets,
+                0,
+                req,
+            )
+            .map(|_| ())
+        };
+        ask_describe(
+            self,
+            "share offsets: describe every topic",
+            &describe(None, &[group]),
+        )?;
+        ask_describe(
+            self,
+            "share offsets: describe partitions, one missing, and an unknown group",
+            &describe(
+                Some(vec![(topic, vec![0, 5]), ("no-such-topic", vec![0])]),
+                &[group, "no-such-share-group"],
+            ),
+        )?;
+        self.ask::<_, AlterShareGroupOffsetsResponse>(
+            "share offsets: alter",
+            ApiKey::AlterShareGroupOffsets,
+            0,
+            &alter_offsets(group, topic, 1),
+        )?;
+        self.ask::<_, AlterShareGroupOffsetsResponse>(
+            "share offsets: alter an unknown topic",
+            ApiKey::AlterShareGroupOffsets,
+            0,
+            &alter_offsets(group, "no-such-topic", 1),
+        )?;
+        ask_describe(
+            self,
+            "share offsets: describe after alter",
+            &describe(None, &[group]),
+        )?;
+        let delete = |t: &str| {
+            DeleteShareGroupOffsetsRequest::default()
+                .with_group_id(group_id(group))
+                .with_topics(vec![
+                    delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default()
+                        .with_topic_name(topic_name(t)),
+                ])
+        };
+        self.ask::<_, DeleteShareGroupOffsetsResponse>(
+            "share offsets: delete",
+            ApiKey::DeleteShareGroupOffsets,
+            0,
+            &delete(topic),
+        )?;
+        self.ask::<_, DeleteShareGroupOffsetsResponse>(
+            "share offsets: delete an unknown topic",
+            ApiKey::DeleteShareGroupOffsets,
+            0,
+            &delete("no-such-topic"),
+        )?;
+        ask_describe(
+            self,
+            "share offsets: describe after delete",
+            &describe(None, &[group]),
         )?;
         Ok(())
     }
